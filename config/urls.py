@@ -1,0 +1,31 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+
+from inventory.apis import ProductApi, StockApi, StockMovementApi
+from orders.apis import OrderDetailApi, OrderListCreateApi, OrderNoteApi, OrderTransitionApi
+
+router = DefaultRouter(trailing_slash=True)
+router.register("products", ProductApi, basename="product")
+router.register("stock", StockApi, basename="stock")
+router.register("stock-movements", StockMovementApi, basename="stock-movement")
+
+api = [
+    path("orders/", OrderListCreateApi.as_view(), name="order-list"),
+    path("orders/<str:number>/", OrderDetailApi.as_view(), name="order-detail"),
+    path("orders/<str:number>/transitions/<str:name>/", OrderTransitionApi.as_view(), name="order-transition"),
+    path("orders/<str:number>/notes/", OrderNoteApi.as_view(), name="order-note"),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("", include(router.urls)),
+]
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/", include(api)),
+]
+
+admin.site.site_header = "Waybill back office"
+admin.site.site_title = "Waybill"
+admin.site.index_title = "Orders, stock and fulfilment"

@@ -1,0 +1,120 @@
+import django_filters
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from config.api import StaffModelPermissions, StandardPagination
+
+from .models import Product, StockLevel, StockMovement
+from .selectors import product_list, stock_level_list, stock_movement_list
+from .serializers import (
+    ProductSerializer,
+    StockAdjustSerializer,
+    StockLevelSerializer,
+    StockMovementSerializer,
+    StockReceiveSerializer,
+    StockTransferSerializer,
+)
+from .services import stock_adjust, stock_receive, stock_transfer
+
+
+class ProductFilter(django_filters.FilterSet):
+    sku = django_filters.CharFilter(lookup_expr="iexact")
+    q = django_filters.CharFilter(field_name="name", lookup_expr="icontains")
+
+    class Meta:
+        model = Product
+        fields = ["sku", "active", "serial_tracked"]
+
+
+class ProductApi(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
+                 mixins.UpdateModelMixin, viewsets.GenericViewSet):
+    """Catalogue for staff. Products are deactivated, never deleted: orders and the ledger refer to them."""
+
+    serializer_class = ProductSerializer
+    permission_classes = [StaffModelPermissions]
+    pagination_class = StandardPagination
+    filterset_class = ProductFilter
+    lookup_field = "sku"
+
+    def get_queryset(self):
+        return product_list()
+
+
+class StockLevelFilter(django_filters.FilterSet):
+    sku = django_filters.CharFilter(field_name="product__sku", lookup_expr="iexact")
+    warehouse = django_filters.CharFilter(field_name="warehouse__code", lookup_expr="iexact")
+
+    class Meta:
+        model = StockLevel
+        fields = ["sku", "warehouse"]
+
+
+class StockApi(mixins.ListModelMixin, viewsets.GenericViewSet):
+    """Stock levels per product and warehouse; receive, adjust and transfer go through the ledger."""
+
+    serializer_class = StockLevelSerializer
+    permission_classes = [StaffModelPermissions]
+    pagination_class = StandardPagination
+    filterset_class = StockLevelFilter
+    queryset = StockLevel.objects.none()  # for the permission class's model lookup
+
+    def get_queryset(self):
+        return stock_level_list().order_by("product__sku", "warehouse__priority")
+
+    def _level_response(self, level, code=status.HTTP_200_OK):
+        return Response(StockLevelSerializer(stock_level_list().get(pk=level.pk)).data, status=code)
+
+    def _check_change(self, request):
+        if not request.user.has_perm("inventory.change_stocklevel"):
+            self.permission_denied(request, message="You may not change stock.")
+
+    @extend_schema(request=StockReceiveSerializer, responses=StockLevelSerializer)
+    @action(detail=False, methods=["post"])
+    def receive(self, request):
+        self._check_change(request)
+        s = StockReceiveSerializer(data=request.data)
+        s.is_valid(raise_exception=True)
+        level = stock_receive(actor=request.user, **s.validated_data)
+        return self._level_response(level)
+
+    @extend_schema(request=StockAdjustSerializer, responses=StockLevelSerializer)
+    @action(detail=False, methods=["post"])
+    def adjust(self, request):
+        self._check_change(request)
+        s = StockAdjustSerializer(data=request.data)
+        s.is_valid(raise_exception=True)
+        level = stock_adjust(actor=request.user, **s.validated_data)
+        return self._level_response(level)
+
+    @extend_schema(request=StockTransferSerializer, responses=StockLevelSerializer(many=True))
+    @action(detail=False, methods=["post"])
+    def transfer(self, request):
+        self._check_change(request)
+        s = StockTransferSerializer(data=request.data)
+        s.is_valid(raise_exception=True)
+        out, into = stock_transfer(actor=request.user, **s.validated_data)
+        levels = stock_level_list().filter(pk__in=[out.pk, into.pk]).order_by("warehouse__priority")
+        return Response(StockLevelSerializer(levels, many=True).data)
+
+
+class StockMovementFilter(django_filters.FilterSet):
+    sku = django_filters.CharFilter(field_name="product__sku", lookup_expr="iexact")
+    warehouse = django_filters.CharFilter(field_name="warehouse__code", lookup_expr="iexact")
+    after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+
+    class Meta:
+        model = StockMovement
+        fields = ["sku", "warehouse", "kind", "after"]
+
+
+class StockMovementApi(mixins.ListModelMixin, viewsets.GenericViewSet):
+    serializer_class = StockMovementSerializer
+    permission_classes = [StaffModelPermissions]
+    pagination_class = StandardPagination
+    filterset_class = StockMovementFilter
+    queryset = StockMovement.objects.none()
+
+    def get_queryset(self):
+        return stock_movement_list()

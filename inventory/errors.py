@@ -1,0 +1,23 @@
+from config.errors import DomainError, InvalidInput, NotFound
+
+
+class OutOfStock(DomainError):
+    code = "out_of_stock"
+
+
+class InsufficientStock(DomainError):
+    """An adjustment, write-off or transfer would take more than is unallocated on hand."""
+
+    code = "insufficient_stock"
+
+
+class UnknownProduct(NotFound):
+    code = "unknown_product"
+
+
+class UnknownWarehouse(NotFound):
+    code = "unknown_warehouse"
+
+
+class InvalidQuantity(InvalidInput):
+    code = "invalid_quantity"

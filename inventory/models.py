@@ -1,0 +1,132 @@
+from django.conf import settings
+from django.contrib.contenttypes.fields import GenericForeignKey
+from django.contrib.contenttypes.models import ContentType
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.db.models import F, Q
+
+
+class Product(models.Model):
+    sku = models.CharField("SKU", max_length=64, unique=True)
+    name = models.CharField(max_length=200)
+    price = models.DecimalField(max_digits=12, decimal_places=2, validators=[MinValueValidator(0)])
+    active = models.BooleanField(default=True)
+    low_stock_threshold = models.PositiveIntegerField(
+        default=5, help_text="Alert staff when available stock (on hand − allocated) falls to this or below."
+    )
+    serial_tracked = models.BooleanField(
+        "units carry serial numbers", default=False, help_text="Each unit is identified by a serial number."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["sku"]
+        constraints = [models.CheckConstraint(condition=Q(price__gte=0), name="product_price_not_negative")]
+
+    def __str__(self) -> str:
+        return f"{self.sku} · {self.name}"
+
+
+class Warehouse(models.Model):
+    code = models.CharField(max_length=16, unique=True)
+    name = models.CharField(max_length=120)
+    address = models.TextField(blank=True)
+    priority = models.PositiveIntegerField(
+        default=100, help_text="Lower numbers are tried first when allocating an order (1 = first choice)."
+    )
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["priority", "code"]
+
+    def __str__(self) -> str:
+        return f"{self.code} · {self.name}"
+
+
+class StockLevel(models.Model):
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="stock_levels")
+    warehouse = models.ForeignKey(Warehouse, on_delete=models.PROTECT, related_name="stock_levels")
+    on_hand = models.IntegerField(default=0)
+    allocated = models.IntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["product__sku", "warehouse__priority"]
+        constraints = [
+            models.UniqueConstraint(fields=["product", "warehouse"], name="stocklevel_unique_product_warehouse"),
+            models.CheckConstraint(condition=Q(allocated__gte=0), name="stocklevel_allocated_not_negative"),
+            models.CheckConstraint(condition=Q(allocated__lte=F("on_hand")), name="stocklevel_allocated_le_on_hand"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.product.sku} @ {self.warehouse.code}"
+
+    @property
+    def available(self) -> int:
+        return self.on_hand - self.allocated
+
+
+class StockMovement(models.Model):
+    """One line of the stock ledger. A level's on_hand and allocated are the sums of its movements' deltas."""
+
+    class Kind(models.TextChoices):
+        RECEIPT = "receipt", "Receipt"
+        ALLOCATION = "allocation", "Allocation"
+        RELEASE = "release", "Release"
+        SHIPMENT = "shipment", "Shipment"
+        RETURN_TO_STOCK = "return_to_stock", "Return to stock"
+        ADJUSTMENT = "adjustment", "Adjustment"
+        WRITE_OFF = "write_off", "Write-off"
+        TRANSFER = "transfer", "Transfer"
+
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="movements")
+    warehouse = models.ForeignKey(Warehouse, on_delete=models.PROTECT, related_name="movements")
+    quantity = models.PositiveIntegerField(help_text="Units moved (always positive; the deltas carry the sign).")
+    on_hand_delta = models.IntegerField(default=0)
+    allocated_delta = models.IntegerField(default=0)
+    reason = models.CharField(max_length=255, blank=True)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # What caused the movement: an order, a transfer, a return... and a label people can read.
+    reference_type = models.ForeignKey(ContentType, null=True, blank=True, on_delete=models.PROTECT)
+    reference_id = models.PositiveBigIntegerField(null=True, blank=True)
+    reference = GenericForeignKey("reference_type", "reference_id")
+    reference_label = models.CharField(max_length=64, blank=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["product", "warehouse", "created_at"], name="movement_level_time"),
+            models.Index(fields=["reference_type", "reference_id"], name="movement_reference"),
+        ]
+        constraints = [models.CheckConstraint(condition=Q(quantity__gt=0), name="movement_quantity_positive")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.quantity} × {self.product_id} @ {self.warehouse_id}"
+
+
+class LowStockAlert(models.Model):
+    """Raised when a product's available stock (all warehouses) falls to or below its threshold."""
+
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="low_stock_alerts")
+    available = models.IntegerField()
+    threshold = models.PositiveIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["product"], condition=Q(resolved_at__isnull=True), name="lowstockalert_one_open_per_product"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Low stock: {self.product_id} ({self.available} ≤ {self.threshold})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.resolved_at is None

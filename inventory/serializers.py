@@ -1,0 +1,69 @@
+from rest_framework import serializers
+
+from .models import Product, StockLevel, StockMovement, Warehouse
+
+
+class ProductSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Product
+        fields = ["id", "sku", "name", "price", "active", "low_stock_threshold", "serial_tracked", "created_at"]
+        read_only_fields = ["id", "created_at"]
+
+
+class WarehouseSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Warehouse
+        fields = ["id", "code", "name", "address", "priority", "active"]
+
+
+class StockLevelSerializer(serializers.ModelSerializer):
+    sku = serializers.CharField(source="product.sku")
+    warehouse = serializers.CharField(source="warehouse.code")
+    available = serializers.IntegerField()
+
+    class Meta:
+        model = StockLevel
+        fields = ["id", "sku", "warehouse", "on_hand", "allocated", "available", "updated_at"]
+
+
+class StockMovementSerializer(serializers.ModelSerializer):
+    sku = serializers.CharField(source="product.sku")
+    warehouse = serializers.CharField(source="warehouse.code")
+    actor = serializers.SerializerMethodField()
+
+    class Meta:
+        model = StockMovement
+        fields = ["id", "kind", "sku", "warehouse", "quantity", "on_hand_delta", "allocated_delta", "reason",
+                  "actor", "reference_label", "created_at"]
+
+    def get_actor(self, obj) -> str:
+        return obj.actor.get_username() if obj.actor_id else "system"
+
+
+class _ProductWarehouse(serializers.Serializer):
+    sku = serializers.SlugRelatedField(slug_field="sku", queryset=Product.objects.all(), source="product")
+    warehouse = serializers.SlugRelatedField(slug_field="code", queryset=Warehouse.objects.all())
+
+
+class StockReceiveSerializer(_ProductWarehouse):
+    quantity = serializers.IntegerField(min_value=1, max_value=1_000_000)
+    reason = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
+
+
+class StockAdjustSerializer(_ProductWarehouse):
+    delta = serializers.IntegerField(min_value=-1_000_000, max_value=1_000_000)
+    reason = serializers.CharField(max_length=255)
+    write_off = serializers.BooleanField(default=False)
+
+    def validate_delta(self, value):
+        if value == 0:
+            raise serializers.ValidationError("Must not be zero.")
+        return value
+
+
+class StockTransferSerializer(serializers.Serializer):
+    sku = serializers.SlugRelatedField(slug_field="sku", queryset=Product.objects.all(), source="product")
+    source = serializers.SlugRelatedField(slug_field="code", queryset=Warehouse.objects.all())
+    destination = serializers.SlugRelatedField(slug_field="code", queryset=Warehouse.objects.all())
+    quantity = serializers.IntegerField(min_value=1, max_value=1_000_000)
+    reason = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")

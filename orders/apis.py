@@ -1,0 +1,124 @@
+import hashlib
+import json
+
+from django.contrib.auth import get_user_model
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import generics, status
+from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from config.api import NewestFirstCursorPagination
+
+from .filters import OrderFilter
+from .selectors import order_detail, order_list
+from .serializers import (
+    NoteSerializer,
+    OrderCreateSerializer,
+    OrderDetailSerializer,
+    OrderEventSerializer,
+    OrderListSerializer,
+    TransitionSerializer,
+)
+from .services import order_add_note, order_place, order_transition, transition_names
+
+
+def _fingerprint(data) -> str:
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class OrderPagination(NewestFirstCursorPagination):
+    ordering = ("-placed_at", "-id")
+
+
+IDEMPOTENCY_HEADER = OpenApiParameter(
+    "Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER,
+    description="Retry-safe creation: the same key and body return the first order; another body gets 422.",
+)
+
+
+class OrderListCreateApi(generics.ListAPIView):
+    """Staff see every order (with filters); a customer sees their own. Anyone signed in may place an order."""
+
+    serializer_class = OrderListSerializer
+    filterset_class = OrderFilter
+    pagination_class = OrderPagination
+
+    def get_queryset(self):
+        return order_list(user=self.request.user)
+
+    @extend_schema(request=OrderCreateSerializer, responses={201: OrderDetailSerializer},
+                   parameters=[IDEMPOTENCY_HEADER])
+    def post(self, request):
+        serializer = OrderCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        user = request.user
+        if user.is_staff:
+            if not user.has_perm("orders.add_order"):
+                raise PermissionDenied("You may not place orders for customers.")
+            customer = None
+            if "customer" in data:
+                customer = get_user_model().objects.filter(pk=data["customer"]).first()
+                if customer is None:
+                    raise ValidationError({"customer": [f"No customer with id {data['customer']}."]})
+            email = data.get("email") or (customer.email if customer else "")
+            if not email:
+                raise ValidationError({"email": ["Give the customer's email (a guest order needs one)."]})
+        else:
+            if "customer" in data:
+                raise ValidationError({"customer": ["Customers place orders for themselves only."]})
+            customer = user
+            email = data.get("email") or user.email
+            if not email:
+                raise ValidationError({"email": ["Give a contact email."]})
+        key = request.headers.get("Idempotency-Key", "").strip()
+        if len(key) > 255:
+            raise ValidationError({"Idempotency-Key": ["At most 255 characters."]})
+        order, _created = order_place(
+            customer=customer, email=email, phone=data["phone"], shipping_address=dict(data["shipping_address"]),
+            lines=[dict(line) for line in data["lines"]], currency=data.get("currency"),
+            shipping_total=data["shipping_total"], notes=data["notes"], actor=user,
+            idempotency_key=key or None, fingerprint=_fingerprint(request.data),
+        )
+        detail = order_detail(number=order.number, user=user)
+        return Response(OrderDetailSerializer(detail).data, status=status.HTTP_201_CREATED)
+
+
+class OrderDetailApi(APIView):
+    @extend_schema(responses=OrderDetailSerializer)
+    def get(self, request, number: str):
+        return Response(OrderDetailSerializer(order_detail(number=number, user=request.user)).data)
+
+
+def _staff_order(request, number: str):
+    order = order_detail(number=number, user=request.user)  # 404 for orders the user cannot see
+    if not request.user.is_staff:
+        raise PermissionDenied("Only staff can change orders.")
+    return order
+
+
+class OrderTransitionApi(APIView):
+    @extend_schema(request=TransitionSerializer, responses=OrderDetailSerializer,
+                   description=f"Transition names: {', '.join(transition_names())}.")
+    def post(self, request, number: str, name: str):
+        order = _staff_order(request, number)
+        serializer = TransitionSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        order_transition(order=order.number, name=name, actor=request.user, reason=serializer.validated_data["reason"])
+        return Response(OrderDetailSerializer(order_detail(number=number, user=request.user)).data)
+
+
+class OrderNoteApi(APIView):
+    @extend_schema(request=NoteSerializer, responses={201: OrderEventSerializer})
+    def post(self, request, number: str):
+        order = _staff_order(request, number)
+        if not request.user.has_perm("orders.add_internal_note"):
+            raise PermissionDenied("You may not add notes to orders.")
+        serializer = NoteSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        event = order_add_note(order=order.number, author=request.user, text=serializer.validated_data["text"],
+                               internal=serializer.validated_data["internal"])
+        return Response(OrderEventSerializer(event).data, status=status.HTTP_201_CREATED)

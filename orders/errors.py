@@ -1,0 +1,26 @@
+from config.errors import DomainError, InvalidInput, NotFound, Unprocessable
+
+
+class OrderNotFound(NotFound):
+    code = "order_not_found"
+
+
+class TransitionNotAllowed(DomainError):
+    code = "transition_not_allowed"
+
+
+class TransitionForbidden(DomainError):
+    code = "transition_forbidden"
+    http_status = 403
+
+
+class InvalidOrder(InvalidInput):
+    code = "invalid_order"
+
+
+class IdempotencyKeyReused(Unprocessable):
+    code = "idempotency_key_reused"
+
+
+class ConcurrentUpdate(DomainError):
+    code = "concurrent_update"

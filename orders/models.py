@@ -1,0 +1,237 @@
+import secrets
+
+from django.conf import settings
+from django.core.validators import MinValueValidator, RegexValidator
+from django.db import models
+from django.db.models import Q
+from django.db.models.functions import Upper
+from django_countries.fields import CountryField
+from django_fsm import RETURN_VALUE, ConcurrentTransitionMixin, FSMField, FSMModelMixin, transition
+
+NUMBER_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O or 1/I: read aloud on the phone without mistakes
+
+
+def new_order_number() -> str:
+    body = "".join(secrets.choice(NUMBER_ALPHABET) for _ in range(8))
+    return f"WB-{body[:4]}-{body[4:]}"
+
+
+class Order(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
+    class Status(models.TextChoices):
+        PLACED = "placed", "Placed"
+        CONFIRMED = "confirmed", "Confirmed"
+        PROCESSING = "processing", "Processing"
+        PACKED = "packed", "Packed"
+        PARTIALLY_SHIPPED = "partially_shipped", "Partially shipped"
+        SHIPPED = "shipped", "Shipped"
+        DELIVERED = "delivered", "Delivered"
+        ON_HOLD = "on_hold", "On hold"
+        CANCELLED = "cancelled", "Cancelled"
+
+    class PaymentStatus(models.TextChoices):
+        UNPAID = "unpaid", "Unpaid"
+        PAID = "paid", "Paid"
+        PARTIALLY_REFUNDED = "partially_refunded", "Partially refunded"
+        REFUNDED = "refunded", "Refunded"
+
+    HOLDABLE = [Status.PLACED, Status.CONFIRMED, Status.PROCESSING]
+
+    number = models.CharField(max_length=20, unique=True, default=new_order_number, editable=False)
+    customer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="orders",
+        help_text="Empty for a guest order, known by its email.",
+    )
+    email = models.EmailField("contact email")
+    phone = models.CharField(
+        max_length=32, blank=True,
+        validators=[RegexValidator(r"^\+?[0-9 ()./-]{5,31}$", "Enter a phone number: digits, spaces, + ( ) - . /")],
+    )
+    # Destination
+    ship_name = models.CharField("recipient", max_length=120)
+    ship_line1 = models.CharField("address line 1", max_length=200)
+    ship_line2 = models.CharField("address line 2", max_length=200, blank=True)
+    ship_city = models.CharField("city", max_length=100)
+    ship_postal_code = models.CharField("postal code", max_length=20, blank=True)
+    ship_region = models.CharField("region", max_length=100, blank=True)
+    ship_country = CountryField("country")
+
+    currency = models.CharField(max_length=3, validators=[RegexValidator(r"^[A-Z]{3}$", "Use an ISO 4217 code.")])
+    subtotal = models.DecimalField(max_digits=14, decimal_places=2)
+    shipping_total = models.DecimalField(max_digits=12, decimal_places=2, default=0)
+    total = models.DecimalField(max_digits=14, decimal_places=2)
+    payment_status = models.CharField(max_length=20, choices=PaymentStatus.choices, default=PaymentStatus.UNPAID)
+    notes = models.TextField("customer notes", blank=True)
+
+    status = FSMField(default=Status.PLACED, choices=Status.choices, protected=True, db_index=False)
+    status_before_hold = models.CharField(max_length=20, blank=True, editable=False)
+    placed_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-placed_at", "-id"]
+        permissions = [
+            ("cancel_order", "Can cancel orders"),
+            ("transition_order", "Can move orders through their lifecycle"),
+            ("add_internal_note", "Can add internal notes to orders"),
+        ]
+        indexes = [
+            models.Index(fields=["-placed_at", "-id"], name="order_placed_desc"),
+            models.Index(fields=["status", "-placed_at", "-id"], name="order_status_placed"),
+            models.Index(fields=["customer", "-placed_at", "-id"], name="order_customer_placed"),
+            models.Index(Upper("email"), name="order_email_upper"),
+            models.Index(Upper("number"), name="order_number_upper"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(total__gte=0), name="order_total_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return self.number
+
+    @property
+    def reference_label(self) -> str:
+        return f"order {self.number}"
+
+    # --- lifecycle: in-memory state changes only; orders.services saves them under a row lock ----------------
+    @transition(field=status, source=Status.PLACED, target=Status.CONFIRMED,
+                permission="orders.transition_order", custom={"label": "Confirm"})
+    def confirm(self, **kwargs):
+        pass
+
+    @transition(field=status, source=Status.CONFIRMED, target=Status.PROCESSING,
+                permission="orders.transition_order", custom={"label": "Start processing"})
+    def start_processing(self, **kwargs):
+        pass
+
+    @transition(field=status, source=Status.PROCESSING, target=Status.PACKED,
+                permission="orders.transition_order", custom={"label": "Mark packed"})
+    def pack(self, **kwargs):
+        pass
+
+    @transition(field=status, source=[Status.PACKED, Status.PARTIALLY_SHIPPED], target=Status.PARTIALLY_SHIPPED,
+                permission="orders.transition_order", custom={"admin": False, "api": False})
+    def ship_partially(self, **kwargs):
+        """Some lines have left the warehouse. Fired by the shipping service, not by a person."""
+
+    @transition(field=status, source=[Status.PACKED, Status.PARTIALLY_SHIPPED], target=Status.SHIPPED,
+                permission="orders.transition_order", custom={"label": "Ship everything"})
+    def ship(self, **kwargs):
+        pass
+
+    @transition(field=status, source=Status.SHIPPED, target=Status.DELIVERED,
+                permission="orders.transition_order", custom={"label": "Mark delivered"})
+    def deliver(self, **kwargs):
+        pass
+
+    @transition(field=status, source=HOLDABLE, target=Status.CANCELLED, permission="orders.cancel_order",
+                custom={"label": "Cancel", "form": "orders.forms.ReasonRequiredForm"})
+    def cancel(self, **kwargs):
+        pass
+
+    @transition(field=status, source=HOLDABLE, target=Status.ON_HOLD, permission="orders.transition_order",
+                custom={"label": "Put on hold", "form": "orders.forms.ReasonRequiredForm"})
+    def hold(self, **kwargs):
+        self.status_before_hold = self.status
+
+    @transition(field=status, source=Status.ON_HOLD, target=RETURN_VALUE(*HOLDABLE),
+                permission="orders.transition_order", custom={"label": "Release hold"})
+    def release(self, **kwargs):
+        previous, self.status_before_hold = self.status_before_hold or self.Status.PLACED, ""
+        return previous
+
+    for _method in (confirm, start_processing, pack, ship_partially, ship, deliver, cancel, hold, release):
+        _method.alters_data = True
+    del _method
+
+
+class OrderLine(models.Model):
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
+    product = models.ForeignKey("inventory.Product", on_delete=models.PROTECT, related_name="order_lines")
+    sku = models.CharField("SKU", max_length=64)
+    name = models.CharField(max_length=200)
+    quantity = models.PositiveIntegerField(validators=[MinValueValidator(1)])
+    unit_price = models.DecimalField(max_digits=12, decimal_places=2)
+    line_total = models.DecimalField(max_digits=14, decimal_places=2)
+    shipped_quantity = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["order", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["order", "product"], name="orderline_unique_product_per_order"),
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="orderline_quantity_positive"),
+            models.CheckConstraint(condition=Q(shipped_quantity__lte=models.F("quantity")),
+                                   name="orderline_shipped_le_quantity"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} × {self.sku}"
+
+
+class Allocation(models.Model):
+    """Stock reserved for an order line at one warehouse. `quantity` stays reserved until shipped or released."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="allocations")
+    line = models.ForeignKey(OrderLine, on_delete=models.CASCADE, related_name="allocations")
+    product = models.ForeignKey("inventory.Product", on_delete=models.PROTECT, related_name="+")
+    warehouse = models.ForeignKey("inventory.Warehouse", on_delete=models.PROTECT, related_name="allocations")
+    quantity = models.PositiveIntegerField(help_text="Units still reserved.")
+    shipped = models.PositiveIntegerField(default=0)
+    released = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["order", "id"]
+        indexes = [models.Index(fields=["warehouse", "order"], name="allocation_warehouse_order")]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} reserved at {self.warehouse_id}"
+
+
+class OrderEvent(models.Model):
+    """One entry on an order's timeline: a status change, or a note."""
+
+    class Kind(models.TextChoices):
+        STATUS = "status", "Status change"
+        NOTE = "note", "Note"
+        PAYMENT = "payment", "Payment"
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.STATUS)
+    from_status = models.CharField(max_length=20, blank=True)
+    to_status = models.CharField(max_length=20, blank=True)
+    transition = models.CharField(max_length=40, blank=True)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                              help_text="Empty when the system made the change.")
+    reason = models.TextField(blank=True)
+    internal = models.BooleanField(default=False, help_text="Staff only: never shown to the customer.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["order", "created_at"], name="orderevent_order_time")]
+
+    def __str__(self) -> str:
+        if self.kind == self.Kind.STATUS:
+            return f"{self.from_status or '—'} → {self.to_status}"
+        return self.reason[:60]
+
+    @property
+    def actor_label(self) -> str:
+        return self.actor.get_username() if self.actor_id else "system"
+
+
+class IdempotencyKey(models.Model):
+    """Remembers an order-creation request so a retried request returns the same order."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    fingerprint = models.CharField(max_length=64, help_text="SHA-256 of the canonical request body.")
+    token = models.CharField(max_length=32, help_text="Identifies the request that claimed the key.")
+    order = models.ForeignKey(Order, null=True, on_delete=models.CASCADE, related_name="+")
+    status_code = models.PositiveSmallIntegerField(default=201)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["owner", "key"], name="idempotency_unique_owner_key")]
+
+    def __str__(self) -> str:
+        return self.key

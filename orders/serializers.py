@@ -1,0 +1,106 @@
+from django_countries.serializer_fields import CountryField
+from rest_framework import serializers
+
+from .models import Allocation, Order, OrderEvent, OrderLine
+
+
+class AddressSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=120)
+    line1 = serializers.CharField(max_length=200)
+    line2 = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    city = serializers.CharField(max_length=100)
+    postal_code = serializers.CharField(max_length=20, required=False, allow_blank=True, default="")
+    region = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+    country = CountryField(help_text="ISO 3166-1 alpha-2 code, e.g. DE")
+
+
+class LineInputSerializer(serializers.Serializer):
+    sku = serializers.CharField(max_length=64)
+    quantity = serializers.IntegerField(min_value=1, max_value=10_000)
+
+
+class OrderCreateSerializer(serializers.Serializer):
+    email = serializers.EmailField(required=False, help_text="Contact email; a customer's own by default.")
+    phone = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")
+    customer = serializers.IntegerField(required=False, help_text="Staff only: the customer's user id.")
+    shipping_address = AddressSerializer()
+    lines = LineInputSerializer(many=True, allow_empty=False, max_length=200)
+    currency = serializers.RegexField(r"^[A-Z]{3}$", required=False, help_text="ISO 4217; default from settings.")
+    shipping_total = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=0, required=False, default=0)
+    notes = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+    def validate_lines(self, lines):
+        skus = [line["sku"] for line in lines]
+        duplicates = sorted({s for s in skus if skus.count(s) > 1})
+        if duplicates:
+            raise serializers.ValidationError(f"Each SKU once per order; repeated: {', '.join(duplicates)}.")
+        return lines
+
+
+class OrderLineSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = OrderLine
+        fields = ["id", "sku", "name", "quantity", "unit_price", "line_total", "shipped_quantity"]
+
+
+class AllocationSerializer(serializers.ModelSerializer):
+    warehouse = serializers.CharField(source="warehouse.code")
+    sku = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Allocation
+        fields = ["line", "sku", "warehouse", "quantity", "shipped", "released"]
+
+    def get_sku(self, obj) -> str:
+        return self.context["sku_by_line"].get(obj.line_id, "")
+
+
+class OrderEventSerializer(serializers.ModelSerializer):
+    actor = serializers.CharField(source="actor_label")
+
+    class Meta:
+        model = OrderEvent
+        fields = ["kind", "from_status", "to_status", "transition", "actor", "reason", "internal", "created_at"]
+
+
+class AddressOutSerializer(serializers.Serializer):
+    name = serializers.CharField(source="ship_name")
+    line1 = serializers.CharField(source="ship_line1")
+    line2 = serializers.CharField(source="ship_line2")
+    city = serializers.CharField(source="ship_city")
+    postal_code = serializers.CharField(source="ship_postal_code")
+    region = serializers.CharField(source="ship_region")
+    country = serializers.CharField(source="ship_country.code")
+
+
+class OrderListSerializer(serializers.ModelSerializer):
+    customer = serializers.IntegerField(source="customer_id", allow_null=True)
+
+    class Meta:
+        model = Order
+        fields = ["number", "status", "payment_status", "customer", "email", "currency", "subtotal",
+                  "shipping_total", "total", "placed_at", "updated_at"]
+
+
+class OrderDetailSerializer(OrderListSerializer):
+    shipping_address = AddressOutSerializer(source="*")
+    lines = OrderLineSerializer(many=True)
+    allocations = serializers.SerializerMethodField()
+    timeline = OrderEventSerializer(source="events", many=True)
+
+    class Meta(OrderListSerializer.Meta):
+        fields = OrderListSerializer.Meta.fields + ["phone", "notes", "shipping_address", "lines", "allocations",
+                                                    "timeline"]
+
+    def get_allocations(self, obj) -> list[dict]:
+        sku_by_line = {line.id: line.sku for line in obj.lines.all()}
+        return AllocationSerializer(obj.allocations.all(), many=True, context={"sku_by_line": sku_by_line}).data
+
+
+class TransitionSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+
+class NoteSerializer(serializers.Serializer):
+    text = serializers.CharField(max_length=4000)
+    internal = serializers.BooleanField(default=True)

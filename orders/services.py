@@ -1,0 +1,336 @@
+"""Every write to an order: placement, lifecycle transitions, shipping of lines, notes, payment status.
+
+Locks are always taken in the same order: the order row first, then stock levels in primary-key order.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db.models import F
+from django_fsm import can_proceed, has_transition_perm
+
+from config.db import atomic_service
+from inventory.models import Product
+from inventory.services import stock_allocate, stock_release, stock_ship
+
+from .errors import IdempotencyKeyReused, InvalidOrder, OrderNotFound, TransitionForbidden, TransitionNotAllowed
+from .models import Allocation, IdempotencyKey, Order, OrderEvent, OrderLine
+from .signals import order_event_recorded
+
+REASON_REQUIRED = {"cancel", "hold"}
+ADDRESS_FIELDS = ("name", "line1", "line2", "city", "postal_code", "region", "country")
+
+
+@dataclass(frozen=True)
+class LineRequest:
+    sku: str
+    quantity: int
+
+
+def transition_names(*, for_api: bool = True) -> list[str]:
+    """Transitions a person may ask for by name (the API and the admin); internal ones are left out."""
+    names = []
+    for t in Order._meta.get_field("status").get_all_transitions(Order):
+        if t.name not in names and (not for_api or t.custom.get("api", True)):
+            names.append(t.name)
+    return names
+
+
+def _record_event(order: Order, *, actor=None, kind=OrderEvent.Kind.STATUS, from_status="", to_status="",
+                  transition="", reason="", internal=False) -> OrderEvent:
+    event = OrderEvent.objects.create(
+        order=order, kind=kind, from_status=from_status, to_status=to_status, transition=transition,
+        actor=actor if getattr(actor, "is_authenticated", False) else None, reason=reason, internal=internal,
+    )
+    order_event_recorded.send(sender=Order, order=order, event=event)
+    return event
+
+
+def _validated_lines(lines: Sequence[LineRequest | dict]) -> list[LineRequest]:
+    if not lines:
+        raise InvalidOrder("An order needs at least one line.", fields={"lines": ["This list may not be empty."]})
+    result, seen, errors = [], set(), {}
+    for i, raw in enumerate(lines):
+        line = raw if isinstance(raw, LineRequest) else LineRequest(sku=raw.get("sku"), quantity=raw.get("quantity"))
+        if not isinstance(line.quantity, int) or isinstance(line.quantity, bool) or line.quantity <= 0:
+            errors[f"lines[{i}].quantity"] = ["Must be a whole number above zero."]
+        if line.sku in seen:
+            errors[f"lines[{i}].sku"] = [f"{line.sku} appears twice; put the whole quantity on one line."]
+        seen.add(line.sku)
+        result.append(line)
+    if errors:
+        raise InvalidOrder("Some order lines are invalid.", fields=errors)
+    return result
+
+
+def _products_for(lines: list[LineRequest]) -> dict[str, Product]:
+    products = {p.sku: p for p in Product.objects.filter(sku__in=[line.sku for line in lines])}
+    errors = {}
+    for i, line in enumerate(lines):
+        product = products.get(line.sku)
+        if product is None:
+            errors[f"lines[{i}].sku"] = [f"Unknown SKU {line.sku}."]
+        elif not product.active:
+            errors[f"lines[{i}].sku"] = [f"{line.sku} is no longer sold."]
+    if errors:
+        raise InvalidOrder("Some order lines name products that cannot be ordered.", fields=errors)
+    return products
+
+
+def _new_order(*, customer, email, phone, shipping_address, currency, shipping_total, notes, subtotal) -> Order:
+    unknown = set(shipping_address) - set(ADDRESS_FIELDS)
+    if unknown:
+        raise InvalidOrder("Unknown address fields.", fields={f"shipping_address.{k}": ["Unknown field."] for k in unknown})
+    shipping_total = Decimal(shipping_total or 0)
+    order = Order(
+        customer=customer, email=email or (customer.email if customer else ""), phone=phone or "",
+        currency=(currency or settings.WAYBILL_CURRENCY).upper(), subtotal=subtotal, shipping_total=shipping_total,
+        total=subtotal + shipping_total, notes=notes or "",
+        **{f"ship_{k}": (v or "") for k, v in shipping_address.items()},
+    )
+    try:
+        order.clean_fields(exclude=["number", "customer", "status"])
+    except ValidationError as exc:
+        fields = {
+            (f"shipping_address.{k[5:]}" if k.startswith("ship_") else k): v for k, v in exc.message_dict.items()
+        }
+        raise InvalidOrder("The order has invalid fields.", fields=fields) from exc
+    if shipping_total < 0:
+        raise InvalidOrder("Shipping cannot be negative.", fields={"shipping_total": ["Must be zero or more."]})
+    order.save(force_insert=True)
+    return order
+
+
+def _claim_idempotency_key(*, owner, key: str, fingerprint: str, order: Order) -> Order | None:
+    """Claim `key` for `order`. Returns the order an earlier request with the same key created, if any.
+
+    A concurrent request with the same key waits on the unique index until the first one commits or rolls back.
+    """
+    token = secrets.token_hex(16)
+    IdempotencyKey.objects.bulk_create(
+        [IdempotencyKey(owner=owner, key=key, fingerprint=fingerprint, token=token, order=order)],
+        ignore_conflicts=True,
+    )
+    claimed = IdempotencyKey.objects.select_related("order").get(owner=owner, key=key)
+    if claimed.token == token:
+        return None
+    if claimed.fingerprint != fingerprint:
+        raise IdempotencyKeyReused(
+            "This Idempotency-Key was already used with a different request body. Use a new key for a new order.",
+            key=key, order=claimed.order.number,
+        )
+    return claimed.order
+
+
+class _Replay(Exception):
+    def __init__(self, order: Order):
+        self.order = order
+
+
+@atomic_service
+def _place(*, customer, email, phone="", shipping_address, lines, currency=None, shipping_total=0, notes="",
+           actor=None, idempotency=None) -> Order:
+    requested = _validated_lines(lines)
+    products = _products_for(requested)
+    subtotal = sum((products[line.sku].price * line.quantity for line in requested), Decimal("0"))
+    order = _new_order(customer=customer, email=email, phone=phone, shipping_address=shipping_address,
+                       currency=currency, shipping_total=shipping_total, notes=notes, subtotal=subtotal)
+    if idempotency is not None:
+        earlier = _claim_idempotency_key(order=order, **idempotency)
+        if earlier is not None:
+            raise _Replay(earlier)  # rolls back this request's order
+    order_lines = OrderLine.objects.bulk_create([
+        OrderLine(order=order, product=products[line.sku], sku=line.sku, name=products[line.sku].name,
+                  quantity=line.quantity, unit_price=products[line.sku].price,
+                  line_total=products[line.sku].price * line.quantity)
+        for line in requested
+    ])
+    _record_event(order, actor=actor, to_status=order.status, transition="place", reason="Order placed")
+    # Stock rows are locked last, so the locks on hot rows are held as briefly as possible.
+    plans = stock_allocate(requests=[(products[line.sku], line.quantity) for line in requested], actor=actor,
+                           reference=order)
+    line_for = {line.product_id: line for line in order_lines}
+    Allocation.objects.bulk_create([
+        Allocation(order=order, line=line_for[plan.product.pk], product=plan.product, warehouse=plan.warehouse,
+                   quantity=plan.quantity)
+        for plan in plans
+    ])
+    return order
+
+
+def order_place(*, customer=None, email="", phone="", shipping_address: dict, lines: Sequence[LineRequest | dict],
+                currency: str | None = None, shipping_total=0, notes: str = "", actor=None,
+                idempotency_key: str | None = None, fingerprint: str = "") -> tuple[Order, bool]:
+    """Place an order and allocate its stock, all or nothing. Returns (order, created).
+
+    With an idempotency key, a repeated request (same owner, key and body) returns the first order and
+    created=False; the same key with another body raises IdempotencyKeyReused.
+    """
+    idempotency = None
+    if idempotency_key:
+        owner = actor if getattr(actor, "is_authenticated", False) else customer
+        if owner is None:
+            raise InvalidOrder("An idempotency key needs a signed-in user.", fields={"Idempotency-Key": ["Sign in."]})
+        idempotency = {"owner": owner, "key": idempotency_key, "fingerprint": fingerprint}
+    try:
+        order = _place(customer=customer, email=email, phone=phone, shipping_address=shipping_address, lines=lines,
+                       currency=currency, shipping_total=shipping_total, notes=notes, actor=actor,
+                       idempotency=idempotency)
+    except _Replay as replay:
+        return replay.order, False
+    return order, True
+
+
+def _lock(order: Order | str) -> Order:
+    number = order if isinstance(order, str) else order.number
+    try:
+        return Order.objects.select_for_update().get(number=number)
+    except Order.DoesNotExist:
+        raise OrderNotFound(f"No order {number}.", number=number) from None
+
+
+def _outstanding(order: Order, *, warehouse_id=None) -> list[Allocation]:
+    qs = Allocation.objects.filter(order=order, quantity__gt=0).order_by("pk")
+    return list(qs.filter(warehouse_id=warehouse_id) if warehouse_id else qs)
+
+
+def _release_all(order: Order, *, actor, reason: str) -> None:
+    allocations = _outstanding(order)
+    stock_release(items=[(a.product_id, a.warehouse_id, a.quantity) for a in allocations], actor=actor,
+                  reason=reason, reference=order)
+    Allocation.objects.filter(pk__in=[a.pk for a in allocations]).update(
+        released=F("released") + F("quantity"), quantity=0
+    )
+
+
+def _ship_allocations(order: Order, picks: list[tuple[Allocation, int]], *, actor, reason: str) -> None:
+    stock_ship(items=[(a.product_id, a.warehouse_id, qty) for a, qty in picks], actor=actor, reason=reason,
+               reference=order)
+    per_line: dict[int, int] = defaultdict(int)
+    for allocation, qty in picks:
+        allocation.quantity -= qty
+        allocation.shipped += qty
+        per_line[allocation.line_id] += qty
+    Allocation.objects.bulk_update([a for a, _ in picks], ["quantity", "shipped"])
+    lines = list(OrderLine.objects.filter(pk__in=per_line))
+    for line in lines:
+        line.shipped_quantity += per_line[line.pk]
+    OrderLine.objects.bulk_update(lines, ["shipped_quantity"])
+
+
+def _apply(order: Order, name: str, *, actor, reason: str, check_permission: bool) -> Order:
+    method = getattr(order, name, None)
+    if name not in transition_names(for_api=False) or method is None:
+        raise TransitionNotAllowed(f"There is no transition called {name!r}.", transition=name,
+                                   allowed=_allowed(order, actor))
+    if check_permission and actor is not None and not has_transition_perm(method, actor):
+        raise TransitionForbidden(f"You may not {name} orders.", transition=name)
+    if not can_proceed(method):
+        raise TransitionNotAllowed(
+            f"Order {order.number} is {order.get_status_display().lower()} and cannot {name.replace('_', ' ')}.",
+            transition=name, status=order.status, allowed=_allowed(order, actor),
+        )
+    if name in REASON_REQUIRED and not reason.strip():
+        raise InvalidOrder(f"Say why: a reason is required to {name} an order.", fields={"reason": ["Required."]})
+    before = order.status
+    if name == "cancel":
+        _release_all(order, actor=actor, reason=reason)
+    elif name == "ship":
+        _ship_allocations(order, [(a, a.quantity) for a in _outstanding(order)], actor=actor, reason=reason)
+    method(reason=reason)
+    order.save()
+    _record_event(order, actor=actor, from_status=before, to_status=order.status, transition=name, reason=reason)
+    return order
+
+
+def _allowed(order: Order, actor) -> list[str]:
+    names = [t.name for t in order.get_available_status_transitions() if t.custom.get("api", True)]
+    if actor is not None and getattr(actor, "is_authenticated", False):
+        names = [n for n in names if has_transition_perm(getattr(order, n), actor)]
+    return names
+
+
+@atomic_service
+def order_transition(*, order: Order | str, name: str, actor=None, reason: str = "",
+                     check_permission: bool = True) -> Order:
+    """Move an order along its lifecycle under a row lock and record it on the timeline.
+
+    cancel releases every outstanding allocation; ship sends every outstanding allocation (stock leaves).
+    A refused transition raises and changes nothing.
+    """
+    if name not in transition_names(for_api=True):
+        locked = _lock(order)
+        raise TransitionNotAllowed(f"There is no transition called {name!r}.", transition=name,
+                                   allowed=_allowed(locked, actor))
+    return _apply(_lock(order), name, actor=actor, reason=reason or "", check_permission=check_permission)
+
+
+@atomic_service
+def order_ship_items(*, order: Order | str, items: Sequence[tuple[int, int, int]], actor=None,
+                     reason: str = "") -> Order:
+    """Ship part of an order: items are (order line id, warehouse id, quantity).
+
+    The stock leaves the ledger as shipment movements; the order becomes partially_shipped, or shipped when
+    nothing is left to send.
+    """
+    locked = _lock(order)
+    if locked.status not in (Order.Status.PACKED, Order.Status.PARTIALLY_SHIPPED):
+        raise TransitionNotAllowed(f"Order {locked.number} is {locked.get_status_display().lower()}; pack it first.",
+                                   status=locked.status)
+    outstanding = _outstanding(locked)
+    picks, errors = [], {}
+    for i, (line_id, warehouse_id, qty) in enumerate(items):
+        if not isinstance(qty, int) or qty <= 0:
+            errors[f"items[{i}].quantity"] = ["Must be a whole number above zero."]
+            continue
+        remaining = qty
+        for allocation in outstanding:
+            if allocation.line_id == line_id and allocation.warehouse_id == warehouse_id and remaining:
+                take = min(remaining, allocation.quantity - sum(q for a, q in picks if a is allocation))
+                if take > 0:
+                    picks.append((allocation, take))
+                    remaining -= take
+        if remaining:
+            errors[f"items[{i}]"] = [f"Only {qty - remaining} unit(s) of that line are waiting at that warehouse."]
+    if errors or not picks:
+        raise InvalidOrder("Some items cannot be shipped.", fields=errors or {"items": ["Nothing to ship."]})
+    _ship_allocations(locked, picks, actor=actor, reason=reason)
+    if any(a.quantity for a in outstanding):
+        return _apply(locked, "ship_partially", actor=actor, reason=reason, check_permission=False)
+    # Everything has left: move to shipped (the stock already moved above, so nothing ships twice).
+    before = locked.status
+    locked.ship(reason=reason)
+    locked.save()
+    _record_event(locked, actor=actor, from_status=before, to_status=locked.status, transition="ship", reason=reason)
+    return locked
+
+
+@atomic_service
+def order_add_note(*, order: Order | str, author, text: str, internal: bool = True) -> OrderEvent:
+    """A note on the timeline; internal notes are for staff only."""
+    if not (text or "").strip():
+        raise InvalidOrder("A note cannot be empty.", fields={"text": ["Write something."]})
+    locked = _lock(order)
+    return _record_event(locked, actor=author, kind=OrderEvent.Kind.NOTE, reason=text.strip(), internal=internal)
+
+
+@atomic_service
+def order_set_payment_status(*, order: Order | str, payment_status: str, actor=None, reason: str = "") -> Order:
+    if payment_status not in Order.PaymentStatus.values:
+        raise InvalidOrder("Unknown payment status.", fields={"payment_status": [f"One of {Order.PaymentStatus.values}."]})
+    locked = _lock(order)
+    before = locked.payment_status
+    if before == payment_status:
+        return locked
+    locked.payment_status = payment_status
+    locked.save(update_fields=["payment_status", "updated_at"])
+    _record_event(locked, actor=actor, kind=OrderEvent.Kind.PAYMENT, from_status=before, to_status=payment_status,
+                  reason=reason or f"Payment {locked.get_payment_status_display().lower()}")
+    return locked
