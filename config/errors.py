@@ -84,11 +84,26 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     return response
 
 
-def api_server_error(request, *args, **kwargs):
-    """JSON 500 for the API, so clients never parse an HTML error page."""
-    from django.http import JsonResponse
+def _wants_json(request) -> bool:
+    return request.path.startswith("/api/")
 
-    return JsonResponse(
-        _body("server_error", "Something went wrong on our side. The error was logged; please retry."),
-        status=status.HTTP_500_INTERNAL_SERVER_ERROR,
-    )
+
+def server_error(request, *args, **kwargs):
+    """handler500: JSON under /api/ so clients never parse an HTML error page; Django's page elsewhere."""
+    from django.http import JsonResponse
+    from django.views import defaults
+
+    if _wants_json(request):
+        body = _body("server_error", "Something went wrong on our side. The error was logged; please retry.")
+        return JsonResponse(body, status=status.HTTP_500_INTERNAL_SERVER_ERROR)
+    return defaults.server_error(request, *args, **kwargs)
+
+
+def page_not_found(request, exception, *args, **kwargs):
+    """handler404: JSON under /api/ (unknown endpoint), Django's page elsewhere."""
+    from django.http import JsonResponse
+    from django.views import defaults
+
+    if _wants_json(request):
+        return JsonResponse(_body("not_found", f"No API endpoint at {request.path}."), status=404)
+    return defaults.page_not_found(request, exception, *args, **kwargs)

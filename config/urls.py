@@ -26,6 +26,9 @@ urlpatterns = [
     path("api/", include(api)),
 ]
 
+handler404 = "config.errors.page_not_found"
+handler500 = "config.errors.server_error"
+
 admin.site.site_header = "Waybill back office"
 admin.site.site_title = "Waybill"
 admin.site.index_title = "Orders, stock and fulfilment"

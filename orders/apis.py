@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 
 from config.api import NewestFirstCursorPagination
 
+from .errors import OrderNotFound
 from .filters import OrderFilter
 from .selectors import order_detail, order_list
 from .serializers import (
@@ -93,32 +94,34 @@ class OrderDetailApi(APIView):
         return Response(OrderDetailSerializer(order_detail(number=number, user=request.user)).data)
 
 
-def _staff_order(request, number: str):
-    order = order_detail(number=number, user=request.user)  # 404 for orders the user cannot see
+def _staff_order(request, number: str) -> str:
+    """The order's number if the user may change it: 404 when they cannot see it, 403 when they only see it."""
+    if not order_list(user=request.user).filter(number=number).exists():
+        raise OrderNotFound(f"No order {number}.", number=number)
     if not request.user.is_staff:
         raise PermissionDenied("Only staff can change orders.")
-    return order
+    return number
 
 
 class OrderTransitionApi(APIView):
     @extend_schema(request=TransitionSerializer, responses=OrderDetailSerializer,
                    description=f"Transition names: {', '.join(transition_names())}.")
     def post(self, request, number: str, name: str):
-        order = _staff_order(request, number)
+        _staff_order(request, number)
         serializer = TransitionSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        order_transition(order=order.number, name=name, actor=request.user, reason=serializer.validated_data["reason"])
+        order_transition(order=number, name=name, actor=request.user, reason=serializer.validated_data["reason"])
         return Response(OrderDetailSerializer(order_detail(number=number, user=request.user)).data)
 
 
 class OrderNoteApi(APIView):
     @extend_schema(request=NoteSerializer, responses={201: OrderEventSerializer})
     def post(self, request, number: str):
-        order = _staff_order(request, number)
+        _staff_order(request, number)
         if not request.user.has_perm("orders.add_internal_note"):
             raise PermissionDenied("You may not add notes to orders.")
         serializer = NoteSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        event = order_add_note(order=order.number, author=request.user, text=serializer.validated_data["text"],
+        event = order_add_note(order=number, author=request.user, text=serializer.validated_data["text"],
                                internal=serializer.validated_data["internal"])
         return Response(OrderEventSerializer(event).data, status=status.HTTP_201_CREATED)

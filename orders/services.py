@@ -87,7 +87,8 @@ def _products_for(lines: list[LineRequest]) -> dict[str, Product]:
 def _new_order(*, customer, email, phone, shipping_address, currency, shipping_total, notes, subtotal) -> Order:
     unknown = set(shipping_address) - set(ADDRESS_FIELDS)
     if unknown:
-        raise InvalidOrder("Unknown address fields.", fields={f"shipping_address.{k}": ["Unknown field."] for k in unknown})
+        fields = {f"shipping_address.{k}": ["Unknown field."] for k in unknown}
+        raise InvalidOrder("Unknown address fields.", fields=fields)
     shipping_total = Decimal(shipping_total or 0)
     order = Order(
         customer=customer, email=email or (customer.email if customer else ""), phone=phone or "",
@@ -324,7 +325,8 @@ def order_add_note(*, order: Order | str, author, text: str, internal: bool = Tr
 @atomic_service
 def order_set_payment_status(*, order: Order | str, payment_status: str, actor=None, reason: str = "") -> Order:
     if payment_status not in Order.PaymentStatus.values:
-        raise InvalidOrder("Unknown payment status.", fields={"payment_status": [f"One of {Order.PaymentStatus.values}."]})
+        allowed = ", ".join(Order.PaymentStatus.values)
+        raise InvalidOrder("Unknown payment status.", fields={"payment_status": [f"One of: {allowed}."]})
     locked = _lock(order)
     before = locked.payment_status
     if before == payment_status:

@@ -20,7 +20,8 @@ def _port_open(host: str, port: int) -> bool:
 if env("DATABASE_URL", default=""):
     DATABASES = {"default": env.db("DATABASE_URL")}
 elif _port_open("127.0.0.1", 5432):
-    DATABASES = {"default": env.db_url_config(f"postgres://{os.environ.get('PGUSER', 'postgres')}@127.0.0.1:5432/waybill")}
+    _user = os.environ.get("PGUSER", "postgres")
+    DATABASES = {"default": env.db_url_config(f"postgres://{_user}@127.0.0.1:5432/waybill")}
 else:
     DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": BASE_DIR / "test.sqlite3"}}
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
