@@ -5,6 +5,7 @@ from rest_framework.routers import DefaultRouter
 
 from inventory.apis import ProductApi, StockApi, StockMovementApi
 from orders.apis import OrderDetailApi, OrderListCreateApi, OrderNoteApi, OrderTransitionApi
+from shipping.apis import CarrierEventApi, ShipmentDetailApi, ShipmentListCreateApi, ShipmentTransitionApi
 
 router = DefaultRouter(trailing_slash=True)
 router.register("products", ProductApi, basename="product")
@@ -16,6 +17,10 @@ api = [
     path("orders/<str:number>/", OrderDetailApi.as_view(), name="order-detail"),
     path("orders/<str:number>/transitions/<str:name>/", OrderTransitionApi.as_view(), name="order-transition"),
     path("orders/<str:number>/notes/", OrderNoteApi.as_view(), name="order-note"),
+    path("shipments/", ShipmentListCreateApi.as_view(), name="shipment-list"),
+    path("shipments/<int:pk>/", ShipmentDetailApi.as_view(), name="shipment-detail"),
+    path("shipments/<int:pk>/transitions/<str:name>/", ShipmentTransitionApi.as_view(), name="shipment-transition"),
+    path("carriers/<slug:code>/events/", CarrierEventApi.as_view(), name="carrier-events"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("", include(router.urls)),
@@ -24,6 +29,7 @@ api = [
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include(api)),
+    path("track/", include("shipping.urls")),
 ]
 
 handler404 = "config.errors.page_not_found"

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from django.contrib.contenttypes.models import ContentType
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
 
@@ -64,7 +64,11 @@ def _lock_levels(pairs: Iterable[tuple[int, int]], *, create: bool = False) -> d
 
 
 def _record(levels: Sequence[StockLevel], movements: Sequence[StockMovement], fields: Sequence[str]) -> None:
-    StockLevel.objects.bulk_update(levels, list(fields))
+    # bulk_update() does not run auto_now: stamp updated_at here, or it would keep the level's creation time.
+    now = timezone.now()
+    for level in levels:
+        level.updated_at = now
+    StockLevel.objects.bulk_update(levels, [*dict.fromkeys([*fields, "updated_at"])])
     StockMovement.objects.bulk_create(movements)
 
 
@@ -102,10 +106,34 @@ def low_stock_check(
         LowStockAlert(product=products[pid], available=available[pid], threshold=products[pid].low_stock_threshold)
         for pid in sorted(low - already_open)
     ]
+    new = _open_alerts(new) if new else []
     if new:
-        LowStockAlert.objects.bulk_create(new, ignore_conflicts=True)
         low_stock_alerts_raised.send(sender=LowStockAlert, alerts=new)
     return new
+
+
+def _open_alerts(alerts: list[LowStockAlert]) -> list[LowStockAlert]:
+    """Insert alerts unless one is already open for the product (opened by a concurrent transaction, say).
+
+    INSERT ... ON CONFLICT (product) WHERE open DO NOTHING RETURNING: exactly the alerts opened now, with their
+    ids (bulk_create with ignore_conflicts returns neither).
+    """
+    qn = connection.ops.quote_name
+    created_at = timezone.now()
+    now = connection.ops.adapt_datetimefield_value(created_at)
+    rows = ", ".join(["(%s, %s, %s, %s)"] * len(alerts))
+    params = [value for a in alerts for value in (a.product_id, a.available, a.threshold, now)]
+    sql = (
+        f"INSERT INTO {qn(LowStockAlert._meta.db_table)} ({qn('product_id')}, {qn('available')}, {qn('threshold')}, "
+        f"{qn('created_at')}) VALUES {rows} ON CONFLICT ({qn('product_id')}) WHERE {qn('resolved_at')} IS NULL "
+        f"DO NOTHING RETURNING {qn('id')}, {qn('product_id')}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        opened = dict((product_id, pk) for pk, product_id in cursor.fetchall())
+    for alert in alerts:
+        alert.pk, alert.created_at = opened.get(alert.product_id), created_at
+    return [alert for alert in alerts if alert.pk]
 
 
 @transaction.atomic

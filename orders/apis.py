@@ -13,6 +13,7 @@ from config.api import NewestFirstCursorPagination
 
 from .errors import OrderNotFound
 from .filters import OrderFilter
+from .models import Order
 from .selectors import order_detail, order_list
 from .serializers import (
     NoteSerializer,
@@ -28,6 +29,10 @@ from .services import order_add_note, order_place, order_transition, transition_
 def _fingerprint(data) -> str:
     canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _detail(number: str, viewer) -> dict:
+    return OrderDetailSerializer(order_detail(number=number, user=viewer), context={"viewer": viewer}).data
 
 
 class OrderPagination(NewestFirstCursorPagination):
@@ -46,6 +51,7 @@ class OrderListCreateApi(generics.ListAPIView):
     serializer_class = OrderListSerializer
     filterset_class = OrderFilter
     pagination_class = OrderPagination
+    queryset = Order.objects.none()  # tells the schema generator the model; get_queryset() scopes to the user
 
     def get_queryset(self):
         return order_list(user=self.request.user)
@@ -84,14 +90,13 @@ class OrderListCreateApi(generics.ListAPIView):
             shipping_total=data["shipping_total"], notes=data["notes"], actor=user,
             idempotency_key=key or None, fingerprint=_fingerprint(request.data),
         )
-        detail = order_detail(number=order.number, user=user)
-        return Response(OrderDetailSerializer(detail).data, status=status.HTTP_201_CREATED)
+        return Response(_detail(order.number, user), status=status.HTTP_201_CREATED)
 
 
 class OrderDetailApi(APIView):
     @extend_schema(responses=OrderDetailSerializer)
     def get(self, request, number: str):
-        return Response(OrderDetailSerializer(order_detail(number=number, user=request.user)).data)
+        return Response(_detail(number, request.user))
 
 
 def _staff_order(request, number: str) -> str:
@@ -111,7 +116,7 @@ class OrderTransitionApi(APIView):
         serializer = TransitionSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         order_transition(order=number, name=name, actor=request.user, reason=serializer.validated_data["reason"])
-        return Response(OrderDetailSerializer(order_detail(number=number, user=request.user)).data)
+        return Response(_detail(number, request.user))
 
 
 class OrderNoteApi(APIView):
@@ -124,4 +129,5 @@ class OrderNoteApi(APIView):
         serializer.is_valid(raise_exception=True)
         event = order_add_note(order=number, author=request.user, text=serializer.validated_data["text"],
                                internal=serializer.validated_data["internal"])
-        return Response(OrderEventSerializer(event).data, status=status.HTTP_201_CREATED)
+        return Response(OrderEventSerializer(event, context={"viewer": request.user}).data,
+                        status=status.HTTP_201_CREATED)

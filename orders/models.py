@@ -193,6 +193,7 @@ class OrderEvent(models.Model):
         STATUS = "status", "Status change"
         NOTE = "note", "Note"
         PAYMENT = "payment", "Payment"
+        FULFILMENT = "fulfilment", "Fulfilment"  # parcels: created, handed over, scanned, delivered
 
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.STATUS)
@@ -225,9 +226,7 @@ class IdempotencyKey(models.Model):
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     key = models.CharField(max_length=255)
     fingerprint = models.CharField(max_length=64, help_text="SHA-256 of the canonical request body.")
-    token = models.CharField(max_length=32, help_text="Identifies the request that claimed the key.")
-    order = models.ForeignKey(Order, null=True, on_delete=models.CASCADE, related_name="+")
-    status_code = models.PositiveSmallIntegerField(default=201)
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:

@@ -31,11 +31,14 @@ def order_detail(*, number: str, user) -> Order:
     events = OrderEvent.objects.select_related("actor")
     if not staff:
         events = events.filter(internal=False)
-    qs = order_list(user=user).prefetch_related(
+    prefetches = [
         Prefetch("lines", queryset=OrderLine.objects.order_by("id")),
-        Prefetch("allocations", queryset=Allocation.objects.select_related("warehouse").order_by("id")),
         Prefetch("events", queryset=events.order_by("created_at", "id")),
-    )
+    ]
+    if staff:  # which warehouse holds what is for staff only
+        allocations = Allocation.objects.select_related("warehouse").order_by("id")
+        prefetches.append(Prefetch("allocations", queryset=allocations))
+    qs = order_list(user=user).prefetch_related(*prefetches)
     try:
         return qs.get(number=number)
     except Order.DoesNotExist:

@@ -56,11 +56,19 @@ class AllocationSerializer(serializers.ModelSerializer):
 
 
 class OrderEventSerializer(serializers.ModelSerializer):
-    actor = serializers.CharField(source="actor_label")
+    """A timeline entry. Staff see who did it; a customer sees "you", "customer service" or "system"."""
+
+    actor = serializers.SerializerMethodField()
 
     class Meta:
         model = OrderEvent
         fields = ["kind", "from_status", "to_status", "transition", "actor", "reason", "internal", "created_at"]
+
+    def get_actor(self, obj) -> str:
+        viewer = self.context.get("viewer")
+        if viewer is None or viewer.is_staff or not obj.actor_id:
+            return obj.actor_label
+        return "you" if obj.actor_id == viewer.pk else "customer service"
 
 
 class AddressOutSerializer(serializers.Serializer):
@@ -95,6 +103,13 @@ class OrderDetailSerializer(OrderListSerializer):
     def get_allocations(self, obj) -> list[dict]:
         sku_by_line = {line.id: line.sku for line in obj.lines.all()}
         return AllocationSerializer(obj.allocations.all(), many=True, context={"sku_by_line": sku_by_line}).data
+
+    def get_fields(self):
+        fields = super().get_fields()
+        viewer = self.context.get("viewer")
+        if viewer is not None and not viewer.is_staff:
+            fields.pop("allocations")  # which warehouse holds what is the shop's business
+        return fields
 
 
 class TransitionSerializer(serializers.Serializer):

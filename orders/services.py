@@ -5,15 +5,17 @@ Locks are always taken in the same order: the order row first, then stock levels
 
 from __future__ import annotations
 
-import secrets
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.db import connection
 from django.db.models import F
+from django.utils import timezone
 from django_fsm import can_proceed, has_transition_perm
 
 from config.db import atomic_service
@@ -25,6 +27,15 @@ from .models import Allocation, IdempotencyKey, Order, OrderEvent, OrderLine
 from .signals import order_event_recorded
 
 REASON_REQUIRED = {"cancel", "hold"}
+
+# Other apps may refuse "ship everything" for an order (shipping does while the order has open shipments, whose
+# stock would otherwise leave twice). A guard takes the locked order and returns why not, or "".
+SHIP_EVERYTHING_GUARDS: list[Callable[[Order], str]] = []
+
+
+def register_ship_everything_guard(guard: Callable[[Order], str]) -> None:
+    if guard not in SHIP_EVERYTHING_GUARDS:
+        SHIP_EVERYTHING_GUARDS.append(guard)
 ADDRESS_FIELDS = ("name", "line1", "line2", "city", "postal_code", "region", "country")
 
 
@@ -112,22 +123,45 @@ def _new_order(*, customer, email, phone, shipping_address, currency, shipping_t
 def _claim_idempotency_key(*, owner, key: str, fingerprint: str, order: Order) -> Order | None:
     """Claim `key` for `order`. Returns the order an earlier request with the same key created, if any.
 
-    A concurrent request with the same key waits on the unique index until the first one commits or rolls back.
+    One INSERT ... ON CONFLICT DO NOTHING RETURNING: a concurrent request with the same key waits on the unique
+    index until the first one commits (then it replays that order) or rolls back (then it claims the key).
     """
-    token = secrets.token_hex(16)
-    IdempotencyKey.objects.bulk_create(
-        [IdempotencyKey(owner=owner, key=key, fingerprint=fingerprint, token=token, order=order)],
-        ignore_conflicts=True,
-    )
-    claimed = IdempotencyKey.objects.select_related("order").get(owner=owner, key=key)
-    if claimed.token == token:
-        return None
-    if claimed.fingerprint != fingerprint:
+    qn = connection.ops.quote_name
+    columns = ", ".join(qn(c) for c in ("owner_id", "key", "fingerprint", "order_id", "created_at"))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {qn(IdempotencyKey._meta.db_table)} ({columns}) VALUES (%s, %s, %s, %s, %s) "
+            f"ON CONFLICT ({qn('owner_id')}, {qn('key')}) DO NOTHING RETURNING {qn('id')}",
+            [owner.pk, key, fingerprint, order.pk, connection.ops.adapt_datetimefield_value(timezone.now())],
+        )
+        if cursor.fetchone() is not None:
+            return None
+    earlier = IdempotencyKey.objects.select_related("order").get(owner=owner, key=key)
+    if earlier.fingerprint != fingerprint:
         raise IdempotencyKeyReused(
             "This Idempotency-Key was already used with a different request body. Use a new key for a new order.",
-            key=key, order=claimed.order.number,
+            key=key, order=earlier.order.number,
         )
-    return claimed.order
+    return earlier.order
+
+
+@atomic_service
+def idempotency_keys_purge(*, older_than_hours: int | None = None) -> int:
+    """Forget idempotency keys past their lifetime (WAYBILL_IDEMPOTENCY_TTL_HOURS); returns how many."""
+    hours = settings.WAYBILL_IDEMPOTENCY_TTL_HOURS if older_than_hours is None else older_than_hours
+    deleted, _ = IdempotencyKey.objects.filter(created_at__lt=timezone.now() - timedelta(hours=hours)).delete()
+    return deleted
+
+
+def _remember_lines(order: Order, lines: list[OrderLine]) -> None:
+    """Let `order.lines.all()` answer from the lines just written, as a prefetch would, without a query.
+
+    Receivers of order_event_recorded (the notification payload lists the lines) read them in the same
+    transaction; this keeps the cost of placing an order flat.
+    """
+    cached = OrderLine.objects.filter(order=order)
+    cached._result_cache, cached._prefetch_done = list(lines), True
+    order._prefetched_objects_cache = {"lines": cached}
 
 
 class _Replay(Exception):
@@ -153,6 +187,7 @@ def _place(*, customer, email, phone="", shipping_address, lines, currency=None,
                   line_total=products[line.sku].price * line.quantity)
         for line in requested
     ])
+    _remember_lines(order, order_lines)
     _record_event(order, actor=actor, to_status=order.status, transition="place", reason="Order placed")
     # Stock rows are locked last, so the locks on hot rows are held as briefly as possible.
     plans = stock_allocate(requests=[(products[line.sku], line.quantity) for line in requested], actor=actor,
@@ -231,15 +266,21 @@ def _apply(order: Order, name: str, *, actor, reason: str, check_permission: boo
     if name not in transition_names(for_api=False) or method is None:
         raise TransitionNotAllowed(f"There is no transition called {name!r}.", transition=name,
                                    allowed=_allowed(order, actor))
-    if check_permission and actor is not None and not has_transition_perm(method, actor):
-        raise TransitionForbidden(f"You may not {name} orders.", transition=name)
+    # State first: has_transition_perm() is also False when the state does not allow the transition, and that
+    # is a 409 (not allowed now), not a 403 (never allowed for this person).
     if not can_proceed(method):
         raise TransitionNotAllowed(
             f"Order {order.number} is {order.get_status_display().lower()} and cannot {name.replace('_', ' ')}.",
             transition=name, status=order.status, allowed=_allowed(order, actor),
         )
+    if check_permission and actor is not None and not has_transition_perm(method, actor):
+        raise TransitionForbidden(f"You may not {name} orders.", transition=name)
     if name in REASON_REQUIRED and not reason.strip():
         raise InvalidOrder(f"Say why: a reason is required to {name} an order.", fields={"reason": ["Required."]})
+    if name == "ship":
+        refusal = next((why for guard in SHIP_EVERYTHING_GUARDS if (why := guard(order))), "")
+        if refusal:
+            raise TransitionNotAllowed(refusal, transition=name, status=order.status)
     before = order.status
     if name == "cancel":
         _release_all(order, actor=actor, reason=reason)
@@ -320,6 +361,18 @@ def order_add_note(*, order: Order | str, author, text: str, internal: bool = Tr
         raise InvalidOrder("A note cannot be empty.", fields={"text": ["Write something."]})
     locked = _lock(order)
     return _record_event(locked, actor=author, kind=OrderEvent.Kind.NOTE, reason=text.strip(), internal=internal)
+
+
+@atomic_service
+def order_record_fulfilment(*, order: Order | str, text: str, actor=None, internal: bool = False) -> OrderEvent:
+    """A fulfilment step (a parcel created, handed over, scanned, delivered) on the order's timeline.
+
+    Customers see the ones that are not internal; they are told about parcels by the shipping notifications,
+    so these entries notify nobody by themselves.
+    """
+    locked = _lock(order)
+    return _record_event(locked, actor=actor, kind=OrderEvent.Kind.FULFILMENT, reason=text.strip(),
+                         internal=internal)
 
 
 @atomic_service

@@ -28,6 +28,21 @@ def service_missing(what: str) -> None:
     pytest.skip(message)
 
 
+def pytest_collection_modifyitems(items):
+    """Transactional tests flush the database at the end; make them restore what migrations seeded (groups,
+    carriers) so the tests after them still find it. Tests without a marker get it from the fixture below."""
+    for item in items:
+        marker = item.get_closest_marker("django_db")
+        if marker and marker.kwargs.get("transaction") and not marker.kwargs.get("serialized_rollback"):
+            item.add_marker(pytest.mark.django_db(*marker.args, **marker.kwargs, serialized_rollback=True),
+                            append=False)
+
+
+@pytest.fixture(autouse=True)
+def django_db_serialized_rollback():
+    return True
+
+
 @pytest.fixture
 def postgres(db):
     if connection.vendor != "postgresql":
@@ -83,3 +98,15 @@ def client_staff(api_client, staff_user):
 def client_customer(api_client, customer):
     api_client.force_authenticate(customer)
     return api_client
+
+
+@pytest.fixture
+def manager_user(db):
+    """Staff in both groups: may move orders along, cancel them and change stock."""
+    from django.contrib.auth.models import Group
+
+    from tests.factories import StaffFactory
+
+    user = StaffFactory(group="Warehouse staff")
+    user.groups.add(Group.objects.get(name="Support agents"))
+    return user

@@ -89,3 +89,30 @@ class OrderFactory:
     @classmethod
     def create_batch(cls, size, **kwargs):
         return [cls.create(**kwargs) for _ in range(size)]
+
+
+# Status an order reaches and the transitions that take a placed order there (the shortest path).
+PATH_TO = {
+    "placed": [],
+    "confirmed": ["confirm"],
+    "processing": ["confirm", "start_processing"],
+    "packed": ["confirm", "start_processing", "pack"],
+    "shipped": ["confirm", "start_processing", "pack", "ship"],
+    "delivered": ["confirm", "start_processing", "pack", "ship", "deliver"],
+    "cancelled": ["cancel"],
+    "on_hold": ["hold"],
+}
+
+
+def advance_order(order, status, *, actor=None):
+    """Move a placed order to `status` through the real service; returns the fresh order."""
+    from orders.services import order_transition
+
+    for name in PATH_TO[status]:
+        order = order_transition(order=order, name=name, actor=actor, reason=f"test: {name}", check_permission=False)
+    return order
+
+
+def order_payload(*lines, **fields):
+    """A POST /api/orders/ body: `order_payload((product, 2), (other, 1), email="x@example.com")`."""
+    return {"shipping_address": dict(ADDRESS), "lines": [{"sku": p.sku, "quantity": q} for p, q in lines], **fields}

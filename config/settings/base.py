@@ -26,11 +26,13 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "django_countries",
+    "django_fsm",  # templates for the admin's transition buttons and forms
     "inventory",
     "orders",
     "shipping",
     "returns",
     "support",
+    "notifications",
 ]
 
 MIDDLEWARE = [
@@ -108,6 +110,12 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Orders, inventory and fulfilment for e-commerce back offices.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "ENUM_NAME_OVERRIDES": {
+        "OrderStatusEnum": "orders.models.Order.Status",
+        "PaymentStatusEnum": "orders.models.Order.PaymentStatus",
+        "ShipmentStatusEnum": "shipping.models.Shipment.Status",
+        "ShipmentExceptionReasonEnum": "shipping.models.Shipment.ExceptionReason",
+    },
 }
 
 # --- Business defaults -----------------------------------------------------------------------------------
@@ -124,12 +132,49 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = TIME_ZONE
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_TASK_DEFAULT_RETRY_DELAY = 10
+# Publishing must fail fast when Redis is down (the outbox sweep sends the backlog later); the visibility timeout
+# outlasts the longest retry countdown (WAYBILL_NOTIFY_RETRY_MAX_SECONDS) so a delayed retry is never redelivered.
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 2 * 60 * 60, "socket_connect_timeout": 1, "socket_timeout": 5}
+CELERY_BEAT_SCHEDULE: dict = {
+    "orders-idempotency-keys-purge": {"task": "orders.tasks.idempotency_keys_purge_task", "schedule": 60 * 60},
+    "notifications-outbox-sweep": {
+        "task": "notifications.tasks.outbox_sweep_task",
+        "schedule": env.float("WAYBILL_OUTBOX_SWEEP_SECONDS", default=30.0),
+    },
+}
 
 # --- Email -----------------------------------------------------------------------------------------------
 EMAIL_CONFIG = env.email("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Waybill <orders@waybill.localhost>")
+
+# --- Shipping (shipping/) --------------------------------------------------------------------------------
+WAYBILL_SHIPMENT_SCAN_OVERDUE_HOURS = env.int("WAYBILL_SHIPMENT_SCAN_OVERDUE_HOURS", default=48)
+WAYBILL_TRACKING_RATE_LIMIT = env.int("WAYBILL_TRACKING_RATE_LIMIT", default=30)
+WAYBILL_TRACKING_RATE_WINDOW_SECONDS = env.int("WAYBILL_TRACKING_RATE_WINDOW_SECONDS", default=60)
+
+# --- Cache: Redis when there is one (rate limits must be shared by every worker process) ------------------
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": env("CACHE_URL", default=REDIS_URL)}
+        if REDIS_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
+
+# --- Notifications (notifications/) ------------------------------------------------------------------------
+WAYBILL_SITE_URL = env("WAYBILL_SITE_URL", default="http://localhost:8000")
+WAYBILL_STAFF_ALERT_EMAILS = env.list("WAYBILL_STAFF_ALERT_EMAILS", default=[])
+WAYBILL_NOTIFY_MAX_ATTEMPTS = env.int("WAYBILL_NOTIFY_MAX_ATTEMPTS", default=6)
+WAYBILL_NOTIFY_RETRY_BASE_SECONDS = env.float("WAYBILL_NOTIFY_RETRY_BASE_SECONDS", default=10.0)
+WAYBILL_NOTIFY_RETRY_MAX_SECONDS = env.float("WAYBILL_NOTIFY_RETRY_MAX_SECONDS", default=900.0)
+WAYBILL_OUTBOX_REDISPATCH_AFTER_SECONDS = env.int("WAYBILL_OUTBOX_REDISPATCH_AFTER_SECONDS", default=120)
+WAYBILL_WEBHOOK_MAX_ATTEMPTS = env.int("WAYBILL_WEBHOOK_MAX_ATTEMPTS", default=8)
+WAYBILL_WEBHOOK_DISABLE_AFTER_FAILURES = env.int("WAYBILL_WEBHOOK_DISABLE_AFTER_FAILURES", default=20)
+WAYBILL_WEBHOOK_TIMEOUT_SECONDS = env.float("WAYBILL_WEBHOOK_TIMEOUT_SECONDS", default=5.0)
 
 LOGGING = {
     "version": 1,

@@ -1,0 +1,344 @@
+"""The notification outbox: emit inside the caller's transaction, relay after commit, deliver exactly once.
+
+    notification_emit       write an outbox row in the caller's transaction (public: shipping, returns, support)
+    outbox_publish          hand outbox rows to Celery (after commit; fails fast when the broker is down)
+    outbox_fan_out          outbox row → one Notification per recipient and one WebhookDelivery per endpoint
+    notification_send       send one email, at most once per row (claimed with a conditional UPDATE)
+    outbox_sweep            the periodic relay: everything the fast path left behind (SKIP LOCKED)
+    notification_resend     staff: send again (admin action)
+    notification_preference_set
+
+Webhook delivery lives in notifications.webhooks.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.contenttypes.models import ContentType
+from django.core.mail import EmailMultiAlternatives
+from django.db import connection, transaction
+from django.db.models import F, Q
+from django.template import TemplateDoesNotExist, TemplateSyntaxError
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from . import registry
+from .models import Notification, NotificationPreference, OutboxMessage, WebhookDelivery, WebhookEndpoint
+
+logger = logging.getLogger(__name__)
+
+STALE_CLAIM = timedelta(minutes=10)  # a "sending" row older than this belongs to a worker that died
+
+
+def retry_delay(attempt: int, *, base: float | None = None, cap: float | None = None) -> float:
+    """Exponential backoff with jitter: about base·2^(attempt-1), between half and the whole, capped."""
+    base = settings.WAYBILL_NOTIFY_RETRY_BASE_SECONDS if base is None else base
+    cap = settings.WAYBILL_NOTIFY_RETRY_MAX_SECONDS if cap is None else cap
+    ceiling = min(cap, base * (2 ** max(attempt - 1, 0)))
+    return random.uniform(ceiling / 2, ceiling)
+
+
+# --- Emit ------------------------------------------------------------------------------------------------
+def _transaction_id() -> int | None:
+    """The database transaction's id (PostgreSQL), to find events written by the same transaction."""
+    if connection.vendor != "postgresql" or not connection.in_atomic_block:
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT txid_current()")
+        return cursor.fetchone()[0]
+
+
+def _contact(subject, customer, recipient: str):
+    order = getattr(subject, "order", None)
+    if customer is None:
+        customer = getattr(subject, "customer", None) or getattr(order, "customer", None)
+    if not recipient:
+        recipient = (getattr(subject, "email", "") or getattr(order, "email", "")
+                     or getattr(customer, "email", "") or "")
+    return customer, recipient
+
+
+def notification_emit(*, event: str, payload: dict, idempotency_key: str, subject=None, customer=None,
+                      recipient: str = "") -> OutboxMessage:
+    """Record that `event` happened, in the caller's transaction. Call it inside the transaction that makes the
+    change: if that rolls back, nothing is sent; once it commits, every recipient gets it exactly once.
+
+    `subject` is the object the event is about (an order, a shipment, a return...). The customer and the contact
+    address come from it (`subject.customer` / `subject.email`, or those of `subject.order`) unless given.
+    The same `idempotency_key` twice records the event once. See notifications.registry for events and payloads.
+    """
+    spec = registry.get_event(event)
+    customer, recipient = _contact(subject, customer, recipient)
+    message = OutboxMessage(
+        event=event, idempotency_key=idempotency_key, payload=payload, customer=customer, recipient=recipient,
+    )
+    if subject is not None and getattr(subject, "pk", None) is not None:
+        message.subject_type = ContentType.objects.get_for_model(subject)
+        message.subject_id = str(subject.pk)
+        message.subject_label = str(subject)[:200]
+    superseded_by = registry.superseding(event)
+    if (spec.supersedes or superseded_by) and message.subject_type_id:
+        message.transaction_marker = _transaction_id()
+    if message.transaction_marker is not None:
+        same_transaction = OutboxMessage.objects.filter(
+            transaction_marker=message.transaction_marker, subject_type=message.subject_type,
+            subject_id=message.subject_id,
+        )
+        if superseded_by and same_transaction.filter(event__in=superseded_by).exists():
+            message.suppressed_for_customer = True
+        if spec.supersedes:
+            same_transaction.filter(event__in=spec.supersedes).update(suppressed_for_customer=True)
+    # One statement: INSERT ... ON CONFLICT (idempotency_key) DO UPDATE (a no-op) RETURNING id. A repeated key
+    # keeps the first row, and publishing it again after commit is harmless: every delivery is idempotent.
+    (message,) = OutboxMessage.objects.bulk_create(
+        [message], update_conflicts=True, unique_fields=["idempotency_key"], update_fields=["idempotency_key"],
+    )
+    transaction.on_commit(lambda: outbox_publish(outbox_ids=[message.pk]))
+    return message
+
+
+# --- Relay -----------------------------------------------------------------------------------------------
+def publish_task(task, *, args: list, countdown: float | None = None) -> bool:
+    """Put a task on the broker without waiting for a broker that is down. False (and a log line) on failure.
+
+    Without a broker (embedded mode, CELERY_TASK_ALWAYS_EAGER) the task runs here, in-process.
+    """
+    from config.celery import app
+
+    try:
+        if app.conf.task_always_eager:
+            task.apply(args=args)
+            return True
+        with _fail_fast_pool(app).acquire(block=True, timeout=1) as conn:
+            try:
+                task.apply_async(args=args, countdown=countdown, connection=conn, retry=False)
+            except Exception:
+                conn.close()  # the next user of this pooled connection reconnects from scratch
+                raise
+        return True
+    except Exception as exc:  # noqa: BLE001 - the outbox row stays; the sweep sends it later
+        logger.warning("could not hand %s%s to the task queue: %s", task.name, args, exc)
+        return False
+
+
+_pools: dict[str, object] = {}
+_pools_lock = threading.Lock()
+
+
+def _fail_fast_pool(app):
+    """Broker connections that give up at once (max_retries=0) instead of retrying for seconds like the
+    default pool: a request must never wait for a broker that is down. One pool per broker URL."""
+    url = app.conf.broker_write_url or app.conf.broker_url
+    with _pools_lock:
+        pool = _pools.get(url)
+        if pool is None:
+            connection = app.connection_for_write(url, transport_options={"max_retries": 0})
+            pool = _pools[url] = connection.Pool(limit=app.conf.broker_pool_limit or 10)
+    return pool
+
+
+def outbox_publish(*, outbox_ids: list[int]) -> int:
+    """The fast path, run after commit: hand outbox rows to the workers. Never raises; returns how many went."""
+    from .tasks import outbox_process_task
+
+    sent = []
+    for outbox_id in outbox_ids:
+        if not publish_task(outbox_process_task, args=[outbox_id]):
+            break
+        sent.append(outbox_id)
+    if sent:
+        try:
+            OutboxMessage.objects.filter(pk__in=sent, processed_at__isnull=True).update(dispatched_at=timezone.now())
+        except Exception:  # noqa: BLE001 - bookkeeping only; the worker has the message
+            logger.exception("could not mark outbox rows %s dispatched", sent)
+    return len(sent)
+
+
+def _customer_notification(message: OutboxMessage, spec: registry.EventSpec) -> list[Notification]:
+    if message.suppressed_for_customer or not message.recipient:
+        return []
+    status = Notification.Status.PENDING
+    if not spec.essential and message.customer_id:
+        opted_out = NotificationPreference.objects.filter(user_id=message.customer_id,
+                                                          non_essential_email=False).exists()
+        if opted_out:
+            status = Notification.Status.SKIPPED
+    return [Notification(outbox=message, event=message.event, audience=Notification.Audience.CUSTOMER,
+                         customer_id=message.customer_id, recipient=message.recipient, status=status)]
+
+
+def _staff_notifications(message: OutboxMessage) -> list[Notification]:
+    return [
+        Notification(outbox=message, event=message.event, audience=Notification.Audience.STAFF, recipient=address)
+        for address in dict.fromkeys(settings.WAYBILL_STAFF_ALERT_EMAILS)
+    ]
+
+
+@transaction.atomic
+def outbox_fan_out(*, outbox_id: int) -> tuple[list[int], list[int]]:
+    """Create the message's Notification and WebhookDelivery rows (once). Returns the ids still to send."""
+    message = OutboxMessage.objects.select_for_update().filter(pk=outbox_id).first()
+    if message is None:
+        return [], []
+    if message.processed_at is None:
+        try:
+            spec = registry.get_event(message.event)
+        except registry.UnknownEvent:
+            logger.error("outbox %s names unregistered event %s: webhooks only", message.pk, message.event)
+            spec = registry.EventSpec(name=message.event, audience=registry.NONE)
+        notifications = []
+        if spec.audience == registry.CUSTOMER:
+            notifications = _customer_notification(message, spec)
+        elif spec.audience == registry.STAFF:
+            notifications = _staff_notifications(message)
+        Notification.objects.bulk_create(notifications, ignore_conflicts=True)
+        endpoints = [e for e in WebhookEndpoint.objects.filter(active=True).order_by("pk") if e.wants(message.event)]
+        WebhookDelivery.objects.bulk_create(
+            [WebhookDelivery(outbox=message, endpoint=e, event=message.event) for e in endpoints],
+            ignore_conflicts=True,
+        )
+        message.processed_at = timezone.now()
+        message.save(update_fields=["processed_at"])
+    notification_ids = list(
+        Notification.objects.filter(outbox=message, status=Notification.Status.PENDING).values_list("pk", flat=True)
+    )
+    delivery_ids = list(
+        WebhookDelivery.objects.filter(outbox=message, status=WebhookDelivery.Status.PENDING)
+        .values_list("pk", flat=True)
+    )
+    return notification_ids, delivery_ids
+
+
+# --- Send ------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SendResult:
+    status: str  # "sent", "failed", "retrying", or "noop" when another run already has it
+    retry_in: float | None = None
+
+
+def _claimable(now):
+    return Q(status__in=["pending", "retrying"]) | Q(status="sending", claimed_at__lt=now - STALE_CLAIM)
+
+
+def render_email(notification: Notification) -> EmailMultiAlternatives:
+    spec = registry.get_event(notification.event)
+    names = spec.template_names()
+    context = {
+        **notification.outbox.payload,
+        "event": notification.event,
+        "recipient": notification.recipient,
+        "customer": notification.customer,
+        "site_url": settings.WAYBILL_SITE_URL.rstrip("/"),
+        "event_description": spec.description,
+    }
+    subject = " ".join(render_to_string(names["subject"], context).split())
+    email = EmailMultiAlternatives(
+        subject=subject, body=render_to_string(names["text"], context), to=[notification.recipient],
+        headers={"X-Waybill-Event": notification.event, "X-Waybill-Notification": str(notification.pk)},
+    )
+    email.attach_alternative(render_to_string(names["html"], context), "text/html")
+    return email
+
+
+def notification_send(*, notification_id: int) -> SendResult:
+    """Send one notification. A second run for the same row (a redelivered task) sends nothing."""
+    now = timezone.now()
+    claimed = Notification.objects.filter(_claimable(now), pk=notification_id).update(
+        status=Notification.Status.SENDING, claimed_at=now, attempts=F("attempts") + 1,
+    )
+    if not claimed:
+        return SendResult("noop")
+    notification = Notification.objects.select_related("outbox", "customer").get(pk=notification_id)
+    rows = Notification.objects.filter(pk=notification_id, status=Notification.Status.SENDING)
+    try:
+        email = render_email(notification)
+    except (TemplateDoesNotExist, TemplateSyntaxError, registry.UnknownEvent) as exc:
+        rows.update(status=Notification.Status.FAILED, last_error=f"{type(exc).__name__}: {exc}", claimed_at=None)
+        logger.error("notification %s cannot be rendered: %s", notification_id, exc)
+        return SendResult("failed")
+    try:
+        email.send(fail_silently=False)
+    except Exception as exc:  # noqa: BLE001 - SMTP and backend errors of every kind are retried
+        error = f"{type(exc).__name__}: {exc}"[:2000]
+        if notification.attempts >= settings.WAYBILL_NOTIFY_MAX_ATTEMPTS:
+            rows.update(status=Notification.Status.FAILED, last_error=error, claimed_at=None, next_attempt_at=None)
+            logger.error("notification %s failed after %s attempts: %s", notification_id, notification.attempts, error)
+            return SendResult("failed")
+        delay = retry_delay(notification.attempts)
+        rows.update(status=Notification.Status.RETRYING, last_error=error, claimed_at=None,
+                    next_attempt_at=timezone.now() + timedelta(seconds=delay))
+        logger.warning("notification %s: %s; retry in %.1fs", notification_id, error, delay)
+        return SendResult("retrying", retry_in=delay)
+    rows.update(status=Notification.Status.SENT, sent_at=timezone.now(), subject=email.subject[:255],
+                last_error="", claimed_at=None, next_attempt_at=None)
+    return SendResult("sent")
+
+
+# --- Sweep -----------------------------------------------------------------------------------------------
+def outbox_sweep(*, grace_seconds: float = 5.0, limit: int = 500) -> dict[str, int]:
+    """Hand to the workers whatever the fast path left behind: outbox rows not yet fanned out, notifications
+    and webhook deliveries whose task was lost. Rows another sweep holds are skipped (SKIP LOCKED)."""
+    from .tasks import notification_send_task, outbox_process_task
+    from .webhooks import webhook_deliver_task
+
+    now = timezone.now()
+    cutoff = now - timedelta(seconds=grace_seconds)
+    redispatch = now - timedelta(seconds=settings.WAYBILL_OUTBOX_REDISPATCH_AFTER_SECONDS)
+    with transaction.atomic():
+        outbox_ids = list(
+            OutboxMessage.objects.select_for_update(skip_locked=True)
+            .filter(Q(dispatched_at__isnull=True) | Q(dispatched_at__lt=redispatch),
+                    processed_at__isnull=True, created_at__lte=cutoff)
+            .order_by("pk").values_list("pk", flat=True)[:limit]
+        )
+        OutboxMessage.objects.filter(pk__in=outbox_ids).update(dispatched_at=now)
+    counts = {"outbox": 0, "notifications": 0, "webhooks": 0}
+    for i, outbox_id in enumerate(outbox_ids):
+        if not publish_task(outbox_process_task, args=[outbox_id]):
+            OutboxMessage.objects.filter(pk__in=outbox_ids[i:]).update(dispatched_at=None)
+            return counts
+        counts["outbox"] += 1
+
+    lost = (Q(status="pending", created_at__lte=cutoff) | Q(status="retrying", next_attempt_at__lte=cutoff)
+            | Q(status="sending", claimed_at__lt=now - STALE_CLAIM))
+    for model, task, key in ((Notification, notification_send_task, "notifications"),
+                             (WebhookDelivery, webhook_deliver_task, "webhooks")):
+        with transaction.atomic():
+            ids = list(model.objects.select_for_update(skip_locked=True).filter(lost)
+                       .order_by("pk").values_list("pk", flat=True)[:limit])
+        for pk in ids:
+            if not publish_task(task, args=[pk]):
+                return counts
+            counts[key] += 1
+    return counts
+
+
+# --- Staff actions and preferences -----------------------------------------------------------------------
+@transaction.atomic
+def notification_resend(*, notification_ids: list[int]) -> int:
+    """Send again (after a failure, or on a customer's request). Rows being sent right now are left alone."""
+    from .tasks import notification_send_task
+
+    ids = list(
+        Notification.objects.select_for_update().filter(pk__in=notification_ids)
+        .exclude(status=Notification.Status.SENDING).order_by("pk").values_list("pk", flat=True)
+    )
+    Notification.objects.filter(pk__in=ids).update(
+        status=Notification.Status.PENDING, attempts=0, last_error="", next_attempt_at=None, claimed_at=None,
+    )
+    transaction.on_commit(lambda: [publish_task(notification_send_task, args=[pk]) for pk in ids])
+    return len(ids)
+
+
+@transaction.atomic
+def notification_preference_set(*, user, non_essential_email: bool) -> NotificationPreference:
+    preference, _ = NotificationPreference.objects.select_for_update().get_or_create(user=user)
+    preference.non_essential_email = non_essential_email
+    preference.save(update_fields=["non_essential_email", "updated_at"])
+    return preference

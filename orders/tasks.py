@@ -1,0 +1,8 @@
+from celery import shared_task
+
+from .services import idempotency_keys_purge
+
+
+@shared_task
+def idempotency_keys_purge_task() -> int:
+    return idempotency_keys_purge()

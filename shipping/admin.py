@@ -1,0 +1,264 @@
+"""Warehouse work in the admin: shipments with their lifecycle buttons, overdue labels, and order actions to
+create shipments and print pick lists and packing slips. Every action goes through shipping.services."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from django_fsm.admin import FSMAdminMixin
+
+from config.admin import EstimatedCountPaginator
+from config.errors import DomainError
+from inventory.models import Warehouse
+from orders.admin import OrderAdmin
+from orders.models import Order
+
+from .documents import packing_slips_pdf, pick_list_pdf
+from .models import Carrier, Shipment, ShipmentEvent, ShipmentLine
+from .selectors import overdue_hours, shipment_overdue_q, shippable_quantities
+from .services import shipment_create_all, shipment_create_for_lines, shipment_transition
+
+
+class OverdueScanFilter(admin.SimpleListFilter):
+    title = "carrier scan"
+    parameter_name = "scan"
+
+    def lookups(self, request, model_admin):
+        return [("overdue", f"No scan {overdue_hours()} h after the label")]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(shipment_overdue_q()) if self.value() == "overdue" else queryset
+
+
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class ShipmentLineInline(ReadOnlyInline):
+    model = ShipmentLine
+    fields = ["order_line", "quantity"]
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("order_line")
+
+
+class ShipmentEventInline(ReadOnlyInline):
+    model = ShipmentEvent
+    verbose_name = "timeline entry"
+    verbose_name_plural = "timeline"
+    fields = ["occurred_at", "source", "from_status", "to_status", "carrier_status_code", "location",
+              "description", "actor"]
+    readonly_fields = fields
+    ordering = ["occurred_at", "id"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("actor")
+
+
+@admin.register(Carrier)
+class CarrierAdmin(admin.ModelAdmin):
+    list_display = ["code", "name", "generates_tracking_numbers", "tracking_number_pattern", "transit_days", "active"]
+    list_filter = ["active"]
+    search_fields = ["code", "name"]
+
+    def get_exclude(self, request, obj=None):
+        # The webhook secret is for people who may change carriers.
+        return [] if request.user.has_perm("shipping.change_carrier") else ["webhook_secret"]
+
+
+def _run(modeladmin, request, queryset, name: str, done: str) -> None:
+    ok = 0
+    for pk in queryset.order_by("pk").values_list("pk", flat=True):
+        try:
+            shipment_transition(shipment=pk, name=name, actor=request.user)
+            ok += 1
+        except DomainError as err:
+            modeladmin.message_user(request, f"Shipment {pk}: {err.message}", level=messages.ERROR)
+    if ok:
+        modeladmin.message_user(request, f"{ok} shipment(s) {done}.", level=messages.SUCCESS)
+
+
+@admin.register(Shipment)
+class ShipmentAdmin(FSMAdminMixin, admin.ModelAdmin):
+    fsm_fields = ["status"]
+    fsm_forms = {
+        "create_label": "shipping.forms.CreateLabelForm",
+        "report_exception": "shipping.forms.ExceptionForm",
+        "cancel": "shipping.forms.ReasonForm",
+    }
+    list_display = ["id", "order", "warehouse", "carrier", "tracking_number", "status", "created_at",
+                    "label_created_at", "scan_overdue"]
+    list_filter = ["status", "carrier", "warehouse", ("created_at", admin.DateFieldListFilter), OverdueScanFilter]
+    list_select_related = ["order", "warehouse", "carrier"]
+    search_fields = ["=tracking_number", "=order__number"]
+    search_help_text = "Exact tracking number or order number."
+    list_per_page = 50
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
+    actions = ["mark_picked", "mark_packed", "mark_picked_up"]
+    readonly_fields = ["order", "warehouse", "carrier", "tracking_number", "status", "exception_reason",
+                       "expected_delivery", "created_by", "created_at", "label_created_at", "shipped_at",
+                       "last_scan_at", "delivered_at", "tracking_link"]
+    fields = readonly_fields
+    inlines = [ShipmentLineInline, ShipmentEventInline]
+
+    def has_add_permission(self, request):
+        return False  # shipments are created from a packed order (Orders → "Create shipments")
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(boolean=True, description="no scan")
+    def scan_overdue(self, obj: Shipment) -> bool:
+        if obj.status != Shipment.Status.LABEL_CREATED or obj.last_scan_at or not obj.label_created_at:
+            return False
+        return (timezone.now() - obj.label_created_at).total_seconds() > overdue_hours() * 3600
+
+    @admin.display(description="tracking")
+    def tracking_link(self, obj: Shipment) -> str:
+        if not obj.tracking_number:
+            return "—"
+        url = obj.tracking_url or reverse("shipping:track", args=[obj.tracking_number])
+        return format_html('<a href="{}" target="_blank" rel="noopener">{}</a>', url, url)
+
+    @admin.action(description="Mark selected shipments picked", permissions=["change"])
+    def mark_picked(self, request, queryset):
+        _run(self, request, queryset, "pick", "marked picked")
+
+    @admin.action(description="Mark selected shipments packed", permissions=["change"])
+    def mark_packed(self, request, queryset):
+        _run(self, request, queryset, "pack", "marked packed")
+
+    @admin.action(description="Mark selected shipments picked up by the carrier", permissions=["change"])
+    def mark_picked_up(self, request, queryset):
+        _run(self, request, queryset, "hand_over", "handed to the carrier")
+
+    # Every lifecycle button goes through the service: row locks, stock effects, both timelines.
+    def _apply_fsm_transition(self, *, obj, transition_name, request, kwargs=None):
+        data = dict(kwargs or {})
+        carrier = data.pop("carrier", None)
+        try:
+            shipment_transition(shipment=obj.pk, name=transition_name, actor=request.user,
+                                carrier=carrier, **data)
+        except DomainError as err:
+            self.message_user(request, err.message, level=messages.ERROR)
+            return False
+        obj.refresh_from_db()
+        self.message_user(request, f"Shipment {obj.pk} is now {obj.get_status_display().lower()}.",
+                          level=messages.SUCCESS)
+        return True
+
+    def get_urls(self):
+        return [
+            path("create-for-order/<str:number>/", self.admin_site.admin_view(self.create_for_order_view),
+                 name="shipping_shipment_create_for_order"),
+            *super().get_urls(),
+        ]
+
+    def create_for_order_view(self, request, number: str):
+        """Choose the lines (and quantities per warehouse) of a packed order to put in shipments."""
+        if not self.has_change_permission(request) or not request.user.has_perm("shipping.add_shipment"):
+            raise PermissionDenied
+        order = get_object_or_404(Order, number=number)
+        shippable = shippable_quantities(order_id=order.pk)
+        lines = {line.pk: line for line in order.lines.all()}
+        warehouses = Warehouse.objects.in_bulk({wh for _, wh in shippable})
+        rows = [{"line": lines[line_id], "warehouse": warehouses[wh_id], "available": qty,
+                 "field": f"qty_{line_id}_{wh_id}"}
+                for (line_id, wh_id), qty in sorted(shippable.items())]
+        carriers = Carrier.objects.filter(active=True)
+        if request.method == "POST":
+            items, bad = [], False
+            for row in rows:
+                raw = (request.POST.get(row["field"]) or "0").strip()
+                if not raw.isdigit():
+                    bad = True
+                    continue
+                if int(raw):
+                    items.append((row["line"].pk, row["warehouse"].pk, int(raw)))
+            carrier = request.POST.get("carrier") or None
+            if bad:
+                self.message_user(request, "Quantities are whole numbers.", level=messages.ERROR)
+            else:
+                try:
+                    created = shipment_create_for_lines(order=order.number, items=items, carrier=carrier,
+                                                        actor=request.user)
+                except DomainError as err:
+                    self.message_user(request, err.message, level=messages.ERROR)
+                else:
+                    self.message_user(request, f"{order.number}: {len(created)} shipment(s) created.",
+                                      level=messages.SUCCESS)
+                    return HttpResponseRedirect(
+                        reverse("admin:shipping_shipment_changelist") + f"?q={order.number}")
+        context = {
+            **self.admin_site.each_context(request), "opts": self.model._meta, "title": f"Ship {order.number}",
+            "order": order, "rows": rows, "carriers": carriers,
+        }
+        return TemplateResponse(request, "admin/shipping/shipment/create_for_order.html", context)
+
+
+class ShipmentInline(ReadOnlyInline):
+    model = Shipment
+    fields = ["warehouse", "carrier", "tracking_number", "status", "created_at", "shipped_at", "delivered_at"]
+    readonly_fields = fields
+    show_change_link = True
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("warehouse", "carrier")
+
+
+# --- actions on the order admin (orders.admin stays unaware of shipping) ---------------------------------------
+
+def _pdf_response(content: bytes, filename: str) -> HttpResponse:
+    response = HttpResponse(content, content_type="application/pdf")
+    response["Content-Disposition"] = f'inline; filename="{filename}"'
+    return response
+
+
+@admin.action(description="Create shipments (choose lines for one order; everything for several)")
+def create_shipments(modeladmin, request, queryset):
+    if not request.user.has_perm("shipping.add_shipment"):
+        modeladmin.message_user(request, "You may not create shipments.", level=messages.ERROR)
+        return None
+    numbers = list(queryset.order_by("pk").values_list("number", flat=True))
+    if len(numbers) == 1:
+        return HttpResponseRedirect(reverse("admin:shipping_shipment_create_for_order", args=[numbers[0]]))
+    total = 0
+    for number in numbers:
+        try:
+            total += len(shipment_create_all(order=number, actor=request.user))
+        except DomainError as err:
+            modeladmin.message_user(request, f"{number}: {err.message}", level=messages.ERROR)
+    if total:
+        modeladmin.message_user(request, f"{total} shipment(s) created.", level=messages.SUCCESS)
+    return None
+
+
+@admin.action(description="Print pick list (PDF)")
+def print_pick_list(modeladmin, request, queryset):
+    ids = list(queryset.values_list("pk", flat=True))
+    return _pdf_response(pick_list_pdf(order_ids=ids), f"pick-list-{timezone.now():%Y%m%d-%H%M}.pdf")
+
+
+@admin.action(description="Print packing slips (PDF, one page per shipment)")
+def print_packing_slips(modeladmin, request, queryset):
+    ids = list(queryset.values_list("pk", flat=True))
+    return _pdf_response(packing_slips_pdf(order_ids=ids), f"packing-slips-{timezone.now():%Y%m%d-%H%M}.pdf")
+
+
+OrderAdmin.actions = [*(OrderAdmin.actions or []), create_shipments, print_pick_list, print_packing_slips]
+OrderAdmin.inlines = [*OrderAdmin.inlines, ShipmentInline]

@@ -1,0 +1,33 @@
+"""Printable warehouse paperwork (weasyprint): pick lists and packing slips."""
+
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from .selectors import packing_slip_shipments, pick_list_rows
+
+
+def _pdf(html: str) -> bytes:
+    from weasyprint import HTML  # imported here: it loads Pango, which only the printing paths need
+
+    return HTML(string=html).write_pdf()
+
+
+def pick_list_pdf(*, order_ids) -> bytes:
+    """Units to pick for the orders, grouped by warehouse, then SKU, with quantities and the orders they go to."""
+    rows = pick_list_rows(order_ids=order_ids)
+    groups: list[dict] = []
+    for row in rows:
+        if not groups or groups[-1]["warehouse"] != row["warehouse"]:
+            groups.append({"warehouse": row["warehouse"], "rows": [], "units": 0})
+        groups[-1]["rows"].append(row)
+        groups[-1]["units"] += row["quantity"]
+    html = render_to_string("shipping/pdf/pick_list.html", {"groups": groups, "printed_at": timezone.now()})
+    return _pdf(html)
+
+
+def packing_slips_pdf(*, order_ids) -> bytes:
+    """One page per shipment of the orders (cancelled shipments left out)."""
+    shipments = list(packing_slip_shipments(order_ids=order_ids))
+    html = render_to_string("shipping/pdf/packing_slips.html",
+                            {"shipments": shipments, "printed_at": timezone.now()})
+    return _pdf(html)

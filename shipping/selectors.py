@@ -1,0 +1,126 @@
+"""Reads for shipping: lists with their joins declared, what an order can still ship, overdue labels."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import timedelta
+
+from django.conf import settings
+from django.db.models import Prefetch, Q, QuerySet, Sum
+from django.utils import timezone
+
+from inventory.models import Warehouse
+from orders.models import Allocation, OrderLine
+
+from .errors import ShipmentNotFound, TrackingNumberNotFound
+from .models import Shipment, ShipmentEvent, ShipmentLine
+
+
+def _is_staff(user) -> bool:
+    return bool(user and user.is_authenticated and user.is_staff and user.has_perm("shipping.view_shipment"))
+
+
+def shipment_list(*, user) -> QuerySet[Shipment]:
+    """Shipments a user may see: all of them for staff with the view permission, otherwise their orders' own."""
+    qs = Shipment.objects.select_related("order", "warehouse", "carrier")
+    return qs if _is_staff(user) else qs.filter(order__customer=user)
+
+
+def shipment_detail(*, pk: int, user) -> Shipment:
+    """One shipment with lines and timeline, or ShipmentNotFound (also for another customer's shipment)."""
+    qs = shipment_list(user=user).prefetch_related(
+        Prefetch("lines", queryset=ShipmentLine.objects.select_related("order_line").order_by("id")),
+        Prefetch("events", queryset=ShipmentEvent.objects.order_by("occurred_at", "id")),
+    )
+    try:
+        return qs.get(pk=pk)
+    except (Shipment.DoesNotExist, ValueError, TypeError):
+        raise ShipmentNotFound(f"No shipment {pk}.", id=pk) from None
+
+
+def shipment_for_tracking(*, tracking_number: str) -> Shipment:
+    """The public view of a parcel: status and carrier timeline only (the page shows no personal data)."""
+    qs = Shipment.objects.select_related("carrier").prefetch_related(
+        Prefetch("events", queryset=ShipmentEvent.objects.order_by("occurred_at", "id"))
+    )
+    number = (tracking_number or "").strip().upper()
+    try:
+        return qs.get(tracking_number=number)
+    except Shipment.DoesNotExist:
+        raise TrackingNumberNotFound("No parcel with this tracking number.") from None
+
+
+def _unassigned(order_ids) -> dict[tuple[int, int, int], int]:
+    """(order id, order line id, warehouse id) → units still reserved there and not in an open shipment."""
+    reserved: dict[tuple[int, int, int], int] = defaultdict(int)
+    for order_id, line_id, warehouse_id, qty in Allocation.objects.filter(
+        order_id__in=order_ids, quantity__gt=0
+    ).values_list("order_id", "line_id", "warehouse_id", "quantity"):
+        reserved[(order_id, line_id, warehouse_id)] += qty
+    in_open_shipments = (
+        ShipmentLine.objects.filter(shipment__order_id__in=order_ids, shipment__status__in=Shipment.OPEN)
+        .values("shipment__order_id", "order_line_id", "shipment__warehouse_id").annotate(total=Sum("quantity"))
+    )
+    for row in in_open_shipments:
+        key = (row["shipment__order_id"], row["order_line_id"], row["shipment__warehouse_id"])
+        reserved[key] = reserved.get(key, 0) - row["total"]
+    return {key: qty for key, qty in reserved.items() if qty > 0}
+
+
+def shippable_quantities(*, order_id: int) -> dict[tuple[int, int], int]:
+    """(order line id, warehouse id) → units still reserved there and not yet in an open shipment."""
+    return {(line_id, warehouse_id): qty for (_, line_id, warehouse_id), qty in _unassigned([order_id]).items()}
+
+
+def overdue_hours() -> int:
+    return int(getattr(settings, "WAYBILL_SHIPMENT_SCAN_OVERDUE_HOURS", 48))
+
+
+def shipment_overdue_q(now=None) -> Q:
+    """Labels created more than WAYBILL_SHIPMENT_SCAN_OVERDUE_HOURS ago and never scanned by the carrier."""
+    cutoff = (now or timezone.now()) - timedelta(hours=overdue_hours())
+    return Q(status=Shipment.Status.LABEL_CREATED, label_created_at__lt=cutoff, last_scan_at__isnull=True)
+
+
+def shipment_overdue_list(*, now=None) -> QuerySet[Shipment]:
+    return Shipment.objects.select_related("order", "warehouse", "carrier").filter(shipment_overdue_q(now))
+
+
+def pick_list_rows(*, order_ids) -> list[dict]:
+    """Units to pick for the orders, grouped by warehouse then SKU: [{warehouse, sku, name, quantity, orders}].
+
+    What is to pick: the lines of shipments not picked yet, and reserved units not in any shipment so far.
+    """
+    order_ids = list(order_ids)
+    rows: dict[tuple[str, str], dict] = {}
+    pending = ShipmentLine.objects.filter(
+        shipment__order_id__in=order_ids, shipment__status=Shipment.Status.PENDING
+    ).select_related("shipment__warehouse", "shipment__order", "order_line")
+    for sl in pending:
+        _add_pick(rows, sl.shipment.warehouse, sl.order_line, sl.quantity, sl.shipment.order.number)
+    unassigned = _unassigned(order_ids)
+    if unassigned:
+        lines = OrderLine.objects.select_related("order").in_bulk({line_id for _, line_id, _ in unassigned})
+        warehouses = Warehouse.objects.in_bulk({wh for _, _, wh in unassigned})
+        for (_, line_id, warehouse_id), qty in unassigned.items():
+            line = lines[line_id]
+            _add_pick(rows, warehouses[warehouse_id], line, qty, line.order.number)
+    return [rows[key] for key in sorted(rows)]
+
+
+def _add_pick(rows, warehouse, line, quantity, order_number) -> None:
+    row = rows.setdefault((warehouse.code, line.sku), {
+        "warehouse": warehouse, "sku": line.sku, "name": line.name, "quantity": 0, "orders": [],
+    })
+    row["quantity"] += quantity
+    if order_number not in row["orders"]:
+        row["orders"].append(order_number)
+
+
+def packing_slip_shipments(*, order_ids) -> QuerySet[Shipment]:
+    return (
+        Shipment.objects.filter(order_id__in=order_ids).exclude(status=Shipment.Status.CANCELLED)
+        .select_related("order", "warehouse", "carrier")
+        .prefetch_related(Prefetch("lines", queryset=ShipmentLine.objects.select_related("order_line")))
+        .order_by("order_id", "id")
+    )

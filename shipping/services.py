@@ -1,0 +1,424 @@
+"""Every write to a shipment: creation, lifecycle transitions, carrier tracking events.
+
+Locks are taken in the orders' order: the order row first, then shipment rows by primary key. Stock leaves the
+ledger when the carrier takes the parcel (`hand_over`, label created → in transit): that step calls
+orders.services.order_ship_items in the same transaction, so the shipment movement, the allocation, the order
+status and the shipment status change together or not at all.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from django.apps import apps
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.urls import reverse
+from django.utils import timezone
+from django_fsm import can_proceed, has_transition_perm
+
+from config.db import atomic_service
+from orders.models import Order, OrderLine
+from orders.services import order_record_fulfilment, order_ship_items, order_transition
+
+from . import carriers as carrier_tables
+from .errors import (
+    CarrierNotFound,
+    InvalidShipment,
+    OrderNotReadyToShip,
+    ShipmentNotFound,
+    ShipmentTransitionForbidden,
+    ShipmentTransitionNotAllowed,
+    TrackingNumberNotFound,
+)
+from .models import Carrier, Shipment, ShipmentEvent, ShipmentLine
+from .selectors import shippable_quantities
+from .signals import shipment_status_changed
+
+S = Shipment.Status
+WAREHOUSE_STEPS = {S.PENDING, S.PICKED, S.PACKED, S.CANCELLED}  # not shown on the customer's order timeline
+
+# The notification each status change sends the customer (through the outbox).
+NOTIFICATIONS = {
+    S.IN_TRANSIT: "shipment.shipped",
+    S.OUT_FOR_DELIVERY: "shipment.out_for_delivery",
+    S.DELIVERED: "shipment.delivered",
+    S.EXCEPTION: "shipment.exception",
+}
+
+# How a carrier event moves a shipment from its status to the one the carrier reports: the transitions to fire,
+# in order. A pair that is not here (for example out for delivery → in transit) would move the parcel backwards
+# and changes nothing.
+CARRIER_PATHS: dict[tuple[str, str], list[str]] = {
+    (S.LABEL_CREATED, S.IN_TRANSIT): ["hand_over"],
+    (S.LABEL_CREATED, S.OUT_FOR_DELIVERY): ["hand_over", "send_out"],
+    (S.LABEL_CREATED, S.DELIVERED): ["hand_over", "deliver"],
+    (S.LABEL_CREATED, S.EXCEPTION): ["hand_over", "report_exception"],
+    (S.LABEL_CREATED, S.RETURNED): ["hand_over", "return_to_sender"],
+    (S.IN_TRANSIT, S.OUT_FOR_DELIVERY): ["send_out"],
+    (S.IN_TRANSIT, S.DELIVERED): ["deliver"],
+    (S.IN_TRANSIT, S.EXCEPTION): ["report_exception"],
+    (S.IN_TRANSIT, S.RETURNED): ["return_to_sender"],
+    (S.OUT_FOR_DELIVERY, S.DELIVERED): ["deliver"],
+    (S.OUT_FOR_DELIVERY, S.EXCEPTION): ["report_exception"],
+    (S.OUT_FOR_DELIVERY, S.RETURNED): ["return_to_sender"],
+    (S.EXCEPTION, S.IN_TRANSIT): ["resume"],
+    (S.EXCEPTION, S.OUT_FOR_DELIVERY): ["send_out"],
+    (S.EXCEPTION, S.DELIVERED): ["deliver"],
+    (S.EXCEPTION, S.RETURNED): ["return_to_sender"],
+}
+
+
+def transition_names() -> list[str]:
+    names = []
+    for t in Shipment._meta.get_field("status").get_all_transitions(Shipment):
+        if t.name not in names:
+            names.append(t.name)
+    return names
+
+
+def _person(actor):
+    return actor if getattr(actor, "is_authenticated", False) else None
+
+
+def open_shipments_refusal(order: Order) -> str:
+    """Why an order with open shipments must not "ship everything" at once (or "" when it may)."""
+    open_ids = list(Shipment.objects.filter(order=order, status__in=Shipment.OPEN).values_list("pk", flat=True))
+    if not open_ids:
+        return ""
+    listed = ", ".join(f"#{pk}" for pk in open_ids)
+    return (f"Order {order.number} has open shipments ({listed}): hand them over to the carrier, "
+            "or cancel them first.")
+
+
+def _lock_order(order_id: int) -> Order:
+    return Order.objects.select_for_update().get(pk=order_id)
+
+
+def _lock_shipment(shipment: Shipment | int) -> tuple[Order, Shipment]:
+    """Lock the shipment's order, then the shipment (the same order as every other path)."""
+    pk = shipment.pk if isinstance(shipment, Shipment) else shipment
+    order_id = Shipment.objects.filter(pk=pk).values_list("order_id", flat=True).first()
+    if order_id is None:
+        raise ShipmentNotFound(f"No shipment {pk}.", id=pk)
+    order = _lock_order(order_id)
+    locked = Shipment.objects.select_for_update(of=("self",)).select_related("carrier", "warehouse").get(pk=pk)
+    return order, locked
+
+
+def _carrier(carrier: Carrier | str | None) -> Carrier | None:
+    if carrier is None or carrier == "":
+        return None
+    if isinstance(carrier, Carrier):
+        return carrier
+    found = Carrier.objects.filter(code=carrier, active=True).first()
+    if found is None:
+        raise InvalidShipment(f"Unknown carrier {carrier}.", fields={"carrier": [f"No active carrier {carrier}."]})
+    return found
+
+
+# --- creation ------------------------------------------------------------------------------------------------
+
+@atomic_service
+def shipment_create(*, order: Order | str, warehouse, items: Sequence[tuple[int, int]], carrier=None,
+                    actor=None) -> Shipment:
+    """A shipment for some of an order's lines from one warehouse: items are (order line id, quantity).
+
+    The quantities must still be reserved at that warehouse and not be in another open shipment; the order row
+    lock makes two concurrent requests for the same units create one shipment.
+    """
+    number = order if isinstance(order, str) else order.number
+    order_id = Order.objects.filter(number=number).values_list("pk", flat=True).first()
+    if order_id is None:
+        raise InvalidShipment(f"No order {number}.", fields={"order": [f"No order {number}."]})
+    locked = _lock_order(order_id)
+    if locked.status not in (Order.Status.PACKED, Order.Status.PARTIALLY_SHIPPED):
+        raise OrderNotReadyToShip(
+            f"Order {locked.number} is {locked.get_status_display().lower()}; shipments are made from packed orders.",
+            status=locked.status,
+        )
+    warehouse_id = getattr(warehouse, "pk", warehouse)
+    carrier_obj = _carrier(carrier)
+    if not items:
+        raise InvalidShipment("A shipment needs at least one line.", fields={"lines": ["Choose at least one line."]})
+    lines = {line.pk: line for line in OrderLine.objects.filter(order=locked)}
+    shippable = shippable_quantities(order_id=locked.pk)
+    errors, seen = {}, set()
+    for i, (line_id, qty) in enumerate(items):
+        if line_id not in lines:
+            errors[f"lines[{i}].line"] = [f"Order {locked.number} has no line {line_id}."]
+        elif line_id in seen:
+            errors[f"lines[{i}].line"] = ["This line appears twice; put the whole quantity on one line."]
+        elif not isinstance(qty, int) or isinstance(qty, bool) or qty <= 0:
+            errors[f"lines[{i}].quantity"] = ["Must be a whole number above zero."]
+        elif qty > shippable.get((line_id, warehouse_id), 0):
+            errors[f"lines[{i}].quantity"] = [
+                f"Only {shippable.get((line_id, warehouse_id), 0)} unit(s) of {lines[line_id].sku} are reserved at "
+                "this warehouse and not already in a shipment."
+            ]
+        seen.add(line_id)
+    if errors:
+        raise InvalidShipment("Some lines cannot go into this shipment.", fields=errors)
+    shipment = Shipment.objects.create(order=locked, warehouse_id=warehouse_id, carrier=carrier_obj,
+                                       created_by=_person(actor), status_changed_at=timezone.now())
+    ShipmentLine.objects.bulk_create([
+        ShipmentLine(shipment=shipment, order_line_id=line_id, quantity=qty) for line_id, qty in items
+    ])
+    ShipmentEvent.objects.create(shipment=shipment, source=ShipmentEvent.Source.STAFF, to_status=shipment.status,
+                                 description="Shipment created", occurred_at=shipment.created_at,
+                                 actor=_person(actor))
+    summary = ", ".join(f"{qty} × {lines[line_id].sku}" for line_id, qty in items)
+    order_record_fulfilment(order=locked.number, actor=_person(actor), internal=True,
+                            text=f"Shipment {shipment.pk} created: {summary}.")
+    return shipment
+
+
+@atomic_service
+def shipment_create_for_lines(*, order: Order | str, items: Sequence[tuple[int, int, int]], carrier=None,
+                              actor=None) -> list[Shipment]:
+    """Shipments for chosen lines, one per warehouse: items are (order line id, warehouse id, quantity).
+
+    All or nothing: when one warehouse's lines cannot ship, no shipment is created.
+    """
+    per_warehouse: dict[int, list[tuple[int, int]]] = {}
+    for line_id, warehouse_id, qty in items:
+        per_warehouse.setdefault(warehouse_id, []).append((line_id, qty))
+    if not per_warehouse:
+        raise InvalidShipment("Choose at least one line to ship.", fields={"lines": ["Nothing chosen."]})
+    return [shipment_create(order=order, warehouse=warehouse_id, items=lines, carrier=carrier, actor=actor)
+            for warehouse_id, lines in sorted(per_warehouse.items())]
+
+
+@atomic_service
+def shipment_create_all(*, order: Order | str, carrier=None, actor=None) -> list[Shipment]:
+    """One shipment per warehouse for everything the order still has to send."""
+    number = order if isinstance(order, str) else order.number
+    order_id = Order.objects.filter(number=number).values_list("pk", flat=True).first()
+    if order_id is None:
+        raise InvalidShipment(f"No order {number}.", fields={"order": [f"No order {number}."]})
+    _lock_order(order_id)
+    items = [(line_id, warehouse_id, qty)
+             for (line_id, warehouse_id), qty in sorted(shippable_quantities(order_id=order_id).items())]
+    if not items:
+        raise InvalidShipment(f"Order {number} has nothing left to put in a shipment.",
+                              fields={"lines": ["Nothing left to ship."]})
+    return shipment_create_for_lines(order=number, items=items, carrier=carrier, actor=actor)
+
+
+# --- lifecycle -----------------------------------------------------------------------------------------------
+
+def _assign_tracking_number(shipment: Shipment, *, carrier, tracking_number: str) -> None:
+    carrier_obj = _carrier(carrier) or shipment.carrier
+    if carrier_obj is None:
+        raise InvalidShipment("Choose a carrier before creating the label.", fields={"carrier": ["Required."]})
+    shipment.carrier = carrier_obj
+    if carrier_obj.generates_tracking_numbers and not tracking_number:
+        number = carrier_tables.new_tracking_number(carrier_obj)
+    else:
+        number = (tracking_number or "").strip().upper()
+        if not number:
+            raise InvalidShipment(f"Enter the tracking number {carrier_obj.name} gave you.",
+                                  fields={"tracking_number": ["Required for this carrier."]})
+        if carrier_obj.tracking_number_pattern and not re.fullmatch(carrier_obj.tracking_number_pattern, number):
+            raise InvalidShipment(f"{number} is not a {carrier_obj.name} tracking number.",
+                                  fields={"tracking_number": [f"Must match {carrier_obj.tracking_number_pattern}."]})
+        if not re.fullmatch(r"[A-Z0-9-]{4,64}", number):
+            raise InvalidShipment("Tracking numbers are 4 to 64 letters, digits and dashes.",
+                                  fields={"tracking_number": ["Letters, digits and dashes only."]})
+    if Shipment.objects.filter(tracking_number=number).exclude(pk=shipment.pk).exists():
+        raise InvalidShipment(f"Tracking number {number} is already on another shipment.",
+                              fields={"tracking_number": ["Already used."]})
+    shipment.tracking_number = number
+
+
+def _notify(shipment: Shipment, order: Order, status: str, *, at: datetime) -> None:
+    """Tell the customer (through the notifications outbox, in this transaction) and any signal receiver."""
+    name = NOTIFICATIONS.get(status)
+    if name is None:
+        return
+    reason = shipment.get_exception_reason_display() if status == S.EXCEPTION else ""
+    payload = {
+        "order_number": order.number,
+        "shipment_id": shipment.pk,
+        "carrier_name": shipment.carrier.name if shipment.carrier_id else "",
+        "tracking_number": shipment.tracking_number,
+        "tracking_url": shipment.tracking_url or _public_tracking_url(shipment),
+        "estimated_delivery": shipment.expected_delivery.isoformat() if shipment.expected_delivery else None,
+        "lines": [{"sku": sl.order_line.sku, "name": sl.order_line.name, "quantity": sl.quantity}
+                  for sl in shipment.lines.select_related("order_line").order_by("pk")],
+        "customer_name": order.ship_name,
+        "exception_reason": shipment.exception_reason if status == S.EXCEPTION else "",
+    }
+    if status == S.EXCEPTION:  # a staff alert
+        payload.update(title=f"Delivery exception on {order.number}",
+                       message=f"{payload['carrier_name']} parcel {shipment.tracking_number}: {reason.lower()}.",
+                       link=reverse("admin:shipping_shipment_change", args=[shipment.pk]))
+    shipment_status_changed.send(sender=Shipment, shipment=shipment, event=name, payload=payload)
+    if apps.is_installed("notifications"):
+        from notifications.services import notification_emit
+
+        notification_emit(event=name, subject=order, payload=payload,
+                          idempotency_key=f"shipment:{shipment.pk}:{status}:{at.isoformat()}")
+
+
+def _public_tracking_url(shipment: Shipment) -> str:
+    """Our own tracking page, for carriers without one (the local courier)."""
+    if not shipment.tracking_number:
+        return ""
+    site = getattr(settings, "WAYBILL_SITE_URL", "").rstrip("/")
+    return f"{site}{reverse('shipping:track', args=[shipment.tracking_number])}"
+
+
+def _step(order: Order, shipment: Shipment, name: str, *, actor, reason: str, at: datetime,
+          exception_reason: str = "") -> None:
+    """Fire one transition on a locked shipment with every effect it has (stock, order, notes, notifications)."""
+    method = getattr(shipment, name)
+    if not can_proceed(method):
+        raise ShipmentTransitionNotAllowed(
+            f"Shipment {shipment.pk} is {shipment.get_status_display().lower()} and cannot "
+            f"{name.replace('_', ' ')}.", transition=name, status=shipment.status,
+            allowed=[t.name for t in shipment.get_available_status_transitions()],
+        )
+    before = shipment.status
+    today = timezone.localdate()
+    if name == "hand_over":
+        items = [(sl.order_line_id, shipment.warehouse_id, sl.quantity) for sl in shipment.lines.order_by("pk")]
+        order_ship_items(order=order.number, items=items, actor=_person(actor),
+                         reason=f"{shipment.reference_label} handed to {shipment.carrier.name}")
+        shipment.shipped_at = at
+        shipment.expected_delivery = today + timedelta(days=shipment.carrier.transit_days)
+    elif name == "create_label":
+        shipment.label_created_at = at
+        shipment.expected_delivery = today + timedelta(days=shipment.carrier.transit_days + 1)
+    elif name == "deliver":
+        shipment.delivered_at = at
+    elif name == "report_exception":
+        shipment.exception_reason = exception_reason or Shipment.ExceptionReason.OTHER
+    method(reason=reason)
+    shipment.status_changed_at = at
+    shipment.save()
+    order.refresh_from_db()
+    text = f"Shipment {shipment.pk}: {Shipment.Status(before).label.lower()} → {shipment.get_status_display().lower()}"
+    if shipment.tracking_number:
+        text += f" ({shipment.carrier.name} {shipment.tracking_number})"
+    # Warehouse steps stay internal; from the label on, the customer sees the parcel on the order's timeline.
+    order_record_fulfilment(order=order.number, actor=_person(actor), internal=shipment.status in WAREHOUSE_STEPS,
+                            text=text + (f". {reason}" if reason else "."))
+    _notify(shipment, order, shipment.status, at=at)
+    if shipment.status == S.DELIVERED:
+        _deliver_order_if_complete(order, actor=actor)
+
+
+def _deliver_order_if_complete(order: Order, *, actor) -> None:
+    if order.status != Order.Status.SHIPPED:
+        return  # partially shipped: more parcels are still to leave
+    undelivered = Shipment.objects.filter(order=order).exclude(status__in=[S.DELIVERED, S.CANCELLED])
+    if not undelivered.exists():
+        order_transition(order=order.number, name="deliver", actor=_person(actor), check_permission=False,
+                         reason="Every shipment was delivered.")
+
+
+@atomic_service
+def shipment_transition(*, shipment: Shipment | int, name: str, actor=None, reason: str = "",
+                        tracking_number: str = "", carrier=None, exception_reason: str = "",
+                        check_permission: bool = True) -> Shipment:
+    """Move a shipment along its lifecycle under row locks and record it on both timelines.
+
+    create_label assigns the tracking number (generated for our own courier, entered and pattern-checked for the
+    others); hand_over ships the lines from the order's allocation; deliver delivers the order when it was the
+    last parcel.
+    """
+    if name not in transition_names():
+        raise ShipmentTransitionNotAllowed(f"There is no transition called {name!r}.", transition=name,
+                                           allowed=transition_names())
+    order, locked = _lock_shipment(shipment)
+    method = getattr(locked, name)
+    if not can_proceed(method):
+        raise ShipmentTransitionNotAllowed(
+            f"Shipment {locked.pk} is {locked.get_status_display().lower()} and cannot {name.replace('_', ' ')}.",
+            transition=name, status=locked.status,
+            allowed=[t.name for t in locked.get_available_status_transitions()],
+        )
+    if check_permission and actor is not None and not has_transition_perm(method, actor):
+        raise ShipmentTransitionForbidden(f"You may not {name.replace('_', ' ')} shipments.", transition=name)
+    if name == "create_label":
+        _assign_tracking_number(locked, carrier=carrier, tracking_number=tracking_number)
+    if exception_reason and exception_reason not in Shipment.ExceptionReason.values:
+        raise InvalidShipment("Unknown exception reason.",
+                              fields={"exception_reason": [f"One of {Shipment.ExceptionReason.values[1:]}."]})
+    before = locked.status
+    now = timezone.now()
+    _step(order, locked, name, actor=actor, reason=reason, at=now, exception_reason=exception_reason)
+    ShipmentEvent.objects.create(shipment=locked, source=ShipmentEvent.Source.STAFF, from_status=before,
+                                 to_status=locked.status, description=reason or locked.get_status_display(),
+                                 occurred_at=now, actor=_person(actor))
+    return locked
+
+
+def shipment_cancel(*, shipment: Shipment | int, actor=None, reason: str = "") -> Shipment:
+    """Cancel a shipment that has not left: nothing moves in the ledger, the units stay reserved for the order."""
+    return shipment_transition(shipment=shipment, name="cancel", actor=actor, reason=reason)
+
+
+# --- carrier events ------------------------------------------------------------------------------------------
+
+@atomic_service
+def _record_carrier_event(*, carrier: Carrier, tracking_number: str, event_id: str, status_code: str,
+                          occurred_at: datetime, location: str, description: str) -> tuple[Shipment, bool]:
+    pk = (Shipment.objects.filter(carrier=carrier, tracking_number=tracking_number.strip().upper())
+          .values_list("pk", flat=True).first())
+    if pk is None:
+        raise TrackingNumberNotFound(f"{carrier.name} has no parcel {tracking_number} with us.",
+                                     tracking_number=tracking_number)
+    order, locked = _lock_shipment(pk)
+    if ShipmentEvent.objects.filter(carrier=carrier, carrier_event_id=event_id).exists():
+        return locked, False
+    before = locked.status
+    mapped = carrier_tables.map_status(carrier, status_code)
+    reported, reason = mapped if mapped else ("", "")
+    path = CARRIER_PATHS.get((before, reported), [])
+    in_order = locked.status_changed_at is None or occurred_at >= locked.status_changed_at
+    note = f"{description} ({location})" if location else description
+    if path and in_order:
+        for name in path:
+            _step(order, locked, name, actor=None, reason=note, at=occurred_at, exception_reason=reason)
+    if locked.last_scan_at is None or occurred_at > locked.last_scan_at:
+        locked.last_scan_at = occurred_at
+        locked.save(update_fields=["last_scan_at", "updated_at"])
+    ShipmentEvent.objects.create(
+        shipment=locked, source=ShipmentEvent.Source.CARRIER, from_status=before,
+        to_status=locked.status if locked.status != before else "", reported_status=reported, carrier=carrier,
+        carrier_event_id=event_id, carrier_status_code=status_code, location=location, description=description,
+        occurred_at=occurred_at,
+    )
+    return locked, True
+
+
+def shipment_record_carrier_event(*, carrier: Carrier | str, tracking_number: str, event_id: str, status_code: str,
+                                  occurred_at: datetime, location: str = "", description: str = ""
+                                  ) -> tuple[Shipment, bool]:
+    """Apply one tracking event a carrier pushed. Returns (shipment, created); a repeated event id changes nothing.
+
+    Every event goes on the timeline in carrier time. The status only moves forward: an event older than the one
+    that set the current status, or one that would move the parcel backwards, is recorded and changes nothing.
+    """
+    if not isinstance(carrier, Carrier):
+        code = carrier
+        carrier = Carrier.objects.filter(code=code).first()
+        if carrier is None:
+            raise CarrierNotFound(f"No carrier {code}.", carrier=code)
+    try:
+        return _record_carrier_event(carrier=carrier, tracking_number=tracking_number, event_id=event_id,
+                                     status_code=status_code, occurred_at=occurred_at, location=location[:120],
+                                     description=description[:255])
+    except IntegrityError:
+        # The same event id arrived twice at once for different tracking numbers: the unique constraint kept one.
+        if transaction.get_connection().in_atomic_block:
+            raise
+        existing = ShipmentEvent.objects.select_related("shipment").filter(
+            carrier=carrier, carrier_event_id=event_id).first()
+        if existing is None:
+            raise
+        return existing.shipment, False

@@ -1,0 +1,78 @@
+"""The public tracking page: where a parcel is, without anything about who it is for or what is in it."""
+
+import time
+
+from django.conf import settings
+from django.core.cache import cache
+from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from .errors import TrackingNumberNotFound
+from .models import Shipment, ShipmentEvent
+from .selectors import shipment_for_tracking
+
+
+def _client_ip(request) -> str:
+    return request.META.get("REMOTE_ADDR") or "unknown"
+
+
+def tracking_rate_limited(request) -> bool:
+    """A fixed-window counter per client address in the cache: True once the window's allowance is spent."""
+    limit = int(getattr(settings, "WAYBILL_TRACKING_RATE_LIMIT", 30))
+    window = int(getattr(settings, "WAYBILL_TRACKING_RATE_WINDOW_SECONDS", 60))
+    key = f"track-rate:{_client_ip(request)}:{int(time.time() // window)}"
+    cache.add(key, 0, timeout=window + 1)
+    try:
+        count = cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, timeout=window + 1)
+        count = 1
+    return count > limit
+
+
+def _public_timeline(shipment: Shipment) -> list[dict]:
+    rows = []
+    for event in shipment.events.all():
+        status = event.to_status or event.reported_status
+        label = Shipment.Status(status).label if status in Shipment.Status.values else "Update"
+        is_carrier = event.source == ShipmentEvent.Source.CARRIER
+        rows.append({
+            "at": event.occurred_at, "status": label, "location": event.location if is_carrier else "",
+            "description": event.description if is_carrier else "",
+        })
+    return sorted(rows, key=lambda r: r["at"], reverse=True)
+
+
+@never_cache
+@require_GET
+def track_search(request):
+    number = (request.GET.get("number") or "").strip()
+    if number:
+        return redirect("shipping:track", tracking_number=number)
+    return render(request, "shipping/track_search.html")
+
+
+@never_cache
+@require_GET
+def track(request, tracking_number: str):
+    if tracking_rate_limited(request):
+        response = render(request, "shipping/track_rate_limited.html", status=429)
+        response["Retry-After"] = str(int(getattr(settings, "WAYBILL_TRACKING_RATE_WINDOW_SECONDS", 60)))
+        return response
+    try:
+        shipment = shipment_for_tracking(tracking_number=tracking_number)
+    except TrackingNumberNotFound:
+        return render(request, "shipping/track_not_found.html", {"tracking_number": tracking_number[:64]},
+                      status=404)
+    return render(request, "shipping/track.html", {
+        "tracking_number": shipment.tracking_number,
+        "status": shipment.get_status_display(),
+        "status_code": shipment.status,
+        "delivered": shipment.status == Shipment.Status.DELIVERED,
+        "delivered_at": shipment.delivered_at,
+        "expected_delivery": shipment.expected_delivery,
+        "carrier_name": shipment.carrier.name,
+        "carrier_url": shipment.tracking_url,
+        "timeline": _public_timeline(shipment),
+    })

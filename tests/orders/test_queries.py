@@ -1,0 +1,83 @@
+"""Order reads cost the same number of queries for 3 rows and for 30."""
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from orders.services import order_add_note
+from tests.factories import OrderFactory, ProductFactory, WarehouseFactory, place_order
+
+pytestmark = pytest.mark.django_db
+
+
+def _fresh(client, user):
+    """Authenticate as a freshly loaded user, so permission caches from an earlier request do not hide queries."""
+    client.force_authenticate(get_user_model().objects.get(pk=user.pk))
+    return client
+
+
+def _batch(n, **kwargs):
+    product = ProductFactory(stock=n * 2, low_stock_threshold=0)
+    return OrderFactory.create_batch(n, lines=[(product, 1)], **kwargs)
+
+
+@pytest.mark.parametrize(("who", "queries"), [("staff", 3), ("customer", 1)])
+def test_order_list_queries_do_not_grow(who, queries, api_client, staff_user, customer, django_assert_num_queries):
+    # staff: permissions (user's, groups'), page; customer: page (cursor pagination: no COUNT)
+    user = staff_user if who == "staff" else customer
+    _batch(3, customer=customer)
+    client = _fresh(api_client, user)
+    with django_assert_num_queries(queries):
+        response = client.get("/api/orders/")
+    assert len(response.json()["results"]) == 3
+
+    _batch(27, customer=customer)
+    client = _fresh(api_client, user)
+    with django_assert_num_queries(queries):
+        response = client.get("/api/orders/")
+    assert len(response.json()["results"]) == 30
+
+
+def test_order_list_with_filters_queries_do_not_grow(client_staff, staff_user, django_assert_num_queries):
+    WarehouseFactory(code="FQ", priority=1)
+    _batch(3)
+    params = {"status": ["placed", "confirmed"], "warehouse": "FQ", "payment_status": "unpaid"}
+    client = _fresh(client_staff, staff_user)
+    with django_assert_num_queries(3):
+        assert len(client.get("/api/orders/", params).json()["results"]) == 3
+
+    _batch(27)
+    client = _fresh(client_staff, staff_user)
+    with django_assert_num_queries(3):
+        assert len(client.get("/api/orders/", params).json()["results"]) == 30
+
+
+def _big_order(lines, notes, author):
+    products = [ProductFactory(stock=5) for _ in range(lines)]
+    order = place_order(lines=[(p, 1) for p in products])
+    for i in range(notes):
+        order_add_note(order=order, author=author, text=f"note {i}", internal=i % 2 == 0)
+    return order
+
+
+@pytest.mark.parametrize("who", ["staff", "customer"])
+def test_order_detail_queries_do_not_grow(who, api_client, staff_user, customer, django_assert_num_queries):
+    # order, lines, timeline (with actor); staff also load allocations (with warehouse) and their permissions
+    queries = 6 if who == "staff" else 3
+    user = staff_user if who == "staff" else customer
+    small = _big_order(3, 3, staff_user)
+    large = _big_order(30, 30, staff_user)
+    for order in (small, large):
+        order.customer = customer
+        order.save(update_fields=["customer"])
+
+    client = _fresh(api_client, user)
+    with django_assert_num_queries(queries):
+        response = client.get(f"/api/orders/{small.number}/")
+    assert len(response.json()["lines"]) == 3
+
+    client = _fresh(api_client, user)
+    with django_assert_num_queries(queries):
+        response = client.get(f"/api/orders/{large.number}/")
+    assert len(response.json()["lines"]) == 30
+    if who == "staff":
+        assert len(response.json()["allocations"]) == 30

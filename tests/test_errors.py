@@ -1,0 +1,106 @@
+"""Bad requests get {code, message, extra} JSON with the right status, never a 500 or an HTML page."""
+
+import pytest
+
+from orders.models import Order
+from tests.factories import ProductFactory, order_payload, place_order
+
+pytestmark = pytest.mark.django_db
+
+
+def _error(response, status):
+    assert response.status_code == status, response.content
+    assert response["Content-Type"].startswith("application/json")
+    body = response.json()
+    assert set(body) == {"code", "message", "extra"}
+    assert body["message"]
+    return body
+
+
+@pytest.mark.parametrize("body", ['{"lines": [', "not json at all", '{"a": 1,}'])
+def test_malformed_json_is_a_400(client_customer, body):
+    response = client_customer.post("/api/orders/", body, content_type="application/json")
+
+    assert _error(response, 400)["code"] == "parse_error"
+    assert not Order.objects.exists()
+
+
+def test_a_json_list_instead_of_an_object_is_a_400(client_customer):
+    response = client_customer.post("/api/orders/", [1, 2], format="json")
+
+    assert _error(response, 400)["code"] == "invalid"
+
+
+def test_unsupported_media_type_is_a_415(client_customer):
+    response = client_customer.post("/api/orders/", "<order/>", content_type="application/xml")
+
+    assert _error(response, 415)["code"] == "unsupported_media_type"
+
+
+def test_unknown_order_is_a_404(client_staff):
+    body = _error(client_staff.get("/api/orders/WB-NONE-XXXX/"), 404)
+
+    assert body["code"] == "order_not_found"
+    assert body["extra"] == {"number": "WB-NONE-XXXX"}
+
+
+def test_transition_on_an_unknown_order_is_a_404(client_staff):
+    assert _error(client_staff.post("/api/orders/WB-NONE-XXXX/transitions/confirm/"), 404)["code"] == (
+        "order_not_found"
+    )
+
+
+def test_unknown_transition_is_a_409_listing_the_allowed_ones(client_staff):
+    # given a placed order and warehouse staff (who may confirm and hold, but not cancel)
+    order = place_order()
+
+    # when they ask for a transition that does not exist
+    body = _error(client_staff.post(f"/api/orders/{order.number}/transitions/teleport/", {}, format="json"), 409)
+
+    # then the answer names it and lists what they may do now
+    assert body["code"] == "transition_not_allowed"
+    assert "teleport" in body["message"]
+    assert body["extra"]["transition"] == "teleport"
+    assert body["extra"]["allowed"] == ["confirm", "hold"]
+    assert Order.objects.get(pk=order.pk).status == "placed"
+
+
+def test_method_not_allowed_is_json(client_staff):
+    order = place_order()
+
+    assert _error(client_staff.delete(f"/api/orders/{order.number}/"), 405)["code"] == "method_not_allowed"
+
+
+def test_domain_error_from_a_service_keeps_its_extra(client_customer):
+    product = ProductFactory(stock=1)
+
+    body = _error(client_customer.post("/api/orders/", order_payload((product, 3)), format="json"), 409)
+
+    assert body["code"] == "out_of_stock"
+    assert body["extra"]["lines"] == [{"sku": product.sku, "requested": 3, "available": 1}]
+
+
+def test_unknown_api_endpoint_is_a_json_404(client_staff):
+    body = _error(client_staff.get("/api/no-such-thing/"), 404)
+
+    assert body["code"] == "not_found"
+
+
+def test_unknown_product_is_a_json_404(client_staff):
+    assert _error(client_staff.get("/api/products/NO-SUCH-SKU/"), 404)["code"] == "not_found"
+
+
+def test_an_unexpected_failure_under_the_api_is_a_json_500(client_customer, customer, monkeypatch):
+    # given an order, and a fault deep in the read path
+    order = place_order(customer=customer)
+
+    def broken(**kwargs):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr("orders.apis.order_detail", broken)
+    client_customer.raise_request_exception = False
+
+    # when the order is read, the client gets JSON it can parse, not an HTML page or the exception text
+    body = _error(client_customer.get(f"/api/orders/{order.number}/"), 500)
+    assert body["code"] == "server_error"
+    assert "disk on fire" not in body["message"]
