@@ -38,9 +38,9 @@ Payload contract (keys the templates read; extra keys are kept and passed on to 
     shipment.shipped / shipment.out_for_delivery / shipment.delivered / shipment.exception
                        order_number (required), carrier_name, tracking_number, tracking_url,
                        estimated_delivery (ISO date, optional), lines (optional, as above),
-                       customer_name (optional), exception_reason (shipment.exception)
+                       customer_name (optional), exception_reason and exception_display (shipment.exception)
     stock.low          product_sku, product_name, available, threshold, alert_id
-    Staff alerts (order.sla_breached, shipment.exception...): title, message, link (optional), plus any keys.
+    Staff alerts (order.sla_breached, shipment.exception_alert...): title, message, link (optional), plus any keys.
 """
 
 from __future__ import annotations
@@ -126,8 +126,11 @@ register_event("shipment.shipped", supersedes=("order.shipped", "order.partially
                description="A parcel left, with carrier, tracking number and tracking link.")
 register_event("shipment.out_for_delivery", description="The carrier is delivering today.")
 register_event("shipment.delivered", supersedes=("order.delivered",), description="The carrier delivered.")
-register_event("shipment.exception", audience=STAFF, template="staff_alert",
-               description="The carrier reported a delivery problem.")
+register_event("shipment.exception", description="The carrier reported a delivery problem (customer email).")
+register_event("shipment.exception_alert", audience=STAFF, template="staff_alert",
+               description="The carrier reported a delivery problem (staff alert).")
+register_event("shipment.scan_overdue", audience=STAFF, template="staff_alert",
+               description="A label was created but the carrier has not scanned the parcel in time.")
 
 # --- Staff alerts ------------------------------------------------------------------------------------------
 register_event("stock.low", audience=STAFF, description="A product fell to or below its low-stock threshold.")

@@ -73,7 +73,7 @@ def shippable_quantities(*, order_id: int) -> dict[tuple[int, int], int]:
 
 
 def overdue_hours() -> int:
-    return int(getattr(settings, "WAYBILL_SHIPMENT_SCAN_OVERDUE_HOURS", 48))
+    return settings.WAYBILL_SHIPMENT_SCAN_OVERDUE_HOURS
 
 
 def shipment_overdue_q(now=None) -> Q:

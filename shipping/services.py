@@ -34,7 +34,7 @@ from .errors import (
     TrackingNumberNotFound,
 )
 from .models import Carrier, Shipment, ShipmentEvent, ShipmentLine
-from .selectors import shippable_quantities
+from .selectors import shipment_overdue_list, shippable_quantities
 from .signals import shipment_status_changed
 
 S = Shipment.Status
@@ -250,24 +250,28 @@ def _notify(shipment: Shipment, order: Order, status: str, *, at: datetime) -> N
                   for sl in shipment.lines.select_related("order_line").order_by("pk")],
         "customer_name": order.ship_name,
         "exception_reason": shipment.exception_reason if status == S.EXCEPTION else "",
+        "exception_display": reason.lower(),
     }
-    if status == S.EXCEPTION:  # a staff alert
-        payload.update(title=f"Delivery exception on {order.number}",
-                       message=f"{payload['carrier_name']} parcel {shipment.tracking_number}: {reason.lower()}.",
-                       link=reverse("admin:shipping_shipment_change", args=[shipment.pk]))
     shipment_status_changed.send(sender=Shipment, shipment=shipment, event=name, payload=payload)
-    if apps.is_installed("notifications"):
-        from notifications.services import notification_emit
+    if not apps.is_installed("notifications"):
+        return
+    from notifications.services import notification_emit
 
-        notification_emit(event=name, subject=order, payload=payload,
-                          idempotency_key=f"shipment:{shipment.pk}:{status}:{at.isoformat()}")
+    key = f"shipment:{shipment.pk}:{status}:{at.isoformat()}"
+    notification_emit(event=name, subject=order, payload=payload, idempotency_key=key)
+    if status == S.EXCEPTION:  # staff hear about it too, with a link to act on it
+        alert = {**payload, "title": f"Delivery exception on {order.number}",
+                 "message": f"{payload['carrier_name']} parcel {shipment.tracking_number}: {reason.lower()}.",
+                 "link": reverse("admin:shipping_shipment_change", args=[shipment.pk])}
+        notification_emit(event="shipment.exception_alert", subject=order, payload=alert,
+                          idempotency_key=f"{key}:staff")
 
 
 def _public_tracking_url(shipment: Shipment) -> str:
     """Our own tracking page, for carriers without one (the local courier)."""
     if not shipment.tracking_number:
         return ""
-    site = getattr(settings, "WAYBILL_SITE_URL", "").rstrip("/")
+    site = settings.WAYBILL_SITE_URL.rstrip("/")
     return f"{site}{reverse('shipping:track', args=[shipment.tracking_number])}"
 
 
@@ -422,3 +426,34 @@ def shipment_record_carrier_event(*, carrier: Carrier | str, tracking_number: st
         if existing is None:
             raise
         return existing.shipment, False
+
+
+@atomic_service
+def shipment_alert_overdue_scans(*, now: datetime | None = None) -> int:
+    """Alert staff once about each label the carrier has not scanned WAYBILL_SHIPMENT_SCAN_OVERDUE_HOURS after it
+    was created (a parcel that may never have been collected). Returns how many alerts were raised now.
+    """
+    if not apps.is_installed("notifications"):
+        return 0
+    from notifications.models import OutboxMessage
+    from notifications.services import notification_emit
+
+    overdue = list(shipment_overdue_list(now=now))
+    keys = {s.pk: f"shipment:{s.pk}:scan_overdue:{s.label_created_at.isoformat()}" for s in overdue}
+    already = set(OutboxMessage.objects.filter(idempotency_key__in=keys.values()).values_list("idempotency_key",
+                                                                                              flat=True))
+    raised = 0
+    for shipment in overdue:
+        if keys[shipment.pk] in already:
+            continue
+        hours = int(((now or timezone.now()) - shipment.label_created_at).total_seconds() // 3600)
+        notification_emit(
+            event="shipment.scan_overdue", subject=shipment.order, idempotency_key=keys[shipment.pk],
+            payload={"title": f"No carrier scan for {shipment.reference_label} ({shipment.order.number})",
+                     "message": f"The {shipment.carrier.name} label {shipment.tracking_number} was created {hours} h "
+                                "ago and the carrier has not scanned the parcel. Check it was collected.",
+                     "link": reverse("admin:shipping_shipment_change", args=[shipment.pk]),
+                     "order_number": shipment.order.number, "tracking_number": shipment.tracking_number},
+        )
+        raised += 1
+    return raised

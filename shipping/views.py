@@ -19,8 +19,8 @@ def _client_ip(request) -> str:
 
 def tracking_rate_limited(request) -> bool:
     """A fixed-window counter per client address in the cache: True once the window's allowance is spent."""
-    limit = int(getattr(settings, "WAYBILL_TRACKING_RATE_LIMIT", 30))
-    window = int(getattr(settings, "WAYBILL_TRACKING_RATE_WINDOW_SECONDS", 60))
+    limit = settings.WAYBILL_TRACKING_RATE_LIMIT
+    window = settings.WAYBILL_TRACKING_RATE_WINDOW_SECONDS
     key = f"track-rate:{_client_ip(request)}:{int(time.time() // window)}"
     cache.add(key, 0, timeout=window + 1)
     try:
@@ -58,7 +58,7 @@ def track_search(request):
 def track(request, tracking_number: str):
     if tracking_rate_limited(request):
         response = render(request, "shipping/track_rate_limited.html", status=429)
-        response["Retry-After"] = str(int(getattr(settings, "WAYBILL_TRACKING_RATE_WINDOW_SECONDS", 60)))
+        response["Retry-After"] = str(settings.WAYBILL_TRACKING_RATE_WINDOW_SECONDS)
         return response
     try:
         shipment = shipment_for_tracking(tracking_number=tracking_number)

@@ -140,6 +140,7 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 2 * 60 * 60, "socket_connect_timeout": 1, "socket_timeout": 5}
 CELERY_BEAT_SCHEDULE: dict = {
     "orders-idempotency-keys-purge": {"task": "orders.tasks.idempotency_keys_purge_task", "schedule": 60 * 60},
+    "shipping-overdue-scan-alerts": {"task": "shipping.tasks.shipment_alert_overdue_scans_task", "schedule": 15 * 60},
     "notifications-outbox-sweep": {
         "task": "notifications.tasks.outbox_sweep_task",
         "schedule": env.float("WAYBILL_OUTBOX_SWEEP_SECONDS", default=30.0),

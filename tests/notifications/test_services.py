@@ -294,7 +294,7 @@ def test_delivery_exception_alerts_staff_with_a_full_link(settings, customer, dj
     order = place_order(customer=customer)
     mail.outbox.clear()
     with django_capture_on_commit_callbacks(execute=True):
-        notification_emit(event="shipment.exception", subject=order, idempotency_key="exception:1",
+        notification_emit(event="shipment.exception_alert", subject=order, idempotency_key="exception:1",
                           payload={"title": f"Delivery exception on {order.number}", "message": "Address not found.",
                                    "order_number": order.number, "link": "/admin/shipping/shipment/1/change/"})
     (alert,) = mails_to("ops@example.com")

@@ -318,8 +318,30 @@ def test_customer_notifications_go_through_the_outbox(packed_order, local):
         "order_number": packed_order.number, "carrier_name": "Local courier",
         "tracking_number": shipment.tracking_number}
     assert shipped.payload["tracking_url"].endswith(f"/track/{shipment.tracking_number}/")
-    # the shipment steps are on the staff timeline only, so no "note added" email goes out for them
+    # parcel steps on the order's timeline are fulfilment entries, so no "note added" email goes out for them
     assert not OutboxMessage.objects.filter(event="order.note_added").exists()
+
+
+def test_a_delivery_exception_emails_the_customer_and_alerts_staff(packed_order, local, settings, mailoutbox,
+                                                                 django_capture_on_commit_callbacks):
+    # given a parcel on its way and a staff alert address
+    settings.WAYBILL_STAFF_ALERT_EMAILS = ["ops@example.com"]
+    shipment = ship(shipment_create(order=packed_order.number, warehouse=wh("NORTH"),
+                                    items=[(line(packed_order, "SKU-A").pk, 3)]), local)
+    mailoutbox.clear()
+
+    # when the carrier reports a failed delivery attempt
+    with django_capture_on_commit_callbacks(execute=True):
+        shipment_transition(shipment=shipment.pk, name="report_exception", exception_reason="failed_attempt")
+
+    # then the customer is told what happened, with tracking, and staff get an alert that links to the parcel
+    to_customer = [m for m in mailoutbox if m.to == [packed_order.email]]
+    to_staff = [m for m in mailoutbox if m.to == ["ops@example.com"]]
+    assert len(to_customer) == 1 and len(to_staff) == 1
+    assert packed_order.number in to_customer[0].subject
+    assert "failed delivery attempt" in to_customer[0].body.lower()
+    assert shipment.tracking_number in to_customer[0].body
+    assert f"/admin/shipping/shipment/{shipment.pk}/change/" in to_staff[0].body
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
@@ -337,3 +359,34 @@ def test_concurrent_duplicate_carrier_events_apply_once(postgres, customer):
     assert sorted(created for _, created in results) == [False, True]
     assert ShipmentEvent.objects.filter(carrier_event_id="dup-1").count() == 1
     assert StockMovement.objects.filter(kind="shipment").count() == 1
+
+
+def test_staff_are_alerted_once_about_a_label_the_carrier_never_scanned(packed_order, local, settings, mailoutbox,
+                                                                      django_capture_on_commit_callbacks):
+    from shipping.services import shipment_alert_overdue_scans
+    from shipping.tasks import shipment_alert_overdue_scans_task
+
+    # given one label created 50 hours ago and never scanned, and one created an hour ago
+    settings.WAYBILL_STAFF_ALERT_EMAILS = ["ops@example.com"]
+    settings.WAYBILL_SHIPMENT_SCAN_OVERDUE_HOURS = 48
+    a, b = line(packed_order, "SKU-A"), line(packed_order, "SKU-B")
+    stale = shipment_create(order=packed_order.number, warehouse=wh("NORTH"), items=[(a.pk, 3), (b.pk, 1)])
+    fresh = shipment_create(order=packed_order.number, warehouse=wh("SOUTH"), items=[(b.pk, 1)])
+    for shipment in (stale, fresh):
+        for name in ("pick", "pack"):
+            shipment_transition(shipment=shipment.pk, name=name)
+        shipment_transition(shipment=shipment.pk, name="create_label", carrier=local)
+    Shipment.objects.filter(pk=stale.pk).update(label_created_at=timezone.now() - timedelta(hours=50))
+    mailoutbox.clear()
+
+    # when the periodic check runs twice
+    with django_capture_on_commit_callbacks(execute=True):
+        first = shipment_alert_overdue_scans_task()
+    second = shipment_alert_overdue_scans()
+
+    # then staff got exactly one alert, about the stale label, linking to it
+    assert (first, second) == (1, 0)
+    (alert,) = [m for m in mailoutbox if m.to == ["ops@example.com"]]
+    assert f"Shipment {stale.pk}" in alert.subject or str(stale.pk) in alert.body
+    assert f"/admin/shipping/shipment/{stale.pk}/change/" in alert.body
+    assert Shipment.objects.get(pk=stale.pk).tracking_number in alert.body
