@@ -1,8 +1,14 @@
 # Waybill: `make run` to try it, `make test` to check it.
+#
+# make run   SQLite + in-process tasks (config.settings.dev), demo data, http://127.0.0.1:8000
+#            With DATABASE_URL and REDIS_URL set: web + Celery worker + beat (Procfile, via honcho).
+# make test  the test suite (PostgreSQL when DATABASE_URL is set or 127.0.0.1:5432 answers, else SQLite)
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+PORT ?= 8000
+URL := http://127.0.0.1:$(PORT)
 
 .PHONY: run test install lint bench migrate seed clean
 
@@ -14,11 +20,36 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+migrate: $(STAMP)
+	$(PY) manage.py migrate --noinput
+
+# Demo data, added once: a database that already has orders is kept as it is.
+seed: migrate
+	$(PY) manage.py seed_demo
+
+run: seed
+	@test -d staticfiles || $(PY) manage.py collectstatic --noinput --verbosity 0
+	@echo
+	@echo "Waybill is starting on $(URL)"
+	@echo "  admin     $(URL)/admin/"
+	@echo "  API docs  $(URL)/api/docs/"
+	@echo "  schema    $(URL)/api/schema/"
+	@echo "Sign in with a demo login above. Stop with Ctrl+C."
+	@echo
+ifneq ($(and $(DATABASE_URL),$(REDIS_URL)),)
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho start --procfile Procfile --port $(PORT)
+else
+	$(PY) manage.py runserver 127.0.0.1:$(PORT)
+endif
+
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
+bench: $(STAMP)
+	$(PY) -m bench $(BENCH_ARGS)
+
 clean:
-	rm -rf $(VENV) db.sqlite3 test.sqlite3 staticfiles
+	rm -rf $(VENV) db.sqlite3 test.sqlite3 staticfiles celerybeat-schedule*

@@ -30,6 +30,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include(api)),
     path("track/", include("shipping.urls")),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("", include("orders.urls")),
 ]
 
 handler404 = "config.errors.page_not_found"

@@ -1,4 +1,12 @@
+from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.contrib.admin.templatetags.admin_urls import add_preserved_filters
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django_fsm.admin import FSMAdminMixin
 
 from config.admin import EstimatedCountPaginator
@@ -6,7 +14,7 @@ from config.errors import DomainError
 
 from .models import Allocation, Order, OrderEvent, OrderLine
 from .selectors import order_filter_by_warehouse
-from .services import order_transition
+from .services import order_add_note, order_transition
 
 
 class WarehouseFilter(admin.SimpleListFilter):
@@ -60,9 +68,18 @@ class OrderEventInline(ReadOnlyInline):
         return super().get_queryset(request).select_related("actor")
 
 
+class OrderNoteForm(forms.Form):
+    text = forms.CharField(label="Note", widget=forms.Textarea(attrs={"rows": 4}), max_length=4000)
+    internal = forms.BooleanField(
+        label="Internal", required=False, initial=True,
+        help_text="Staff only: never shown to the customer. Untick to put the note on the customer's timeline.",
+    )
+
+
 @admin.register(Order)
 class OrderAdmin(FSMAdminMixin, admin.ModelAdmin):
     fsm_fields = ["status"]
+    change_form_template = "admin/orders/order/change_form.html"  # the FSM buttons plus "Add note"
     list_display = ["number", "status", "payment_status", "email", "total", "currency", "placed_at"]
     list_filter = ["status", "payment_status", ("placed_at", admin.DateFieldListFilter), WarehouseFilter]
     search_fields = ["=number", "=email"]
@@ -88,6 +105,71 @@ class OrderAdmin(FSMAdminMixin, admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        name = request.POST.get(self.fsm_post_param) if request.method == "POST" else None
+        if name:
+            return self._transition_button_pressed(request, object_id, name)
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def _transition_button_pressed(self, request, object_id, name):
+        """A lifecycle button: only the transition happens (other edits on the page need Save).
+
+        Staff who may only view orders (support agents) can still use the buttons their permissions allow;
+        the service checks the transition's permission under the row lock.
+        """
+        order = self.get_object(request, unquote(object_id))
+        if order is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        if not self.has_view_permission(request, order):
+            raise PermissionDenied
+        change_page = add_preserved_filters(
+            {"preserved_filters": self.get_preserved_filters(request), "opts": self.opts}, request.path
+        )
+        try:
+            transition = self._get_fsm_transition_by_name(obj=order, transition_name=name)
+        except (AttributeError, TypeError, ValueError):
+            self.message_user(request, f"There is no transition called {name!r}.", messages.ERROR)
+            return redirect(change_page)
+        if self.get_fsm_transition_form(transition):
+            return redirect(reverse("admin:orders_order_transition", args=[order.pk, name]))
+        self._apply_fsm_transition(obj=order, transition_name=name, request=request)
+        return redirect(change_page)
+
+    def get_urls(self):
+        return [
+            path("<path:object_id>/note/", self.admin_site.admin_view(self.note_view), name="orders_order_note"),
+            *super().get_urls(),
+        ]
+
+    def note_view(self, request, object_id):
+        """A note on the order's timeline, written by orders.services.order_add_note."""
+        order = self.get_object(request, unquote(object_id))
+        if order is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        if not (self.has_view_permission(request, order) and request.user.has_perm("orders.add_internal_note")):
+            raise PermissionDenied
+        form = OrderNoteForm(request.POST if request.method == "POST" else None)
+        if form.is_valid():
+            try:
+                order_add_note(order=order.number, author=request.user, text=form.cleaned_data["text"],
+                               internal=form.cleaned_data["internal"])
+            except DomainError as err:
+                form.add_error("text", err.message)
+            else:
+                kind = "internal note" if form.cleaned_data["internal"] else "note for the customer"
+                self.message_user(request, f"{order.number}: {kind} added to the timeline.", messages.SUCCESS)
+                return redirect(reverse("admin:orders_order_change", args=[order.pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Add a note to {order.number}",
+            "opts": self.opts,
+            "original": order,
+            "form": form,
+            "adminform": helpers.AdminForm(form, [(None, {"fields": ["text", "internal"]})], {}, model_admin=self),
+            "has_view_permission": True,
+        }
+        return TemplateResponse(request, "admin/orders/order/add_note.html", context)
 
     def _execute_fsm_transition(self, *, transition_func, request, kwargs=None):
         """Every button goes through the service: row lock, stock effects, timeline entry."""

@@ -216,6 +216,12 @@ class OrderEvent(models.Model):
         return self.reason[:60]
 
     @property
+    def to_status_label(self) -> str:
+        """The new status as people read it ("Partially shipped"); payment entries carry payment statuses."""
+        labels = dict(Order.PaymentStatus.choices if self.kind == self.Kind.PAYMENT else Order.Status.choices)
+        return labels.get(self.to_status, self.to_status)
+
+    @property
     def actor_label(self) -> str:
         return self.actor.get_username() if self.actor_id else "system"
 

@@ -43,3 +43,18 @@ def order_detail(*, number: str, user) -> Order:
         return qs.get(number=number)
     except Order.DoesNotExist:
         raise OrderNotFound(f"No order {number}.", number=number) from None
+
+
+def order_detail_for_customer(*, number: str, customer) -> Order:
+    """The customer's own order as the portal shows it: lines and the timeline without internal entries.
+
+    Anyone else's order, staff included, is OrderNotFound: the portal is always the customer's view.
+    """
+    events = OrderEvent.objects.filter(internal=False).select_related("actor").order_by("created_at", "id")
+    qs = order_list_for_customer(customer=customer).prefetch_related(
+        Prefetch("lines", queryset=OrderLine.objects.order_by("id")), Prefetch("events", queryset=events),
+    )
+    try:
+        return qs.get(number=number)
+    except Order.DoesNotExist:
+        raise OrderNotFound(f"No order {number}.", number=number) from None

@@ -23,7 +23,7 @@ class CustomerFactory(factory.django.DjangoModelFactory):
 
     username = factory.Sequence(lambda n: f"customer{n}")
     email = factory.LazyAttribute(lambda o: f"{o.username}@example.com")
-    password = factory.PostGenerationMethodCall("set_password", "secret-pass-123")
+    password = factory.django.Password("secret-pass-123")
 
 
 class StaffFactory(CustomerFactory):

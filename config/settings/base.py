@@ -89,7 +89,9 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 
-LOGIN_URL = "admin:login"
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "portal:order-list"
+LOGOUT_REDIRECT_URL = "portal:home"
 
 # --- API -------------------------------------------------------------------------------------------------
 REST_FRAMEWORK = {

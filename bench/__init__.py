@@ -1,0 +1,1 @@
+"""Waybill benchmarks: `make bench` (python -m bench). Never part of `make test` or CI."""

@@ -1,0 +1,357 @@
+"""The benchmark scenarios. Each returns plain data for the table and bench/results/latest.json."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.db import connection
+from django.db.models import Sum
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+
+from inventory.models import Product, StockLevel, StockMovement, Warehouse
+from inventory.services import stock_receive
+from orders.models import Allocation, Order, OrderLine
+
+from . import load, sqlcapture
+from .runtime import BENCH_DB, PG_SERVER, PYTHON, ROOT, env_for
+from .stats import latency_ms, median_of, percentile
+
+HERE = Path(__file__).resolve().parent
+
+
+# --- 5. queries per order -----------------------------------------------------------------------------------
+def queries_per_order() -> dict:
+    sqlcapture.capture(lines=2)  # a first order in this process warms its caches (content types)
+    out = {}
+    for lines in (1, 5, 20):
+        captured, _, _ = sqlcapture.capture(lines=lines)
+        statements = [q["sql"] for q in captured]
+        out[str(lines)] = {"queries": len(statements),
+                           "without_begin_commit": sum(s not in ("BEGIN", "COMMIT") for s in statements)}
+    counts = {v["queries"] for v in out.values()}
+    # The same through the API (token authentication, placement, and the detail it answers with).
+    from rest_framework.authtoken.models import Token
+
+    customer = load._customer(91)
+    token = Token.objects.get_or_create(user=customer)[0].key
+    client = Client()
+    api = {}
+    for lines in (1, 5, 20):
+        body = {"shipping_address": load.ADDRESS, "lines": load.random_lines(random.Random(lines), count=lines)}
+        with CaptureQueriesContext(connection) as ctx:
+            response = client.post("/api/orders/", body, content_type="application/json",
+                                   HTTP_AUTHORIZATION=f"Token {token}", HTTP_IDEMPOTENCY_KEY=uuid.uuid4().hex)
+        if response.status_code != 201:
+            raise RuntimeError(f"POST /api/orders/ answered {response.status_code}: {response.content[:300]}")
+        api[str(lines)] = len(ctx.captured_queries)
+    return {"by_lines": out, "equal": len(counts) == 1, "api_by_lines": api,
+            "statements": [" ".join(s.split())[:90] for s in statements]}  # the 20-line order, in order
+
+
+# --- 1. service placement -----------------------------------------------------------------------------------
+def service_placement(pool, *, clients, duration: float, repeats: int) -> dict:
+    out = {}
+    for n in clients:
+        runs = []
+        for rep in range(repeats):
+            results = pool.run(n, "place_orders", duration=duration, seed=rep)
+            latencies = [x for r in results for x in r["latencies"]]
+            errors: dict[str, int] = {}
+            for r in results:
+                for name, count in r["errors"].items():
+                    errors[name] = errors.get(name, 0) + count
+            cpu_ms = 1000 * sum(r["cpu_s"] for r in results) / max(len(latencies), 1)
+            runs.append({"orders_per_s": len(latencies) / duration, **latency_ms(latencies), "errors": errors,
+                         "client_cpu_ms_per_order": cpu_ms})
+        figures = median_of(runs, ["orders_per_s", "p50_ms", "p95_ms", "p99_ms", "client_cpu_ms_per_order"])
+        figures["runs"] = [round(r["orders_per_s"], 1) for r in runs]
+        figures["errors"] = {}
+        for run in runs:
+            for name, count in run["errors"].items():
+                figures["errors"][name] = figures["errors"].get(name, 0) + count
+        out[str(n)] = figures
+    return out
+
+
+# --- 2. pgbench on the same SQL -----------------------------------------------------------------------------
+def pgbench(*, clients, duration: float, repeats: int) -> dict:
+    script, statements, captured = sqlcapture.pgbench_script()
+    results_dir = HERE / "results"
+    results_dir.mkdir(exist_ok=True)
+    path = results_dir / "order_place.pgbench.sql"
+    path.write_text(script)
+    out = {"script": str(path.relative_to(ROOT)), "statements": statements, "by_clients": {}}
+    for n in clients:
+        runs, failed = [], 0
+        for _ in range(repeats):
+            proc = subprocess.run(
+                ["pgbench", "-n", "-M", "simple", "-c", str(n), "-j", str(min(n, 2)), "-T", str(int(duration)),
+                 "-f", str(path), f"{PG_SERVER}/{BENCH_DB}"],
+                capture_output=True, text=True,
+            )
+            match = re.search(r"tps = ([\d.]+) \(without initial connection time\)", proc.stdout)
+            lat = re.search(r"latency average = ([\d.]+) ms", proc.stdout)
+            fail = re.search(r"number of failed transactions: (\d+)", proc.stdout)
+            failed += int(fail.group(1)) if fail else 0
+            if proc.returncode != 0 or not match:
+                raise RuntimeError(f"pgbench failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+            runs.append({"tps": float(match.group(1)), "latency_avg_ms": float(lat.group(1)) if lat else None})
+        figures = median_of(runs, ["tps", "latency_avg_ms"])
+        figures["runs"] = [round(r["tps"], 1) for r in runs]
+        figures["failed"] = failed
+        out["by_clients"][str(n)] = figures
+    # Where one transaction's time goes: per-statement latency with one client (COMMIT is the fsync).
+    proc = subprocess.run(
+        ["pgbench", "-n", "-M", "simple", "-c", "1", "-T", "3", "-r", "-f", str(path), f"{PG_SERVER}/{BENCH_DB}"],
+        capture_output=True, text=True,
+    )
+    per_statement = []
+    for line in proc.stdout.splitlines():
+        match = re.match(r"\s+([\d.]+)\s+\d+\s+(.*)$", line)
+        if match and not match.group(2).startswith("\\set"):
+            per_statement.append([float(match.group(1)), " ".join(match.group(2).split())[:70]])
+    out["statement_ms_one_client"] = per_statement
+    return out
+
+
+# --- 3. hot SKU ---------------------------------------------------------------------------------------------
+HOT_UNITS = 500
+
+
+def _hot_product(run: int) -> Product:
+    product = Product.objects.create(sku=f"HOT-{int(time.time())}-{run}", name="Flash sale item", price="9.99")
+    warehouse = Warehouse.objects.order_by("priority", "code").first()
+    stock_receive(product=product, warehouse=warehouse, quantity=HOT_UNITS, reason="flash sale stock")
+    return product
+
+
+def _hot_checks(product: Product, results: list[dict]) -> dict:
+    lines = OrderLine.objects.filter(product=product)
+    sold_lines = lines.aggregate(units=Sum("quantity"))["units"] or 0
+    allocations = Allocation.objects.filter(product=product).aggregate(units=Sum("quantity"))["units"] or 0
+    level = StockLevel.objects.get(product=product)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""SELECT coalesce(min(on_hand - allocated), 0) FROM (
+                  SELECT sum(on_hand_delta) OVER w AS on_hand, sum(allocated_delta) OVER w AS allocated
+                  FROM {StockMovement._meta.db_table} WHERE product_id = %s WINDOW w AS (ORDER BY id)) ledger""",
+            [product.pk],
+        )
+        lowest_available = cursor.fetchone()[0]
+    client_successes = sum(len(r["latencies"]) for r in results)
+    errors: dict[str, int] = {}
+    for r in results:
+        for name, count in r["errors"].items():
+            errors[name] = errors.get(name, 0) + count
+    deadlocks = sum(count for name, count in errors.items() if "40P01" in name or "eadlock" in name)
+    checks = {
+        "sold_units": sold_lines,
+        "client_successes": client_successes,
+        "allocated_units": allocations,
+        "level_on_hand": level.on_hand,
+        "level_allocated": level.allocated,
+        "lowest_available_in_ledger": lowest_available,
+        "deadlocks_reaching_client": deadlocks,
+        "other_errors": errors,
+    }
+    checks["ok"] = (
+        sold_lines == HOT_UNITS == client_successes == allocations == level.allocated
+        and level.on_hand == HOT_UNITS and lowest_available >= 0 and level.available >= 0
+        and deadlocks == 0 and not errors
+    )
+    checks["oversold"] = sold_lines > HOT_UNITS or allocations > HOT_UNITS or level.available < 0
+    return checks
+
+
+def hot_sku(pool, *, workers: int, repeats: int) -> dict:
+    runs = []
+    for rep in range(repeats):
+        product = _hot_product(rep)
+        results = pool.run(workers, "buy_hot", sku=product.sku, start_in=0.5)
+        start = min(r["start_at"] for r in results)
+        done = [t for r in results for t in r["done_at"]]
+        latencies = [x for r in results for x in r["latencies"]]
+        elapsed = (max(done) - start) if done else None
+        checks = _hot_checks(product, results)
+        runs.append({"orders_per_s": (len(done) / elapsed) if elapsed else None, **latency_ms(latencies),
+                     "checks": checks})
+    figures = median_of(runs, ["orders_per_s", "p50_ms", "p95_ms", "p99_ms"])
+    figures["runs"] = [round(r["orders_per_s"] or 0, 1) for r in runs]
+    figures["checks"] = [r["checks"] for r in runs]
+    figures["ok"] = all(r["checks"]["ok"] for r in runs)
+    figures["oversold"] = any(r["checks"]["oversold"] for r in runs)
+    return figures
+
+
+# --- 4. HTTP ------------------------------------------------------------------------------------------------
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_for(port: int, timeout: float = 30) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError("gunicorn did not start")
+
+
+def _wrk(port: int, *, connections: int, duration: float, tokens: list[str]) -> dict:
+    env = {**os.environ, "WAYBILL_TOKENS": ",".join(tokens)}
+    proc = subprocess.run(
+        ["wrk", "-t2", f"-c{connections}", f"-d{int(duration)}s", "--timeout", "10s", "-s",
+         str(HERE / "wrk_orders.lua"), f"http://127.0.0.1:{port}/api/orders/"],
+        capture_output=True, text=True, env=env,
+    )
+    line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("WRK_JSON ")), None)
+    if proc.returncode != 0 or line is None:
+        raise RuntimeError(f"wrk failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+    raw = json.loads(line[len("WRK_JSON "):])
+    seconds = raw["duration_us"] / 1e6
+    return {"orders_per_s": raw["created"] / seconds, "p50_ms": raw["p50_us"] / 1000,
+            "p95_ms": raw["p95_us"] / 1000, "p99_ms": raw["p99_us"] / 1000, "not_created": raw["not_created"],
+            "socket_errors": raw["socket_errors"]}
+
+
+def http(*, concurrency, duration: float, repeats: int) -> dict:
+    from rest_framework.authtoken.models import Token
+
+    User = get_user_model()
+    tokens = [Token.objects.get_or_create(user=u)[0].key
+              for u in User.objects.filter(username__startswith="customer400").order_by("pk")[:32]]
+    workers = 2 * (os.cpu_count() or 1)
+    port = _free_port()
+    server = subprocess.Popen(
+        [PYTHON, "-m", "gunicorn", "config.wsgi:application", "--workers", str(workers), "--bind",
+         f"127.0.0.1:{port}", "--log-level", "warning"],
+        cwd=ROOT, env=env_for(BENCH_DB), start_new_session=True,
+    )
+    try:
+        _wait_for(port)
+        _wrk(port, connections=workers, duration=2, tokens=tokens)  # warm every worker up
+        out = {"workers": workers, "by_clients": {}}
+        for c in concurrency:
+            runs = [_wrk(port, connections=c, duration=duration, tokens=tokens) for _ in range(repeats)]
+            figures = median_of(runs, ["orders_per_s", "p50_ms", "p95_ms", "p99_ms"])
+            figures["runs"] = [round(r["orders_per_s"], 1) for r in runs]
+            figures["not_created"] = sum(r["not_created"] for r in runs)
+            figures["socket_errors"] = sum(r["socket_errors"] for r in runs)
+            out["by_clients"][str(c)] = figures
+        return out
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+
+
+# --- 6. pages at scale --------------------------------------------------------------------------------------
+def _time_page(client: Client, paths: list[str], *, headers: dict | None = None) -> dict:
+    headers = headers or {}
+    for path in paths[:3]:  # warm-up: templates, caches, connection
+        client.get(path, **headers)
+    timings = []
+    for path in paths:
+        t = time.perf_counter()
+        response = client.get(path, **headers)
+        timings.append(time.perf_counter() - t)
+        if response.status_code != 200:
+            raise RuntimeError(f"GET {path} answered {response.status_code}")
+    counts = set()
+    for path in paths[:3]:
+        with CaptureQueriesContext(connection) as ctx:
+            client.get(path, **headers)
+        counts.add(len(ctx.captured_queries))
+    ms = [x * 1000 for x in timings]
+    return {"p50_ms": round(percentile(ms, 50), 1), "p95_ms": round(percentile(ms, 95), 1),
+            "queries": max(counts), "requests": len(paths)}
+
+
+def pages(*, samples: int) -> dict:
+    from rest_framework.authtoken.models import Token
+
+    User = get_user_model()
+    # A member of "Warehouse staff", not a superuser: permission checks cost what they cost in real use.
+    staff_user, created = User.objects.get_or_create(username="bench-staff", defaults={
+        "is_staff": True, "email": "bench-staff@example.com"})
+    if created:
+        staff_user.groups.add(Group.objects.get(name="Warehouse staff"))
+    r = random.Random(5)
+    total = Order.objects.order_by("-pk").values_list("pk", flat=True).first()
+    ids = [r.randint(1, total) for _ in range(samples)]
+    numbers = list(Order.objects.filter(pk__in=ids).values_list("number", "customer_id"))
+    r.shuffle(numbers)
+    staff = Client()
+    staff.force_login(staff_user)
+    out = {"orders": total}
+    out["admin_changelist"] = _time_page(staff, ["/admin/orders/order/"] * samples)
+    statuses = ["processing", "on_hold", "delivered", "placed", "cancelled"]
+    out["admin_changelist_status"] = _time_page(
+        staff, [f"/admin/orders/order/?status__exact={statuses[i % len(statuses)]}" for i in range(samples)])
+    out["admin_changelist_search"] = _time_page(
+        staff, [f"/admin/orders/order/?q={number}" for number, _ in numbers[:samples]])
+    staff_token = Token.objects.get_or_create(user=staff_user)[0].key
+    api = Client()
+    out["api_order_detail"] = _time_page(
+        api, [f"/api/orders/{number}/" for number, _ in numbers[:samples]],
+        headers={"HTTP_AUTHORIZATION": f"Token {staff_token}"})
+    # A customer's own list: customers drawn as orders are (heavy buyers appear as often as they buy).
+    customers = [c for _, c in numbers if c][: max(10, samples // 5)]
+    tokens = {c: Token.objects.get_or_create(user_id=c)[0].key for c in customers}
+    timings = []
+    queries = set()
+    for c in customers[:3]:
+        api.get("/api/orders/", HTTP_AUTHORIZATION=f"Token {tokens[c]}")
+    for i in range(samples):
+        c = customers[i % len(customers)]
+        t = time.perf_counter()
+        response = api.get("/api/orders/", HTTP_AUTHORIZATION=f"Token {tokens[c]}")
+        timings.append((time.perf_counter() - t) * 1000)
+        if response.status_code != 200:
+            raise RuntimeError(f"customer order list answered {response.status_code}")
+    with CaptureQueriesContext(connection) as ctx:
+        api.get("/api/orders/", HTTP_AUTHORIZATION=f"Token {tokens[customers[0]]}")
+    queries.add(len(ctx.captured_queries))
+    out["api_customer_order_list"] = {"p50_ms": round(percentile(timings, 50), 1),
+                                      "p95_ms": round(percentile(timings, 95), 1), "queries": max(queries),
+                                      "requests": samples, "customers": len(customers)}
+    return out
+
+
+# --- 7. notification latency --------------------------------------------------------------------------------
+def notification_latency(*, n: int) -> dict:
+    try:
+        from bench import notification_latency as module
+    except ImportError as exc:
+        return {"available": False, "reason": f"not available ({exc})"}
+    if not hasattr(module, "run"):
+        return {"available": False, "reason": "not available (bench/notification_latency.py has no run())"}
+    try:
+        result = module.run(n=n)
+    except Exception as exc:  # noqa: BLE001 - reported, never fatal for the other figures
+        return {"available": False, "reason": f"failed: {type(exc).__name__}: {exc}"}
+    figures = {"available": True}
+    if isinstance(result, dict):
+        for q in (50, 95, 99):
+            value = next((result[k] for k in (f"p{q}_ms", f"p{q}") if k in result), None)
+            figures[f"p{q}_ms"] = round(value, 1) if isinstance(value, int | float) else value
+        figures["raw"] = {k: v for k, v in result.items() if isinstance(v, int | float | str | bool | None)}
+    else:
+        figures["raw"] = repr(result)
+    return figures
+

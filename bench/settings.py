@@ -1,0 +1,37 @@
+"""Settings for `make bench`: the production code path against a disposable PostgreSQL database.
+
+The database comes from BENCH_DATABASE_URL (never DATABASE_URL, so a developer's own database is never
+touched). Connections persist (CONN_MAX_AGE), DEBUG is off, as in production.
+"""
+
+import warnings
+
+from config.settings.base import *  # noqa: F403
+from config.settings.base import env
+
+from .runtime import BENCH_DATABASE_URL, BENCH_REDIS_URL
+
+DEBUG = False
+SECRET_KEY = "bench-only-key"
+ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
+DATABASES = {"default": env.db_url_config(BENCH_DATABASE_URL)}
+DATABASES["default"]["ATOMIC_REQUESTS"] = False
+DATABASES["default"]["CONN_MAX_AGE"] = None
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+REDIS_URL = BENCH_REDIS_URL
+CELERY_BROKER_URL = REDIS_URL
+CELERY_TASK_ALWAYS_EAGER = False
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": "WARNING"},
+}
+
+# Static files are not collected for a benchmark; the admin pages need none of them to be measured.
+warnings.filterwarnings("ignore", message="No directory at")

@@ -1,0 +1,545 @@
+"""`manage.py seed_demo`: a back office with three months of history to click through.
+
+Everything is made through the real services (stock_receive, order_place, order_transition, order_ship_items,
+order_add_note, order_set_payment_status), so stock levels, the ledger and every order's timeline are the ones
+the application itself would have written. Afterwards each order's timestamps (placed_at, its timeline, its
+stock movements) are moved back to the day it was placed on.
+
+Running it again keeps the data: demo orders are added only to a database without orders. The history is
+imported quietly: the receivers of order_event_recorded and low_stock_alerts_raised (notifications) are not
+called while seeding, so no customer or staff member is emailed about events of the past.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+import unicodedata
+from collections import Counter, defaultdict
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import make_password
+from django.contrib.auth.models import Group
+from django.contrib.contenttypes.models import ContentType
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+from django.db.models import Max
+from django.dispatch import Signal
+from django.utils import timezone
+
+from inventory.models import Product, StockMovement, Warehouse
+from inventory.services import stock_receive
+from inventory.signals import low_stock_alerts_raised
+from orders.models import Allocation, Order, OrderEvent
+from orders.services import (
+    order_add_note,
+    order_place,
+    order_set_payment_status,
+    order_ship_items,
+    order_transition,
+)
+from orders.signals import order_event_recorded
+
+User = get_user_model()
+S = Order.Status
+
+# username, environment variable with the password, default password, what the login is for
+DEMO_LOGINS = [
+    ("admin", "WAYBILL_DEMO_ADMIN_PASSWORD", "waybill-admin", "superuser: everything"),
+    ("warehouse", "WAYBILL_DEMO_WAREHOUSE_PASSWORD", "waybill-warehouse", "Warehouse staff: stock, order lifecycle"),
+    ("support", "WAYBILL_DEMO_SUPPORT_PASSWORD", "waybill-support", "Support agents: orders, cancel, notes"),
+    ("customer", "WAYBILL_DEMO_CUSTOMER_PASSWORD", "waybill-customer", "a customer with orders (API only)"),
+]
+
+# code, name, address, priority, share of received stock
+WAREHOUSES = [
+    ("BER", "Berlin fulfilment centre", "Am Borsigturm 40\n13507 Berlin\nGermany", 1, Decimal("0.60")),
+    ("RTM", "Rotterdam hub", "Waalhaven Zuidzijde 21\n3089 JH Rotterdam\nNetherlands", 2, Decimal("0.30")),
+    ("MAD", "Madrid overflow store", "Calle de la Logística 8\n28052 Madrid\nSpain", 3, Decimal("0.10")),
+]
+
+# sku, name, price, serial tracked, popularity
+PRODUCTS = [
+    ("PH-IP16-128", "iPhone 16 128 GB Black", "969.00", True, 3),
+    ("PH-IP16-256", "iPhone 16 256 GB Ultramarine", "1099.00", True, 2),
+    ("PH-IP16P-256", "iPhone 16 Pro 256 GB Desert Titanium", "1329.00", True, 2),
+    ("PH-IP15-128", "iPhone 15 128 GB Blue", "799.00", True, 2),
+    ("PH-GS24-128", "Samsung Galaxy S24 128 GB Onyx Black", "899.00", True, 2),
+    ("PH-GS24U-256", "Samsung Galaxy S24 Ultra 256 GB Titanium Grey", "1449.00", True, 1),
+    ("PH-GA55-128", "Samsung Galaxy A55 5G 128 GB Awesome Navy", "479.00", True, 2),
+    ("PH-PX9-128", "Google Pixel 9 128 GB Obsidian", "899.00", True, 2),
+    ("PH-PX9P-256", "Google Pixel 9 Pro 256 GB Porcelain", "1199.00", True, 1),
+    ("PH-PX8A-128", "Google Pixel 8a 128 GB Bay", "549.00", True, 2),
+    ("PH-FP5-256", "Fairphone 5 256 GB Sky Blue", "699.00", True, 1),
+    ("PH-NTH2-256", "Nothing Phone (2) 256 GB Dark Grey", "649.00", True, 1),
+    ("PH-RN13P-256", "Xiaomi Redmi Note 13 Pro 256 GB Midnight Black", "399.00", True, 2),
+    ("PH-G84-256", "Motorola moto g84 5G 256 GB Marshmallow Blue", "299.00", True, 1),
+    ("TB-IPAD10-64", "iPad (10th generation) Wi-Fi 64 GB Silver", "449.00", True, 1),
+    ("TB-IPADAIR-128", "iPad Air 11-inch M2 Wi-Fi 128 GB Space Grey", "699.00", True, 1),
+    ("TB-TABS9FE-128", "Samsung Galaxy Tab S9 FE Wi-Fi 128 GB Graphite", "449.00", True, 1),
+    ("WT-AW10-42", "Apple Watch Series 10 GPS 42 mm Jet Black", "449.00", True, 1),
+    ("WT-GW7-44", "Samsung Galaxy Watch7 44 mm Green", "319.00", True, 1),
+    ("WT-PXW3-41", "Google Pixel Watch 3 41 mm Matte Black", "399.00", True, 1),
+    ("AU-APP2-USBC", "AirPods Pro (2nd generation) with USB-C case", "279.00", True, 3),
+    ("AU-GB3P", "Samsung Galaxy Buds3 Pro Silver", "249.00", True, 2),
+    ("AU-WH1000XM5", "Sony WH-1000XM5 Wireless Headphones Black", "399.00", True, 1),
+    ("AU-FLIP6", "JBL Flip 6 Bluetooth Speaker Blue", "129.00", False, 2),
+    ("AU-QCE2", "Bose QuietComfort Earbuds II Triple Black", "199.00", False, 1),
+    ("AC-CASE-IP16", "Clear Case with MagSafe for iPhone 16", "59.00", False, 5),
+    ("AC-CASE-IP16P", "Silicone Case for iPhone 16 Pro, Stone Grey", "59.00", False, 4),
+    ("AC-CASE-GS24", "Leather Case for Galaxy S24, Black", "49.00", False, 3),
+    ("AC-CASE-PX9", "Pixel 9 Case, Recycled Fabric, Hazel", "39.00", False, 3),
+    ("AC-GLASS-IP16", "Tempered Glass Screen Protector for iPhone 16 (2-pack)", "19.90", False, 6),
+    ("AC-GLASS-GS24", "Tempered Glass Screen Protector for Galaxy S24 (2-pack)", "17.90", False, 4),
+    ("AC-GLASS-PX9", "Tempered Glass Screen Protector for Pixel 9 (2-pack)", "17.90", False, 3),
+    ("AC-CHG-20W", "20 W USB-C Power Adapter", "25.00", False, 6),
+    ("AC-CHG-GAN65", "65 W GaN Charger, 3 ports", "49.90", False, 4),
+    ("AC-CBL-CC-1M", "USB-C to USB-C Cable, 1 m, braided", "14.90", False, 7),
+    ("AC-CBL-CC-2M", "USB-C to USB-C Cable, 2 m, braided", "19.90", False, 5),
+    ("AC-CBL-CL-1M", "USB-C to Lightning Cable, 1 m", "19.90", False, 4),
+    ("AC-MAGSAFE-1M", "MagSafe Charger, 1 m", "49.00", False, 3),
+    ("AC-QI2-PAD", "15 W Qi2 Wireless Charging Pad", "34.90", False, 3),
+    ("AC-PB-10K", "Anker PowerCore 10,000 mAh Power Bank", "29.90", False, 4),
+    ("AC-PB-24K", "Anker 737 Power Bank 24,000 mAh", "109.00", False, 2),
+    ("AC-CAR-MOUNT", "Magnetic Car Vent Mount", "24.90", False, 3),
+    ("AC-SIM-TOOL", "SIM Eject Tool (5-pack)", "2.90", False, 2),
+    ("AC-STAND-ALU", "Aluminium Phone Stand", "22.90", False, 2),
+    ("AC-BAND-AW42", "Sport Band for Apple Watch 42 mm, Lake Green", "49.00", False, 2),
+    ("AC-BAND-GW20", "Fabric Band for Galaxy Watch, 20 mm, Sand", "39.00", False, 2),
+    ("AC-SD-128", "SanDisk Extreme microSDXC 128 GB", "21.90", False, 3),
+    ("AC-SD-256", "SanDisk Extreme microSDXC 256 GB", "34.90", False, 2),
+    ("AC-TRIPOD", "Bluetooth Selfie Stick Tripod", "27.90", False, 2),
+    ("AC-CLEAN-KIT", "Screen Cleaning Kit", "9.90", False, 3),
+    ("AC-FOLIO-IPAD10", "Smart Folio for iPad (10th generation), White", "89.00", False, 1),
+]
+
+FIRST_NAMES = [
+    "Anna", "Lukas", "Sofia", "Jonas", "Emma", "Noah", "Mia", "Elias", "Lena", "Finn", "Clara", "Luca", "Marie",
+    "Paul", "Julia", "Mateo", "Lucía", "Hugo", "Chloé", "Louis", "Sanne", "Daan", "Fleur", "Bram", "Giulia",
+    "Marco", "Chiara", "Olivia", "Oliver", "Amelia", "Jakub", "Zofia", "Freja", "Oskar", "Ines", "Tomás",
+]
+LAST_NAMES = [
+    "Müller", "Schmidt", "Schneider", "Fischer", "Weber", "García", "Martínez", "López", "Dubois", "Martin",
+    "Bernard", "de Jong", "Jansen", "Visser", "Rossi", "Russo", "Bianchi", "Smith", "Jones", "Taylor", "Nowak",
+    "Kowalski", "Andersson", "Johansson", "Silva", "Santos", "Huber", "Wagner", "Peeters", "Janssens",
+]
+# city, postal code, country, streets
+CITIES = [
+    ("Berlin", "10115", "DE", ["Invalidenstraße", "Torstraße", "Kastanienallee"]),
+    ("Hamburg", "20095", "DE", ["Mönckebergstraße", "Lange Reihe"]),
+    ("München", "80331", "DE", ["Sendlinger Straße", "Leopoldstraße"]),
+    ("Köln", "50667", "DE", ["Ehrenstraße", "Venloer Straße"]),
+    ("Amsterdam", "1015 CJ", "NL", ["Prinsengracht", "Haarlemmerstraat"]),
+    ("Utrecht", "3511 LX", "NL", ["Oudegracht", "Biltstraat"]),
+    ("Paris", "75011", "FR", ["Rue Oberkampf", "Boulevard Voltaire"]),
+    ("Lyon", "69002", "FR", ["Rue de la République", "Quai Saint-Antoine"]),
+    ("Madrid", "28004", "ES", ["Calle de Fuencarral", "Calle de Hortaleza"]),
+    ("Barcelona", "08012", "ES", ["Carrer de Verdi", "Travessera de Gràcia"]),
+    ("Milano", "20121", "IT", ["Corso Garibaldi", "Via Solferino"]),
+    ("Wien", "1070", "AT", ["Neubaugasse", "Zieglergasse"]),
+    ("Bruxelles", "1050", "BE", ["Chaussée d'Ixelles", "Rue du Bailli"]),
+    ("Kraków", "31-042", "PL", ["ulica Floriańska", "ulica Józefińska"]),
+    ("Stockholm", "118 20", "SE", ["Götgatan", "Hornsgatan"]),
+    ("London", "N1 9GU", "GB", ["Upper Street", "Caledonian Road"]),
+]
+PHONE_PREFIX = {"DE": "+49", "NL": "+31", "FR": "+33", "ES": "+34", "IT": "+39", "AT": "+43", "BE": "+32",
+                "PL": "+48", "SE": "+46", "GB": "+44"}
+
+HOLD_REASONS = [
+    "Address check: the house number is missing.",
+    "Fraud screening: billing and delivery countries differ.",
+    "Customer asked us to wait until they are back from holiday.",
+    "Waiting for the customer to confirm the colour.",
+]
+CANCEL_REASONS = [
+    "Customer asked to cancel: ordered the wrong model.",
+    "Duplicate order; the customer kept the other one.",
+    "Payment was not completed within 7 days.",
+    "Address could not be verified with the customer.",
+]
+INTERNAL_NOTES = [
+    "Called the customer to agree a delivery window after 17:00.",
+    "Gift order: no invoice in the parcel, please.",
+    "Serial numbers checked against the packing slip.",
+    "Customer is a repeat buyer; upgrade to express if the carrier allows.",
+    "Parcel re-taped at packing: outer box was dented on arrival from the supplier.",
+]
+CUSTOMER_NOTES = [
+    "Your parcel will be handed to the carrier tomorrow morning.",
+    "We have updated the delivery instructions as you asked.",
+]
+
+# Status by age of the order: (from days, to days, {status: weight}).
+AGE_BUCKETS = [
+    (0.0, 1.0, {S.PLACED: 40, S.CONFIRMED: 20, S.PROCESSING: 10, S.ON_HOLD: 5, S.CANCELLED: 5}),
+    (1.0, 3.0, {S.CONFIRMED: 8, S.PROCESSING: 20, S.PACKED: 20, S.PARTIALLY_SHIPPED: 10, S.SHIPPED: 20,
+                S.ON_HOLD: 5, S.CANCELLED: 5}),
+    (3.0, 10.0, {S.PACKED: 4, S.PARTIALLY_SHIPPED: 6, S.SHIPPED: 40, S.DELIVERED: 40, S.ON_HOLD: 3,
+                 S.CANCELLED: 7}),
+    (10.0, 90.0, {S.DELIVERED: 85, S.SHIPPED: 3, S.CANCELLED: 10, S.ON_HOLD: 2}),
+]
+HISTORY_DAYS = 90
+DELIVERY_EVERY_DAYS = 14
+
+# Hours between two steps of an order's life: (min, max).
+GAPS = {
+    "pay": (0.02, 0.5), "confirm": (0.2, 3), "start_processing": (1, 12), "pack": (0.5, 6), "ship_part": (1, 8),
+    "ship": (1, 24), "deliver": (24, 96), "hold": (0.5, 24), "release": (2, 30), "cancel": (0.2, 36),
+    "refund": (1, 24), "note": (0.1, 12),
+}
+
+
+@contextmanager
+def _silenced(*signals: Signal):
+    """Past events are history: nobody is notified (no emails, no webhooks) about orders from weeks ago."""
+    saved = [(signal, signal.receivers) for signal in signals]
+    try:
+        for signal in signals:
+            signal.receivers = []
+            signal.sender_receivers_cache.clear()
+        yield
+    finally:
+        for signal, receivers in saved:
+            signal.receivers = receivers
+            signal.sender_receivers_cache.clear()
+
+
+def _ascii(text: str) -> str:
+    """müller → muller, for user names and email addresses."""
+    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+
+
+def _entry_time(moves: list[tuple[datetime, datetime]], kind: str, created: datetime) -> datetime:
+    """The new time of the timeline entry a stock movement was written with, in the same service call.
+
+    Placement writes its entry before allocating; cancelling and shipping move stock before writing theirs.
+    `moves` holds (original time, new time) of the order's entries in order.
+    """
+    if kind == StockMovement.Kind.ALLOCATION:
+        before = [new for old, new in moves if old <= created]
+        return before[-1] if before else moves[0][1]
+    after = [new for old, new in moves if old >= created]
+    return after[0] if after else moves[-1][1]
+
+
+@dataclass
+class Plan:
+    placed_at: datetime
+    status: str
+    customer: object
+    lines: list[tuple[Product, int]]
+    steps: list[tuple] = field(default_factory=list)
+
+
+class Command(BaseCommand):
+    help = "Fill an empty database with demo warehouses, products, customers and orders; print the demo logins."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--orders", type=int, default=2000, help="How many orders (default 2000).")
+        parser.add_argument("--customers", type=int, default=200, help="How many customers (default 200).")
+        parser.add_argument("--seed", type=int, default=20260101, help="Random seed: the same seed, the same data.")
+
+    def handle(self, *args, orders: int, customers: int, seed: int, **options):
+        if orders < len(S.values) or customers < 1:
+            raise CommandError(f"Use --orders {len(S.values)} or more (one per status) and --customers 1 or more.")
+        self.started = time.monotonic()
+        self.rng = random.Random(seed)
+        self.verbosity = options["verbosity"]
+
+        logins = self._ensure_logins()
+        existing = Order.objects.count()
+        if existing:
+            self._say(f"Demo data already present ({existing} orders, {Product.objects.count()} products, "
+                      f"{Warehouse.objects.count()} warehouses): keeping it, nothing added.")
+        else:
+            with transaction.atomic(), _silenced(order_event_recorded, low_stock_alerts_raised):
+                self._seed(orders=orders, customers=customers, users=logins)
+            self._say(f"Done in {time.monotonic() - self.started:.0f}s.")
+        self._print_logins()
+
+    # --- output ------------------------------------------------------------------------------------------------
+    def _say(self, message: str) -> None:
+        if self.verbosity:
+            self.stdout.write(message)
+
+    def _print_logins(self) -> None:
+        self.stdout.write("\nDemo logins (passwords from WAYBILL_DEMO_*_PASSWORD, demo defaults otherwise):")
+        for username, var, default, role in DEMO_LOGINS:
+            self.stdout.write(f"  {username:<10} {os.environ.get(var, default):<20} {role}")
+
+    # --- people ------------------------------------------------------------------------------------------------
+    def _ensure_logins(self) -> dict[str, object]:
+        users = {}
+        for username, var, default, _role in DEMO_LOGINS:
+            user = User.objects.filter(username=username).first()
+            if user is None:
+                user = User(username=username, email=f"{username}@waybill.example", first_name=username.title())
+                user.set_password(os.environ.get(var, default))
+                user.is_staff = username != "customer"
+                user.is_superuser = username == "admin"
+                user.save()
+            users[username] = user
+        users["warehouse"].groups.add(Group.objects.get(name="Warehouse staff"))
+        users["support"].groups.add(Group.objects.get(name="Support agents"))
+        return users
+
+    def _make_customers(self, count: int) -> list:
+        rng, password = self.rng, make_password(None)
+        people = []
+        for n in range(count):
+            first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
+            handle = _ascii(f"{first}.{last}".lower().replace(" ", ""))
+            people.append(User(username=f"{handle}.{n + 1}", email=f"{handle}.{n + 1}@example.com",
+                               first_name=first, last_name=last, password=password))
+        User.objects.bulk_create(people, ignore_conflicts=True)
+        return list(User.objects.filter(username__in=[p.username for p in people]).order_by("pk"))
+
+    def _address(self, user) -> tuple[dict, str]:
+        rng = random.Random(user.pk)  # one address per customer
+        city, postal_code, country, streets = rng.choice(CITIES)
+        address = {"name": user.get_full_name() or user.get_username(),
+                   "line1": f"{rng.choice(streets)} {rng.randint(1, 180)}", "city": city,
+                   "postal_code": postal_code, "country": country}
+        phone = f"{PHONE_PREFIX[country]} {rng.randint(100, 999)} {rng.randint(1000000, 9999999)}"
+        return address, phone
+
+    # --- seeding -----------------------------------------------------------------------------------------------
+    def _seed(self, *, orders: int, customers: int, users: dict) -> None:
+        now = timezone.now()
+        self._say(f"Seeding {len(WAREHOUSES)} warehouses, {len(PRODUCTS)} products, {customers} customers, "
+                  f"{orders} orders over the last {HISTORY_DAYS} days...")
+        warehouses = [
+            Warehouse.objects.get_or_create(code=code, defaults={"name": name, "address": address,
+                                                                  "priority": priority})[0]
+            for code, name, address, priority, _share in WAREHOUSES
+        ]
+        products = self._make_products()
+        self.tight = {p.sku for p in self.rng.sample(products, max(1, len(products) // 12))}
+        people = self._make_customers(customers)
+        plans = self._plan_orders(orders, products, people, users["customer"], now)
+        history_start = plans[0].placed_at - timedelta(days=2)
+
+        timelines: dict[int, list[datetime]] = {}
+        deliveries: list[tuple[int, int, datetime]] = []  # receipt movement pks (from, to) and when they arrived
+        report_every = max(1, len(plans) // 10)
+        waves = self._waves(plans, history_start)
+        for wave, (arrived, wave_plans) in enumerate(waves):
+            first = (StockMovement.objects.aggregate(last=Max("pk"))["last"] or 0) + 1
+            self._receive_stock(products, warehouses, wave_plans, actor=users["warehouse"], opening=wave == 0,
+                                last=wave == len(waves) - 1)
+            deliveries.append((first, StockMovement.objects.aggregate(last=Max("pk"))["last"] or 0, arrived))
+            for plan in wave_plans:
+                order, times = self._play(plan, users, now)
+                timelines[order.pk] = times
+                if len(timelines) % report_every == 0 or len(timelines) == len(plans):
+                    self._say(f"  orders {len(timelines)}/{len(plans)} ({time.monotonic() - self.started:.0f}s)")
+        self._backdate(timelines, deliveries, history_start, [p.sku for p in products])
+        counts = Counter(Order.objects.values_list("status", flat=True))
+        self._say("  by status: " + ", ".join(f"{s} {counts.get(s, 0)}" for s in S.values))
+
+    def _make_products(self) -> list[Product]:
+        for sku, name, price, serial, _popularity in PRODUCTS:
+            Product.objects.get_or_create(sku=sku, defaults={
+                "name": name, "price": Decimal(price), "serial_tracked": serial,
+                "low_stock_threshold": 5 if serial else 15,
+            })
+        by_sku = Product.objects.in_bulk([p[0] for p in PRODUCTS], field_name="sku")
+        return [by_sku[p[0]] for p in PRODUCTS]
+
+    def _plan_orders(self, count, products, people, demo_customer, now) -> list[Plan]:
+        rng = self.rng
+        weights = [p[4] for p in PRODUCTS]
+        plans = []
+        for _ in range(count):
+            age_days = HISTORY_DAYS * rng.random() ** 1.5  # more orders lately: the shop is growing
+            plans.append(Plan(placed_at=now - timedelta(days=age_days), status=self._status_for(age_days),
+                              customer=rng.choice(people), lines=[]))
+        # Every status at least once, whatever the numbers.
+        counts = Counter(p.status for p in plans)
+        for status in S.values:
+            if counts[status]:
+                continue
+            plan = next(p for p in plans if counts[p.status] > 1)
+            counts[plan.status] -= 1
+            counts[status] += 1
+            low, high, _ = next(b for b in AGE_BUCKETS if status in b[2])
+            plan.status, plan.placed_at = status, now - timedelta(days=rng.uniform(low, high))
+        for plan in rng.sample(plans, max(3, count // 150)):
+            plan.customer = demo_customer
+        for plan in plans:
+            n_lines = rng.choices([1, 2, 3], weights=[60, 28, 12])[0]
+            chosen: list[Product] = []
+            while len(chosen) < n_lines:
+                product = rng.choices(products, weights=weights)[0]
+                if product not in chosen:
+                    chosen.append(product)
+            plan.lines = [(p, 1 if p.serial_tracked else rng.choices([1, 2, 3], weights=[70, 22, 8])[0])
+                          for p in chosen]
+            if plan.status == S.PARTIALLY_SHIPPED and sum(q for _, q in plan.lines) < 2:
+                plan.lines[0] = (plan.lines[0][0], 2)  # something must stay behind
+            plan.steps = self._steps_for(plan.status, units=sum(q for _, q in plan.lines))
+        plans.sort(key=lambda p: p.placed_at)
+        return plans
+
+    def _status_for(self, age_days: float) -> str:
+        for low, high, weights in AGE_BUCKETS:
+            if low <= age_days < high:
+                return self.rng.choices(list(weights), weights=list(weights.values()))[0]
+        return S.DELIVERED
+
+    def _steps_for(self, status: str, *, units: int) -> list[tuple]:
+        """The actions after placement that bring an order to `status`."""
+        rng = self.rng
+        lifecycle = [("pay",), ("confirm",), ("start_processing",), ("pack",)]
+        if status in (S.ON_HOLD, S.CANCELLED):
+            reached = rng.choice([1, 2, 3])  # held or cancelled while placed, confirmed or processing
+            prefix = [] if reached == 1 else lifecycle[:reached]
+            if status == S.ON_HOLD:
+                steps = [*prefix, ("hold", rng.choice(HOLD_REASONS))]
+            else:
+                steps = [*prefix, ("cancel", rng.choice(CANCEL_REASONS))]
+                if prefix:
+                    steps.append(("refund",))
+        else:
+            upto = {S.PLACED: 0, S.CONFIRMED: 2, S.PROCESSING: 3}.get(status, 4)
+            steps = lifecycle[:upto]
+            if status == S.PLACED and rng.random() < 0.5:
+                steps = [("pay",)]
+            if upto >= 3 and rng.random() < 0.05:  # a hold that was cleared
+                steps[2:2] = [("hold", rng.choice(HOLD_REASONS)), ("release",)]
+            if status == S.PARTIALLY_SHIPPED:
+                steps.append(("ship_part",))
+            elif status in (S.SHIPPED, S.DELIVERED):
+                if units > 1 and rng.random() < 0.25:  # sent in two parcels
+                    steps += [("ship_part",), ("ship_rest",)]
+                else:
+                    steps.append(("ship",))
+                if status == S.DELIVERED:
+                    steps.append(("deliver",))
+        if rng.random() < 0.15:
+            steps.insert(rng.randint(0, len(steps)), ("note", rng.choice(INTERNAL_NOTES), True))
+        if rng.random() < 0.05 and status not in (S.CANCELLED, S.PLACED):
+            steps.append(("note", rng.choice(CUSTOMER_NOTES), False))
+        return steps
+
+    @staticmethod
+    def _waves(plans: list[Plan], history_start: datetime) -> list[tuple[datetime, list[Plan]]]:
+        """Orders grouped by the supplier delivery they are served from: opening stock, then every two weeks."""
+        waves: dict[int, list[Plan]] = defaultdict(list)
+        for plan in plans:
+            waves[(plan.placed_at - history_start) // timedelta(days=DELIVERY_EVERY_DAYS)].append(plan)
+        return [(history_start + timedelta(days=DELIVERY_EVERY_DAYS * k), waves[k]) for k in sorted(waves)]
+
+    def _receive_stock(self, products, warehouses, plans, *, actor, opening: bool, last: bool) -> None:
+        """A delivery from the supplier: what the coming orders need and a margin, split across warehouses."""
+        demand: dict[int, int] = defaultdict(int)
+        for plan in plans:
+            for product, quantity in plan.lines:
+                demand[product.pk] += quantity
+        shares = [w[4] for w in WAREHOUSES]
+        for product in products:
+            needed = demand[product.pk]
+            if product.sku in self.tight:  # sells out: ends at or near its low-stock threshold
+                total = needed
+            else:
+                total = needed + max(2, needed // 5) + (product.low_stock_threshold if last or opening else 0)
+            parts = [int(total * share) for share in shares[:-1]]
+            parts.append(total - sum(parts))
+            for warehouse, quantity in zip(warehouses, parts, strict=True):
+                if quantity > 0:
+                    stock_receive(product=product, warehouse=warehouse, quantity=quantity, actor=actor,
+                                  reason="Opening stock count" if opening else "Delivery from supplier")
+
+    def _play(self, plan: Plan, users: dict, now: datetime) -> tuple[Order, list[datetime]]:
+        """Place one order and walk it through its steps; returns it and the planned time of each timeline entry."""
+        rng, customer = self.rng, plan.customer
+        address, phone = self._address(customer)
+        subtotal = sum((p.price * q for p, q in plan.lines), Decimal("0"))
+        order, _ = order_place(
+            customer=customer, email=customer.email, phone=phone, shipping_address=address,
+            lines=[{"sku": p.sku, "quantity": q} for p, q in plan.lines], actor=customer,
+            shipping_total=Decimal("0.00") if subtotal >= 50 else Decimal("4.90"),
+        )
+        gaps = [rng.uniform(*GAPS[step[0] if step[0] != "ship_rest" else "ship"]) for step in plan.steps]
+        total = sum(gaps)
+        room = max(0.0, (now - plan.placed_at).total_seconds() / 3600 * 0.9)  # all of it before now
+        if total > room:  # a young order: the same steps, closer together
+            gaps = [g * room / total for g in gaps]
+        times, at, paid = [plan.placed_at], plan.placed_at, False
+        warehouse, support = users["warehouse"], users["support"]
+        for step, gap in zip(plan.steps, gaps, strict=True):
+            at += timedelta(hours=gap)
+            name = step[0]
+            if name == "pay":
+                order_set_payment_status(order=order, payment_status=Order.PaymentStatus.PAID,
+                                         reason="Card payment captured")
+                paid = True
+            elif name == "refund":
+                if not paid:
+                    continue
+                order_set_payment_status(order=order, payment_status=Order.PaymentStatus.REFUNDED, actor=support,
+                                         reason="Refunded in full after cancellation")
+            elif name == "note":
+                order_add_note(order=order, author=support, text=step[1], internal=step[2])
+            elif name in ("ship_part", "ship_rest"):
+                order_ship_items(order=order, items=self._picks(order, partial=name == "ship_part"), actor=warehouse)
+            else:
+                actor = support if name == "cancel" else warehouse
+                order_transition(order=order, name=name, actor=actor, reason=step[1] if len(step) > 1 else "")
+            times.append(at)
+        return order, times
+
+    @staticmethod
+    def _picks(order: Order, *, partial: bool) -> list[tuple[int, int, int]]:
+        waiting = list(Allocation.objects.filter(order=order, quantity__gt=0).order_by("pk"))
+        if not partial:
+            return [(a.line_id, a.warehouse_id, a.quantity) for a in waiting]
+        first = waiting[0]
+        quantity = first.quantity if len(waiting) > 1 else first.quantity - 1
+        return [(first.line_id, first.warehouse_id, quantity)]
+
+    # --- history -----------------------------------------------------------------------------------------------
+    def _backdate(self, timelines: dict[int, list[datetime]], deliveries: list[tuple[int, int, datetime]],
+                  history_start: datetime, skus: list[str]) -> None:
+        """Move each order, its timeline and its stock movements back to the planned times, a batch at a time."""
+        order_type = ContentType.objects.get_for_model(Order)
+        ids = sorted(timelines)
+        for start in range(0, len(ids), 500):
+            batch = ids[start:start + 500]
+            events = defaultdict(list)
+            for pk, order_id, created in OrderEvent.objects.filter(order_id__in=batch).order_by("order_id", "id") \
+                    .values_list("pk", "order_id", "created_at"):
+                events[order_id].append((pk, created))
+            new_event_time: dict[int, datetime] = {}
+            changed_events, event_moves = [], defaultdict(list)
+            for order_id, rows in events.items():
+                planned = timelines[order_id]
+                for rank, (pk, created) in enumerate(rows):
+                    when = planned[min(rank, len(planned) - 1)]
+                    new_event_time[pk] = when
+                    changed_events.append(OrderEvent(pk=pk, created_at=when))
+                    event_moves[order_id].append((created, when))
+            OrderEvent.objects.bulk_update(changed_events, ["created_at"], batch_size=500)
+
+            changed_movements = []
+            for pk, order_id, kind, created in StockMovement.objects.filter(
+                reference_type=order_type, reference_id__in=batch
+            ).values_list("pk", "reference_id", "kind", "created_at"):
+                changed_movements.append(StockMovement(pk=pk, created_at=_entry_time(event_moves[order_id], kind,
+                                                                                     created)))
+            StockMovement.objects.bulk_update(changed_movements, ["created_at"], batch_size=500)
+
+            Order.objects.bulk_update(
+                [Order(pk=pk, placed_at=timelines[pk][0], updated_at=timelines[pk][-1]) for pk in batch],
+                ["placed_at", "updated_at"], batch_size=500,
+            )
+        for first, last, arrived in deliveries:
+            StockMovement.objects.filter(pk__gte=first, pk__lte=last, kind=StockMovement.Kind.RECEIPT).update(
+                created_at=arrived)
+        Product.objects.filter(sku__in=skus).update(created_at=history_start, updated_at=history_start)
+        self._say(f"  timestamps moved back over {HISTORY_DAYS} days ({time.monotonic() - self.started:.0f}s)")

@@ -1,0 +1,57 @@
+"""The benchmark package imports and its pure helpers work. No benchmark runs here (that is `make bench`)."""
+
+import importlib
+
+import pytest
+
+BENCH_MODULES = ["bench", "bench.runtime", "bench.stats", "bench.databases", "bench.workers", "bench.load",
+                 "bench.sqlcapture", "bench.scenarios", "bench.seed", "bench.__main__"]
+
+
+@pytest.mark.parametrize("name", BENCH_MODULES)
+def test_bench_module_imports(name):
+    # when
+    module = importlib.import_module(name)
+    # then
+    assert module.__doc__
+
+
+def test_percentiles_interpolate_between_samples():
+    from bench.stats import latency_ms, percentile
+
+    # given
+    samples = [float(x) for x in range(1, 101)]
+    # then
+    assert percentile(samples, 50) == pytest.approx(50.5)
+    assert percentile(samples, 99) == pytest.approx(99.01)
+    assert percentile([], 50) is None
+    assert latency_ms([0.010, 0.020, 0.030]) == {"p50_ms": 20.0, "p95_ms": 29.0, "p99_ms": 29.8}
+
+
+def test_pgbench_rendering_swaps_values_for_expressions_one_by_one():
+    from bench.sqlcapture import _render
+
+    # given a statement as Django runs it, and the values that identify the captured order
+    sql = 'INSERT INTO t (order_id, product_id, label, key, n) VALUES (%s, %s, %s, %s, %s) WHERE x LIKE \'a%%\''
+    params = [1000001, [200, 500], "order-event:1000001", "a" * 32, 2]
+    subst = {1000001: "(SELECT currval('o'))", 200: ":p1", 500: ":p2"}
+    # when
+    text = _render(sql, params, subst, {1000001: "(SELECT currval('o'))"}, None)
+    # then
+    assert "(SELECT currval('o')), ARRAY[:p1, :p2]" in text
+    assert "('order-event:' || ((SELECT currval('o')))::text)" in text
+    assert "md5(:client_id::text || '-' || :rk::text)" in text
+    assert text.endswith(", 2) WHERE x LIKE 'a%'")
+
+
+def test_results_table_marks_missed_targets():
+    from bench.__main__ import summarise, table
+
+    # given
+    results = {"queries_per_order": {"by_lines": {"1": {"queries": 13}, "5": {"queries": 13}, "20": {"queries": 13}},
+                                     "equal": True}}
+    # when
+    text = table(results, summarise(results))
+    # then
+    assert "13 / 13 / 13" in text
+    assert "**no**" in text

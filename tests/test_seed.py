@@ -1,0 +1,89 @@
+"""`manage.py seed_demo`: every status, a consistent ledger, real timelines, and a second run adds nothing.
+
+Seeding takes a few seconds, so each test seeds once and checks everything that one run should have made.
+"""
+
+from io import StringIO
+
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.utils import timezone
+
+from inventory.models import Product, StockLevel, StockMovement, Warehouse
+from inventory.selectors import ledger_totals
+from orders.models import Order, OrderEvent
+from orders.signals import order_event_recorded
+
+User = get_user_model()
+
+
+def seed() -> str:
+    out = StringIO()
+    call_command("seed_demo", orders=40, customers=10, stdout=out)
+    return out.getvalue()
+
+
+def test_seed_demo_makes_every_status_a_consistent_ledger_and_a_real_history(db):
+    # when seeding a small demo
+    now = timezone.now()
+    receivers = list(order_event_recorded.receivers)
+    out = seed()
+
+    # then every lifecycle status is represented, across 3 warehouses and realistic products
+    assert Order.objects.count() == 40
+    assert set(Order.objects.values_list("status", flat=True)) == set(Order.Status.values)
+    assert list(Warehouse.objects.values_list("priority", flat=True)) == [1, 2, 3]
+    assert Product.objects.count() >= 50
+    assert Product.objects.filter(serial_tracked=True, name__icontains="iPhone").exists()
+    assert User.objects.filter(is_staff=False).count() == 11  # 10 customers and the demo customer
+
+    # and every stock level equals the sum of its movements; shipped or cancelled orders hold no stock
+    levels = {(lv.product_id, lv.warehouse_id): (lv.on_hand, lv.allocated) for lv in StockLevel.objects.all()}
+    assert levels and ledger_totals() == levels
+    for order in Order.objects.filter(status__in=["shipped", "delivered", "cancelled"]):
+        assert sum(a.quantity for a in order.allocations.all()) == 0
+
+    # and orders were placed over the last 90 days; each timeline starts at placement, none is in the future
+    placed = list(Order.objects.values_list("placed_at", flat=True))
+    assert now - timezone.timedelta(days=91) <= min(placed) and max(placed) <= now
+    assert max(placed) - min(placed) > timezone.timedelta(days=7)
+    for order in Order.objects.prefetch_related("events"):
+        times = [e.created_at for e in sorted(order.events.all(), key=lambda e: e.pk)]
+        assert times[0] == order.placed_at and times == sorted(times)
+        assert order.updated_at == times[-1]
+    assert not OrderEvent.objects.filter(created_at__gt=now).exists()
+    assert not StockMovement.objects.filter(created_at__gt=now).exists()
+    # an order's stock moved at the times of its timeline entries
+    order = Order.objects.filter(status="delivered").first()
+    movements = StockMovement.objects.filter(reference_id=order.pk, reference_label=order.reference_label)
+    assert movements and {m.created_at for m in movements} <= {e.created_at for e in order.events.all()}
+
+    # and the printed demo logins work, with their roles
+    admin, warehouse, support, customer = (User.objects.get(username=n)
+                                           for n in ["admin", "warehouse", "support", "customer"])
+    assert admin.is_superuser and admin.check_password("waybill-admin")
+    assert warehouse.is_staff and warehouse.groups.filter(name="Warehouse staff").exists()
+    assert support.is_staff and support.groups.filter(name="Support agents").exists()
+    assert not customer.is_staff and customer.check_password("waybill-customer")
+    assert Order.objects.filter(customer=customer).count() >= 3
+    assert "warehouse  waybill-warehouse" in out
+
+    # and the notification receivers, quiet while history was imported, are back
+    assert order_event_recorded.receivers == receivers
+
+
+def test_seed_demo_second_run_keeps_the_data(db, monkeypatch):
+    # given a demo seeded with the admin password from the environment
+    monkeypatch.setenv("WAYBILL_DEMO_ADMIN_PASSWORD", "from-the-env-123")
+    first = seed()
+    before = (Order.objects.count(), OrderEvent.objects.count(), StockMovement.objects.count(), User.objects.count())
+
+    # when the command runs again
+    again = seed()
+
+    # then nothing is added, it says the demo data is already there, and the logins still work
+    after = (Order.objects.count(), OrderEvent.objects.count(), StockMovement.objects.count(), User.objects.count())
+    assert after == before
+    assert "already present" in again and "already present" not in first
+    assert User.objects.get(username="admin").check_password("from-the-env-123")
+    assert "from-the-env-123" in first and "from-the-env-123" in again
