@@ -13,6 +13,7 @@ from inventory.models import Product, StockLevel, StockMovement, Warehouse
 from inventory.selectors import ledger_totals
 from orders.models import Order, OrderEvent
 from orders.signals import order_event_recorded
+from shipping.models import Shipment
 
 User = get_user_model()
 
@@ -28,6 +29,7 @@ def test_seed_demo_makes_every_status_a_consistent_ledger_and_a_real_history(db)
     now = timezone.now()
     receivers = list(order_event_recorded.receivers)
     out = seed()
+    done = timezone.now()
 
     # then every lifecycle status is represented, across 3 warehouses and realistic products
     assert Order.objects.count() == 40
@@ -45,16 +47,16 @@ def test_seed_demo_makes_every_status_a_consistent_ledger_and_a_real_history(db)
 
     # and orders were placed over the last 90 days; each timeline starts at placement, none is in the future
     placed = list(Order.objects.values_list("placed_at", flat=True))
-    assert now - timezone.timedelta(days=91) <= min(placed) and max(placed) <= now
+    assert now - timezone.timedelta(days=91) <= min(placed) and max(placed) <= done
     assert max(placed) - min(placed) > timezone.timedelta(days=7)
     for order in Order.objects.prefetch_related("events"):
         times = [e.created_at for e in sorted(order.events.all(), key=lambda e: e.pk)]
         assert times[0] == order.placed_at and times == sorted(times)
         assert order.updated_at == times[-1]
-    assert not OrderEvent.objects.filter(created_at__gt=now).exists()
-    assert not StockMovement.objects.filter(created_at__gt=now).exists()
+    assert not OrderEvent.objects.filter(created_at__gt=done).exists()
+    assert not StockMovement.objects.filter(created_at__gt=done).exists()
     # an order's stock moved at the times of its timeline entries
-    order = Order.objects.filter(status="delivered").first()
+    order = Order.objects.filter(status="delivered", shipments__isnull=True).first()
     movements = StockMovement.objects.filter(reference_id=order.pk, reference_label=order.reference_label)
     assert movements and {m.created_at for m in movements} <= {e.created_at for e in order.events.all()}
 
@@ -67,6 +69,12 @@ def test_seed_demo_makes_every_status_a_consistent_ledger_and_a_real_history(db)
     assert not customer.is_staff and customer.check_password("waybill-customer")
     assert Order.objects.filter(customer=customer).count() >= 3
     assert "warehouse  waybill-warehouse" in out
+
+    # and today's orders went out as parcels with tracking numbers; the demo customer has one on its way
+    parcels = Shipment.objects.exclude(tracking_number="")
+    assert parcels.count() >= 4
+    assert parcels.filter(order__customer=customer, status="in_transit").exists()
+    assert parcels.filter(status="delivered").exists()
 
     # and the notification receivers, quiet while history was imported, are back
     assert order_event_recorded.receivers == receivers

@@ -22,13 +22,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import Group
 from django.contrib.contenttypes.models import ContentType
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Max, Min
 from django.dispatch import Signal
 from django.utils import timezone
 
@@ -321,7 +322,8 @@ class Command(BaseCommand):
         products = self._make_products()
         self.tight = {p.sku for p in self.rng.sample(products, max(1, len(products) // 12))}
         people = self._make_customers(customers)
-        plans = self._plan_orders(orders, products, people, users["customer"], now)
+        in_flight = min(max(4, orders // 100), orders - len(S.values))  # sent as parcels today, at the end
+        plans = self._plan_orders(orders - in_flight, products, people, users["customer"], now)
         history_start = plans[0].placed_at - timedelta(days=2)
 
         timelines: dict[int, list[datetime]] = {}
@@ -339,6 +341,7 @@ class Command(BaseCommand):
                 if len(timelines) % report_every == 0 or len(timelines) == len(plans):
                     self._say(f"  orders {len(timelines)}/{len(plans)} ({time.monotonic() - self.started:.0f}s)")
         self._backdate(timelines, deliveries, history_start, [p.sku for p in products])
+        self._parcels_in_flight(products, warehouses, people, users, count=in_flight)
         counts = Counter(Order.objects.values_list("status", flat=True))
         self._say("  by status: " + ", ".join(f"{s} {counts.get(s, 0)}" for s in S.values))
 
@@ -493,6 +496,62 @@ class Command(BaseCommand):
                 order_transition(order=order, name=name, actor=actor, reason=step[1] if len(step) > 1 else "")
             times.append(at)
         return order, times
+
+    def _parcels_in_flight(self, products, warehouses, people, users, *, count: int) -> None:
+        """Today's orders sent through the shipping services: parcels with real tracking numbers at every stage
+        (label created, in transit, out for delivery, delivered), so the portal, the tracking page and
+        `simulate_carriers` have parcels to show and move. The demo customer gets one on its way and one delivered.
+        """
+        if not apps.is_installed("shipping"):
+            return
+        from shipping.models import Carrier
+        from shipping.services import shipment_create_all, shipment_transition
+
+        rng, warehouse = self.rng, users["warehouse"]
+        carriers = list(Carrier.objects.filter(active=True).order_by("pk"))
+        phones = [p for p in products if p.serial_tracked] or products
+        stages = ["create_label", "hand_over", "send_out", "deliver"]
+        for product in products:  # a fresh delivery so today's orders never run short
+            stock_receive(product=product, warehouse=warehouses[0], quantity=5, actor=warehouse,
+                          reason="Delivery from supplier")
+        placed = []
+        for n in range(count):
+            customer = users["customer"] if n < 2 else rng.choice(people)
+            address, phone = self._address(customer)
+            lines = [(rng.choice(phones), 1)] + ([(rng.choice(products), 1)] if rng.random() < 0.3 else [])
+            lines = list({p.pk: (p, q) for p, q in lines}.values())
+            order, _ = order_place(customer=customer, email=customer.email, phone=phone, shipping_address=address,
+                                   lines=[{"sku": p.sku, "quantity": q} for p, q in lines], actor=customer)
+            placed.append(order.pk)
+            for name in ("confirm", "start_processing", "pack"):
+                order_transition(order=order, name=name, actor=warehouse)
+            last_stage = {0: "hand_over", 1: "deliver"}.get(n, stages[n % len(stages)])
+            for parcel in shipment_create_all(order=order.number, actor=warehouse):
+                carrier = carriers[n % len(carriers)]
+                for name in ("pick", "pack"):
+                    shipment_transition(shipment=parcel.pk, name=name, actor=warehouse)
+                shipment_transition(shipment=parcel.pk, name="create_label", actor=warehouse, carrier=carrier,
+                                    tracking_number=self._tracking_number(carrier))
+                for name in stages[1: stages.index(last_stage) + 1]:
+                    shipment_transition(shipment=parcel.pk, name=name, actor=warehouse)
+        # like the history: an order was placed when its timeline starts and last changed when it ends
+        spans = OrderEvent.objects.filter(order_id__in=placed).values("order_id").annotate(
+            first=Min("created_at"), last=Max("created_at"))
+        Order.objects.bulk_update([Order(pk=row["order_id"], placed_at=row["first"], updated_at=row["last"])
+                                   for row in spans], ["placed_at", "updated_at"])
+        self._say(f"  {count} of today's orders sent as parcels with tracking numbers "
+                  f"({time.monotonic() - self.started:.0f}s)")
+
+    def _tracking_number(self, carrier) -> str:
+        """A number the carrier's pattern accepts (our own courier makes its own)."""
+        if carrier.code == "parcelnet":
+            return f"PN{self._digits(10)}"
+        if carrier.code == "swiftpost":
+            return f"{self._digits(3)}-{self._digits(7)}-SP"
+        return ""
+
+    def _digits(self, count: int) -> str:
+        return "".join(str(self.rng.randint(0, 9)) for _ in range(count))
 
     @staticmethod
     def _picks(order: Order, *, partial: bool) -> list[tuple[int, int, int]]:
