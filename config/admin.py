@@ -2,6 +2,7 @@
 
 import json
 
+from django.contrib import admin
 from django.core.paginator import Paginator
 from django.db import connections
 from django.utils.functional import cached_property
@@ -37,3 +38,34 @@ class EstimatedCountPaginator(Paginator):
             plan = cursor.fetchone()[0]
         plan = json.loads(plan) if isinstance(plan, str) else plan
         return int(plan[0]["Plan"]["Plan Rows"])
+
+
+class ReadOnlyTabularInline(admin.TabularInline):
+    """Rows that services write, shown under their parent: nothing to add, change or delete by hand."""
+
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class AppendOnlyAdmin(admin.ModelAdmin):
+    """Append-only records (the stock ledger, timelines, the outbox): large tables, read here, written by
+    services, never edited or deleted by hand."""
+
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
+    list_per_page = 50
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -2,7 +2,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.shortcuts import redirect, render
 
-from config.admin import EstimatedCountPaginator
+from config.admin import AppendOnlyAdmin
 from config.errors import DomainError
 
 from .models import LowStockAlert, Product, StockLevel, StockMovement, Warehouse
@@ -94,23 +94,12 @@ class StockLevelAdmin(admin.ModelAdmin):
 
 
 @admin.register(StockMovement)
-class StockMovementAdmin(admin.ModelAdmin):
+class StockMovementAdmin(AppendOnlyAdmin):
     list_display = ["created_at", "kind", "product", "warehouse", "quantity", "on_hand_delta", "allocated_delta",
                     "reference_label", "actor", "reason"]
     list_filter = ["kind", "warehouse", ("created_at", admin.DateFieldListFilter)]
     search_fields = ["=product__sku", "=reference_label"]
     list_select_related = ["product", "warehouse", "actor"]
-    show_full_result_count = False
-    paginator = EstimatedCountPaginator
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(LowStockAlert)

@@ -2,7 +2,7 @@ from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.utils.timesince import timesince
 
-from config.admin import EstimatedCountPaginator
+from config.admin import AppendOnlyAdmin, ReadOnlyTabularInline
 
 from .models import (
     Notification,
@@ -53,20 +53,8 @@ class CustomerFilter(admin.SimpleListFilter):
         return queryset
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    show_full_result_count = False
-    paginator = EstimatedCountPaginator
-    list_per_page = 50
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-
 @admin.register(Notification)
-class NotificationAdmin(ReadOnlyAdmin):
+class NotificationAdmin(AppendOnlyAdmin):
     list_display = ["created_at", "event", "audience", "channel", "recipient", "customer", "status", "attempts",
                     "sent_at", "short_error"]
     list_filter = [EventFilter, "status", "channel", "audience", CustomerFilter]
@@ -90,19 +78,14 @@ class NotificationAdmin(ReadOnlyAdmin):
         return request.user.has_perm("notifications.change_notification")
 
 
-class NotificationInline(admin.TabularInline):
+class NotificationInline(ReadOnlyTabularInline):
     model = Notification
-    extra = 0
-    can_delete = False
     fields = ["recipient", "audience", "status", "attempts", "sent_at", "last_error"]
     readonly_fields = fields
 
-    def has_add_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(OutboxMessage)
-class OutboxMessageAdmin(ReadOnlyAdmin):
+class OutboxMessageAdmin(AppendOnlyAdmin):
     list_display = ["id", "created_at", "event", "subject_label", "customer", "dispatched_at", "processed_at",
                     "suppressed_for_customer"]
     list_filter = [EventFilter, ("processed_at", admin.EmptyFieldListFilter)]
@@ -146,19 +129,14 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
         self.message_user(request, f"{count} endpoint(s) enabled.", messages.SUCCESS)
 
 
-class WebhookAttemptInline(admin.TabularInline):
+class WebhookAttemptInline(ReadOnlyTabularInline):
     model = WebhookAttempt
-    extra = 0
-    can_delete = False
     fields = ["created_at", "status_code", "response_ms", "error"]
     readonly_fields = fields
 
-    def has_add_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(ReadOnlyAdmin):
+class WebhookDeliveryAdmin(AppendOnlyAdmin):
     list_display = ["created_at", "event", "endpoint", "status", "attempts", "response_status", "response_ms",
                     "delivered_at"]
     list_filter = [EventFilter, "status", "endpoint"]

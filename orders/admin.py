@@ -9,7 +9,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django_fsm.admin import FSMAdminMixin
 
-from config.admin import EstimatedCountPaginator
+from config.admin import AppendOnlyAdmin, EstimatedCountPaginator, ReadOnlyTabularInline
 from config.errors import DomainError
 
 from .models import Allocation, Order, OrderEvent, OrderLine
@@ -30,24 +30,13 @@ class WarehouseFilter(admin.SimpleListFilter):
         return order_filter_by_warehouse(queryset, self.value()) if self.value() else queryset
 
 
-class ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-
-class OrderLineInline(ReadOnlyInline):
+class OrderLineInline(ReadOnlyTabularInline):
     model = OrderLine
     fields = ["sku", "name", "quantity", "unit_price", "line_total", "shipped_quantity"]
     readonly_fields = fields
 
 
-class AllocationInline(ReadOnlyInline):
+class AllocationInline(ReadOnlyTabularInline):
     model = Allocation
     fields = ["line", "warehouse", "quantity", "shipped", "released"]
     readonly_fields = fields
@@ -56,7 +45,7 @@ class AllocationInline(ReadOnlyInline):
         return super().get_queryset(request).select_related("warehouse", "line")
 
 
-class OrderEventInline(ReadOnlyInline):
+class OrderEventInline(ReadOnlyTabularInline):
     model = OrderEvent
     verbose_name = "timeline entry"
     verbose_name_plural = "timeline"
@@ -194,20 +183,9 @@ class OrderAdmin(FSMAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(OrderEvent)
-class OrderEventAdmin(admin.ModelAdmin):
+class OrderEventAdmin(AppendOnlyAdmin):
     list_display = ["order", "kind", "from_status", "to_status", "actor", "internal", "created_at"]
     list_filter = ["kind", "internal", "to_status"]
     list_select_related = ["order", "actor"]
     search_fields = ["=order__number"]
-    show_full_result_count = False
-    paginator = EstimatedCountPaginator
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 

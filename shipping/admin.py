@@ -13,7 +13,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django_fsm.admin import FSMAdminMixin
 
-from config.admin import EstimatedCountPaginator
+from config.admin import EstimatedCountPaginator, ReadOnlyTabularInline
 from config.errors import DomainError
 from inventory.models import Warehouse
 from orders.admin import OrderAdmin
@@ -36,18 +36,7 @@ class OverdueScanFilter(admin.SimpleListFilter):
         return queryset.filter(shipment_overdue_q()) if self.value() == "overdue" else queryset
 
 
-class ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-
-class ShipmentLineInline(ReadOnlyInline):
+class ShipmentLineInline(ReadOnlyTabularInline):
     model = ShipmentLine
     fields = ["order_line", "quantity"]
     readonly_fields = fields
@@ -56,7 +45,7 @@ class ShipmentLineInline(ReadOnlyInline):
         return super().get_queryset(request).select_related("order_line")
 
 
-class ShipmentEventInline(ReadOnlyInline):
+class ShipmentEventInline(ReadOnlyTabularInline):
     model = ShipmentEvent
     verbose_name = "timeline entry"
     verbose_name_plural = "timeline"
@@ -211,7 +200,7 @@ class ShipmentAdmin(FSMAdminMixin, admin.ModelAdmin):
         return TemplateResponse(request, "admin/shipping/shipment/create_for_order.html", context)
 
 
-class ShipmentInline(ReadOnlyInline):
+class ShipmentInline(ReadOnlyTabularInline):
     model = Shipment
     fields = ["warehouse", "carrier", "tracking_number", "status", "created_at", "shipped_at", "delivered_at"]
     readonly_fields = fields

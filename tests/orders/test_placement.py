@@ -1,12 +1,12 @@
 """order_place: warehouse choice, refusals that write nothing, frozen prices, low-stock alerts, query cost."""
 
-from contextlib import contextmanager
 from decimal import Decimal
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from config.signals import receivers_muted
 from inventory.errors import OutOfStock
 from inventory.models import LowStockAlert, StockLevel, StockMovement
 from inventory.services import stock_receive
@@ -286,21 +286,6 @@ PLACE_QUERIES = 10
 PLACE_QUERIES_WITH_KEY = PLACE_QUERIES + 1  # claim the key (INSERT ... ON CONFLICT DO NOTHING RETURNING)
 PLACE_BUDGET = 12
 SAVEPOINT_PAIR = 2  # SAVEPOINT and RELEASE exist only because the test wraps the service in a transaction
-
-
-@contextmanager
-def receivers_muted(*signals):
-    """Measure a service alone: what other apps do on its signals is measured by their own tests."""
-    saved = [(signal, signal.receivers) for signal in signals]
-    try:
-        for signal in signals:
-            signal.receivers = []
-            signal.sender_receivers_cache.clear()
-        yield
-    finally:
-        for signal, receivers in saved:
-            signal.receivers = receivers
-            signal.sender_receivers_cache.clear()
 
 
 @pytest.fixture

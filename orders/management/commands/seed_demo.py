@@ -17,7 +17,6 @@ import random
 import time
 import unicodedata
 from collections import Counter, defaultdict
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -30,9 +29,9 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.db.models import Max, Min
-from django.dispatch import Signal
 from django.utils import timezone
 
+from config.signals import receivers_muted
 from inventory.models import Product, StockMovement, Warehouse
 from inventory.services import stock_receive
 from inventory.signals import low_stock_alerts_raised
@@ -195,21 +194,6 @@ GAPS = {
 }
 
 
-@contextmanager
-def _silenced(*signals: Signal):
-    """Past events are history: nobody is notified (no emails, no webhooks) about orders from weeks ago."""
-    saved = [(signal, signal.receivers) for signal in signals]
-    try:
-        for signal in signals:
-            signal.receivers = []
-            signal.sender_receivers_cache.clear()
-        yield
-    finally:
-        for signal, receivers in saved:
-            signal.receivers = receivers
-            signal.sender_receivers_cache.clear()
-
-
 def _ascii(text: str) -> str:
     """müller → muller, for user names and email addresses."""
     return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
@@ -258,7 +242,7 @@ class Command(BaseCommand):
             self._say(f"Demo data already present ({existing} orders, {Product.objects.count()} products, "
                       f"{Warehouse.objects.count()} warehouses): keeping it, nothing added.")
         else:
-            with transaction.atomic(), _silenced(order_event_recorded, low_stock_alerts_raised):
+            with transaction.atomic(), receivers_muted(order_event_recorded, low_stock_alerts_raised):
                 self._seed(orders=orders, customers=customers, users=logins)
             self._say(f"Done in {time.monotonic() - self.started:.0f}s.")
         self._print_logins()
