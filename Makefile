@@ -31,7 +31,9 @@ run: seed
 	@test -d staticfiles || $(PY) manage.py collectstatic --noinput --verbosity 0
 	@echo
 	@echo "Waybill is starting on $(URL)"
-	@echo "  admin     $(URL)/admin/"
+	@echo "  admin     $(URL)/admin/          (staff: admin, warehouse, support)"
+	@echo "  portal    $(URL)/orders/         (customers: customer)"
+	@echo "  tracking  $(URL)/track/"
 	@echo "  API docs  $(URL)/api/docs/"
 	@echo "  schema    $(URL)/api/schema/"
 	@echo "Sign in with a demo login above. Stop with Ctrl+C."

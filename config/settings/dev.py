@@ -1,7 +1,7 @@
 """Local development and the zero-setup demo: SQLite and in-process tasks unless DATABASE_URL / REDIS_URL."""
 
 from .base import *  # noqa: F403
-from .base import env
+from .base import BASE_DIR, env
 
 DEBUG = env.bool("DEBUG", default=True)
 SECRET_KEY = env("SECRET_KEY", default="dev-only-insecure-key-do-not-use-in-production")
@@ -10,3 +10,11 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+
+# Emails the demo sends (order updates, parcels) are written as files rather than printed over the server log.
+if not env("EMAIL_URL", default=""):
+    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    EMAIL_FILE_PATH = BASE_DIR / "var" / "mail"
+
+# In-process tasks would log a "Task ... succeeded" line for every email; keep the demo's log readable.
+LOGGING["loggers"]["celery.app.trace"] = {"level": "WARNING"}  # noqa: F405

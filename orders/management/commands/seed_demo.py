@@ -53,7 +53,7 @@ DEMO_LOGINS = [
     ("admin", "WAYBILL_DEMO_ADMIN_PASSWORD", "waybill-admin", "superuser: everything"),
     ("warehouse", "WAYBILL_DEMO_WAREHOUSE_PASSWORD", "waybill-warehouse", "Warehouse staff: stock, order lifecycle"),
     ("support", "WAYBILL_DEMO_SUPPORT_PASSWORD", "waybill-support", "Support agents: orders, cancel, notes"),
-    ("customer", "WAYBILL_DEMO_CUSTOMER_PASSWORD", "waybill-customer", "a customer with orders (API only)"),
+    ("customer", "WAYBILL_DEMO_CUSTOMER_PASSWORD", "waybill-customer", "a customer: the portal and the API"),
 ]
 
 # code, name, address, priority, share of received stock
