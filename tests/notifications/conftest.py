@@ -28,8 +28,12 @@ def use_broker(url: str, *, eager: bool = False) -> None:
 
 
 @pytest.fixture
-def broker(redis_url):
-    """Real Redis as the broker, with its queue emptied first; eager mode and memory:// restored afterwards."""
+def broker(redis_url, request):
+    """Real Redis as the broker, with its queue emptied first; eager mode and memory:// restored afterwards.
+
+    A real worker runs beside the test and writes from its own threads: that takes PostgreSQL too.
+    """
+    request.getfixturevalue("postgres")
     import redis
 
     previous = (app.conf.broker_url, app.conf.task_always_eager)
