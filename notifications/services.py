@@ -75,8 +75,12 @@ def notification_emit(*, event: str, payload: dict, idempotency_key: str, subjec
     """
     spec = registry.get_event(event)
     customer, recipient = _contact(subject, customer, recipient)
+    # Written as already taken by this transaction's fast path (outbox_publish, after commit), which clears the
+    # mark only if it cannot reach the broker: the common case costs no second write. Should the process die
+    # between commit and publish, the sweep takes the row once WAYBILL_OUTBOX_REDISPATCH_AFTER_SECONDS pass.
     message = OutboxMessage(
         event=event, idempotency_key=idempotency_key, payload=payload, customer=customer, recipient=recipient,
+        dispatched_at=timezone.now(),
     )
     if subject is not None and getattr(subject, "pk", None) is not None:
         message.subject_type = ContentType.objects.get_for_model(subject)
@@ -147,17 +151,15 @@ def outbox_publish(*, outbox_ids: list[int]) -> int:
     """The fast path, run after commit: hand outbox rows to the workers. Never raises; returns how many went."""
     from .tasks import outbox_process_task
 
-    sent = []
-    for outbox_id in outbox_ids:
+    for sent, outbox_id in enumerate(outbox_ids):
         if not publish_task(outbox_process_task, args=[outbox_id]):
-            break
-        sent.append(outbox_id)
-    if sent:
-        try:
-            OutboxMessage.objects.filter(pk__in=sent, processed_at__isnull=True).update(dispatched_at=timezone.now())
-        except Exception:  # noqa: BLE001 - bookkeeping only; the worker has the message
-            logger.exception("could not mark outbox rows %s dispatched", sent)
-    return len(sent)
+            unsent = outbox_ids[sent:]
+            try:  # give the rows back to the sweep now rather than after the redispatch delay
+                OutboxMessage.objects.filter(pk__in=unsent, processed_at__isnull=True).update(dispatched_at=None)
+            except Exception:  # noqa: BLE001 - the sweep still takes them after the redispatch delay
+                logger.exception("could not return outbox rows %s to the sweep", unsent)
+            return sent
+    return len(outbox_ids)
 
 
 def _customer_notification(message: OutboxMessage, spec: registry.EventSpec) -> list[Notification]:

@@ -84,13 +84,15 @@ class OrderListCreateApi(generics.ListAPIView):
         key = request.headers.get("Idempotency-Key", "").strip()
         if len(key) > 255:
             raise ValidationError({"Idempotency-Key": ["At most 255 characters."]})
-        order, _created = order_place(
+        order, created = order_place(
             customer=customer, email=email, phone=data["phone"], shipping_address=dict(data["shipping_address"]),
             lines=[dict(line) for line in data["lines"]], currency=data.get("currency"),
             shipping_total=data["shipping_total"], notes=data["notes"], actor=user,
-            idempotency_key=key or None, fingerprint=_fingerprint(request.data),
+            idempotency_key=key or None, fingerprint=_fingerprint(request.data), keep_related=True,
         )
-        return Response(_detail(order.number, user), status=status.HTTP_201_CREATED)
+        # A new order carries its lines, allocations and first timeline entry from the service: no read-back.
+        body = OrderDetailSerializer(order, context={"viewer": user}).data if created else _detail(order.number, user)
+        return Response(body, status=status.HTTP_201_CREATED)
 
 
 class OrderDetailApi(APIView):

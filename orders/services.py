@@ -16,6 +16,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection
 from django.db.models import F
 from django.utils import timezone
+from django_countries import countries
 from django_fsm import can_proceed, has_transition_perm
 
 from config.db import atomic_service
@@ -107,13 +108,20 @@ def _new_order(*, customer, email, phone, shipping_address, currency, shipping_t
         total=subtotal + shipping_total, notes=notes or "",
         **{f"ship_{k}": (v or "") for k, v in shipping_address.items()},
     )
+    fields = {}
     try:
-        order.clean_fields(exclude=["number", "customer", "status"])
+        # The country is checked against the ISO list directly: clean_fields() would walk ~250 choices.
+        order.clean_fields(exclude=["number", "customer", "status", "ship_country", "payment_status"])
     except ValidationError as exc:
         fields = {
             (f"shipping_address.{k[5:]}" if k.startswith("ship_") else k): v for k, v in exc.message_dict.items()
         }
-        raise InvalidOrder("The order has invalid fields.", fields=fields) from exc
+    country = str(shipping_address.get("country") or "").upper()
+    if country not in countries:
+        fields["shipping_address.country"] = [f"{country or 'An empty value'} is not an ISO 3166-1 country code."]
+    if fields:
+        raise InvalidOrder("The order has invalid fields.", fields=fields)
+    order.ship_country = country
     if shipping_total < 0:
         raise InvalidOrder("Shipping cannot be negative.", fields={"shipping_total": ["Must be zero or more."]})
     order.save(force_insert=True)
@@ -153,15 +161,19 @@ def idempotency_keys_purge(*, older_than_hours: int | None = None) -> int:
     return deleted
 
 
-def _remember_lines(order: Order, lines: list[OrderLine]) -> None:
-    """Let `order.lines.all()` answer from the lines just written, as a prefetch would, without a query.
+def _remember(order: Order, **related: list) -> None:
+    """Let `order.lines.all()` (and the other relations named) answer from the rows just written, as a
+    prefetch would, without a query.
 
-    Receivers of order_event_recorded (the notification payload lists the lines) read them in the same
-    transaction; this keeps the cost of placing an order flat.
+    Receivers of order_event_recorded (the notification payload lists the lines) and the API's response read
+    them in the same request; this keeps the cost of placing an order flat.
     """
-    cached = OrderLine.objects.filter(order=order)
-    cached._result_cache, cached._prefetch_done = list(lines), True
-    order._prefetched_objects_cache = {"lines": cached}
+    cache = getattr(order, "_prefetched_objects_cache", None) or {}
+    for name, rows in related.items():
+        remembered = getattr(order, name).all()
+        remembered._result_cache, remembered._prefetch_done = list(rows), True
+        cache[name] = remembered
+    order._prefetched_objects_cache = cache
 
 
 class _Replay(Exception):
@@ -187,27 +199,33 @@ def _place(*, customer, email, phone="", shipping_address, lines, currency=None,
                   line_total=products[line.sku].price * line.quantity)
         for line in requested
     ])
-    _remember_lines(order, order_lines)
-    _record_event(order, actor=actor, to_status=order.status, transition="place", reason="Order placed")
+    _remember(order, lines=order_lines)
+    placed = _record_event(order, actor=actor, to_status=order.status, transition="place", reason="Order placed")
     # Stock rows are locked last, so the locks on hot rows are held as briefly as possible.
     plans = stock_allocate(requests=[(products[line.sku], line.quantity) for line in requested], actor=actor,
                            reference=order)
     line_for = {line.product_id: line for line in order_lines}
-    Allocation.objects.bulk_create([
+    allocations = Allocation.objects.bulk_create([
         Allocation(order=order, line=line_for[plan.product.pk], product=plan.product, warehouse=plan.warehouse,
                    quantity=plan.quantity)
         for plan in plans
     ])
+    _remember(order, events=[placed], allocations=allocations)
     return order
 
 
 def order_place(*, customer=None, email="", phone="", shipping_address: dict, lines: Sequence[LineRequest | dict],
                 currency: str | None = None, shipping_total=0, notes: str = "", actor=None,
-                idempotency_key: str | None = None, fingerprint: str = "") -> tuple[Order, bool]:
+                idempotency_key: str | None = None, fingerprint: str = "",
+                keep_related: bool = False) -> tuple[Order, bool]:
     """Place an order and allocate its stock, all or nothing. Returns (order, created).
 
     With an idempotency key, a repeated request (same owner, key and body) returns the first order and
     created=False; the same key with another body raises IdempotencyKeyReused.
+
+    `keep_related`: a new order comes back with its lines, allocations and first timeline entry attached, as a
+    prefetch would leave them, for a caller that renders it at once (the API). They are a snapshot: later
+    changes do not update them, so by default they are dropped.
     """
     idempotency = None
     if idempotency_key:
@@ -221,6 +239,8 @@ def order_place(*, customer=None, email="", phone="", shipping_address: dict, li
                        idempotency=idempotency)
     except _Replay as replay:
         return replay.order, False
+    if not keep_related:
+        del order._prefetched_objects_cache
     return order, True
 
 

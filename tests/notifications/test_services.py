@@ -242,12 +242,15 @@ def test_smtp_failure_is_retried_then_marked_failed_and_can_be_resent(settings, 
     assert len(mails_to(customer.email)) == 1
 
 
-def test_sweep_sends_what_the_fast_path_left_behind(customer):
+def test_sweep_sends_what_the_fast_path_left_behind(customer, settings):
     # given orders committed but never handed to the workers (the process died right after commit)
     place_order(customer=customer)
     place_order(customer=customer)
     assert outbox_backlog()["count"] == 2 and mail.outbox == []
-    # when the periodic sweep runs
+    # then a sweep leaves them to the fast path that took them at commit, for the redispatch delay
+    assert outbox_sweep(grace_seconds=0)["outbox"] == 0
+    # when the redispatch delay has passed and the periodic sweep runs
+    settings.WAYBILL_OUTBOX_REDISPATCH_AFTER_SECONDS = 0
     counts = outbox_sweep(grace_seconds=0)
     # then both confirmations go out, and a second sweep finds nothing
     assert counts["outbox"] == 2
@@ -347,11 +350,12 @@ def test_sweep_skips_rows_another_sweep_holds(postgres, customer):
     assert len(mails_to(customer.email)) == 2
 
 
-def test_sweep_command_relays_the_backlog(customer):
+def test_sweep_command_relays_the_backlog(customer, settings):
     from io import StringIO
 
     from django.core.management import call_command
 
+    settings.WAYBILL_OUTBOX_REDISPATCH_AFTER_SECONDS = 0  # the fast path that took the row died long ago
     place_order(customer=customer)
     out = StringIO()
     call_command("notifications_sweep", "--grace", "0", stdout=out)

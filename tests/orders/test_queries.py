@@ -2,9 +2,11 @@
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from orders.services import order_add_note
-from tests.factories import OrderFactory, ProductFactory, WarehouseFactory, place_order
+from tests.factories import OrderFactory, ProductFactory, WarehouseFactory, order_payload, place_order
 
 pytestmark = pytest.mark.django_db
 
@@ -81,3 +83,28 @@ def test_order_detail_queries_do_not_grow(who, api_client, staff_user, customer,
     assert len(response.json()["lines"]) == 30
     if who == "staff":
         assert len(response.json()["allocations"]) == 30
+
+
+@pytest.mark.parametrize("who", ["staff", "customer"])
+def test_creating_an_order_over_the_api_costs_the_same_for_1_and_20_lines(who, api_client, staff_user, customer,
+                                                                         django_assert_num_queries):
+    # given 21 products in stock, and a first order that warms the per-process caches
+    products = [ProductFactory(stock=50) for _ in range(21)]
+    user = staff_user if who == "staff" else customer
+    api_client.force_authenticate(user)
+    email = {"email": "guest@example.com"}  # staff enter orders for guests too
+    api_client.post("/api/orders/", order_payload((products[20], 1), **email), format="json")
+
+    # when orders of 1 and of 20 lines are created
+    with CaptureQueriesContext(connection) as one_line:
+        first = api_client.post("/api/orders/", order_payload((products[0], 1), **email), format="json")
+    with django_assert_num_queries(len(one_line.captured_queries)):
+        twenty = api_client.post("/api/orders/", order_payload(*[(p, 1) for p in products[:20]], **email),
+                                 format="json")
+
+    # then both cost the same, the response is rendered from what the service wrote (no read-back), and it is whole
+    read_back = [q["sql"] for q in one_line.captured_queries if q["sql"].startswith('SELECT "orders_order"')]
+    assert (first.status_code, twenty.status_code) == (201, 201) and read_back == []
+    assert len(twenty.json()["lines"]) == 20 and twenty.json()["timeline"][0]["transition"] == "place"
+    if who == "staff":
+        assert len(twenty.json()["allocations"]) == 20
