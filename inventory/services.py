@@ -64,34 +64,44 @@ def _lock_levels(pairs: Iterable[tuple[int, int]], *, create: bool = False) -> d
 
 
 def _record(levels: Sequence[StockLevel], movements: Sequence[StockMovement]) -> None:
-    """Write the new quantities of levels the caller holds locked, and their movements: two statements."""
+    """Write the movements and apply them to the levels the caller holds locked: two statements."""
     now = timezone.now()
     for level in levels:
         level.updated_at = now  # neither statement below runs auto_now
-    _write_levels(levels)
+    _write_levels(levels, movements)
     StockMovement.objects.bulk_create(movements)
 
 
-def _write_levels(levels: Sequence[StockLevel]) -> None:
-    """UPDATE the levels' on_hand, allocated and updated_at in one statement.
+def _write_levels(levels: Sequence[StockLevel], movements: Sequence[StockMovement]) -> None:
+    """Add the movements' deltas to their levels' on_hand and allocated, in one UPDATE.
 
-    The values were computed from rows locked FOR UPDATE, so plain assignments are safe; the CheckConstraints
-    still refuse anything below zero or allocated above on hand. On PostgreSQL this is UPDATE ... FROM (VALUES
-    ...), which costs a fraction of the Python time of bulk_update()'s CASE expressions on the hot path of
-    every order; other databases use bulk_update().
+    On PostgreSQL this is UPDATE ... SET on_hand = on_hand + v.delta ... FROM (VALUES ...): the level changes by
+    exactly what the ledger records, and it costs a fraction of the Python time of bulk_update()'s CASE
+    expressions on the hot path of every order. Elsewhere bulk_update() writes the values the caller computed
+    (from the same rows, locked). Either way the CheckConstraints refuse anything below zero or over on hand.
     """
     levels = list({level.pk: level for level in levels}.values())
     if connection.vendor != "postgresql":
         StockLevel.objects.bulk_update(levels, ["on_hand", "allocated", "updated_at"])
         return
+    deltas: dict[tuple[int, int], list[int]] = defaultdict(lambda: [0, 0])
+    for movement in movements:
+        delta = deltas[(movement.product_id, movement.warehouse_id)]
+        delta[0] += movement.on_hand_delta
+        delta[1] += movement.allocated_delta
     qn = connection.ops.quote_name
+    table, on_hand, allocated = qn(StockLevel._meta.db_table), qn("on_hand"), qn("allocated")
     rows = ", ".join(["(%s::bigint, %s::integer, %s::integer, %s::timestamptz)"] * len(levels))
-    params = [value for lv in levels for value in (lv.pk, lv.on_hand, lv.allocated, lv.updated_at)]
+    params = []
+    for level in levels:
+        on_hand_delta, allocated_delta = deltas[(level.product_id, level.warehouse_id)]
+        params += [level.pk, on_hand_delta, allocated_delta, level.updated_at]
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {qn(StockLevel._meta.db_table)} AS level SET {qn('on_hand')} = v.on_hand, "
-            f"{qn('allocated')} = v.allocated, {qn('updated_at')} = v.updated_at "
-            f"FROM (VALUES {rows}) AS v(id, on_hand, allocated, updated_at) WHERE level.{qn('id')} = v.id",
+            f"UPDATE {table} SET {on_hand} = {table}.{on_hand} + v.on_hand_delta, "
+            f"{allocated} = {table}.{allocated} + v.allocated_delta, {qn('updated_at')} = v.updated_at "
+            f"FROM (VALUES {rows}) AS v(id, on_hand_delta, allocated_delta, updated_at) "
+            f"WHERE {table}.{qn('id')} = v.id",
             params,
         )
 
