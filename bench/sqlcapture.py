@@ -10,7 +10,6 @@ one). Values that identify the order being placed become pgbench expressions:
   message...) becomes `currval()` of that table's sequence, also where it appears inside a string; a line id
   becomes a lookup of that order's line;
 - the order number, idempotency key, claim token, fingerprint and UUIDs become fresh random values;
-- the new `allocated` value of a stock level becomes `allocated + quantity`, so the rows stay consistent.
 
 Everything else (timestamps, prices, quantities, names) stays as captured. The script runs with
 `-M simple`, the protocol Django uses with psycopg (client-side binding).
@@ -35,7 +34,6 @@ from . import load
 CAPTURE_SKUS = (200, 500, 800)
 RANGES = ((1, 333), (334, 666), (667, 1000))
 CAPTURE_QUANTITIES = (1, 2, 1)
-MARK = 777_000  # distinctive `allocated` values for the captured stock levels
 
 
 def _level_id_formula() -> dict[int, int]:
@@ -93,8 +91,6 @@ def pgbench_script() -> tuple[str, int, list[str]]:
     n_warehouses = len(positions)
     customer = load._customer(90)
     load.place(customer, load.random_lines(random.Random(1)))  # warm caches (content types, connection)
-    for k, pid in enumerate(CAPTURE_SKUS):
-        StockLevel.objects.filter(product_id=pid).update(allocated=MARK + 10 * k)
     _spread_sequences()
     before = _sequences()
     captured, statements, order = capture(customer=customer)
@@ -112,8 +108,6 @@ def pgbench_script() -> tuple[str, int, list[str]]:
         for position in positions.values():
             level_id = (pid - 1) * n_warehouses + position
             subst[level_id] = f"(({var} - 1) * {n_warehouses} + {position})"
-        quantity = CAPTURE_QUANTITIES[k - 1]
-        subst[MARK + 10 * (k - 1) + quantity] = f'("inventory_stocklevel"."allocated" + {quantity})'
     order_id = subst[order.pk]
     for line in OrderLine.objects.filter(order=order):
         subst[line.pk] = (f"(SELECT id FROM {OrderLine._meta.db_table} WHERE order_id = {order_id} "
