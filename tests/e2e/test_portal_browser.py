@@ -10,6 +10,7 @@ from shipping.services import shipment_create_all, shipment_transition
 from tests.factories import CustomerFactory, ProductFactory, place_order
 
 SCREENSHOT = Path("/tmp/waybill-portal-order.png")
+TRACKING_SCREENSHOT = Path("/tmp/waybill-tracking.png")
 
 
 @pytest.mark.django_db(transaction=True)
@@ -44,6 +45,7 @@ def test_customer_follows_their_parcel_from_the_portal(live_server, page):
     # and follow the parcel to its tracking page
     page.get_by_role("link", name=parcel.tracking_number).click()
     expect(page.locator("#status")).to_have_text("In transit")
+    page.screenshot(path=str(TRACKING_SCREENSHOT), full_page=True)
 
     # and turn off emails that are not essential
     page.get_by_role("link", name="Emails").click()
