@@ -50,7 +50,11 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
-bench: $(STAMP)
+# Chart.js for the benchmark's report (and later pages): from npm, pinned by package-lock.json.
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
+
+bench: $(STAMP) node_modules/.package-lock.json
 	$(PY) -m bench $(BENCH_ARGS)
 
 clean:

@@ -84,7 +84,7 @@ def main(argv=None) -> int:
     import django
 
     django.setup()
-    from . import scenarios
+    from . import report, scenarios
     from .workers import WorkerPool
 
     results: dict = {"date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "machine": machine(),
@@ -131,11 +131,12 @@ def main(argv=None) -> int:
     # Only a full run replaces latest.json; --quick or --only runs go next to it.
     target = RESULTS / ("latest.json" if not args.quick and set(only) == set(SCENARIOS) else "partial.json")
     target.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    charts = report.write(results, target.with_suffix(".html"))
     print(table(results, summary))
     print(f"\n{results['date']} · {results['machine']['cores']} cores, {results['machine']['memory_gib']} GiB, "
           f"PostgreSQL {results['machine']['postgresql'].split()[0]} · load average (1 min) "
           f"{results['load_average']['start'][0]} at start, {results['load_average']['end'][0]} at end")
-    log(f"done in {results['seconds']['total']} s; figures in {target}")
+    log(f"done in {results['seconds']['total']} s; figures in {target}, charts in {charts}")
     if results.get("hot_sku", {}).get("oversold"):
         log("FAIL: the hot SKU was oversold")
         return 1

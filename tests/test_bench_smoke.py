@@ -55,3 +55,27 @@ def test_results_table_marks_missed_targets():
     # then
     assert "13 / 13 / 13" in text
     assert "**no**" in text
+
+
+def test_the_report_draws_each_figure_that_ran(tmp_path):
+    import json
+
+    from bench import report
+
+    results = {
+        "date": "2026-11-22T06:03:24+00:00",
+        "service": {"1": {"orders_per_s": 105.5, "p50_ms": 9.3, "p95_ms": 11.8, "p99_ms": 14.6},
+                    "2": {"orders_per_s": 221.7, "p50_ms": 9.0, "p95_ms": 11.5, "p99_ms": 14.6}},
+        "pgbench": {"by_clients": {"1": {"tps": 260.6}, "2": {"tps": 548.7}}},
+        "pages": {"orders": 1000007, "api_order_detail": {"p95_ms": 13.7, "p50_ms": 10.5}},
+        "summary": {"ratio": 0.281},
+    }
+
+    page = report.write(results, tmp_path / "report.html").read_text()
+
+    # the figures reach the page as JSON for Chart.js, side by side with pgbench and the targets
+    data = json.loads(page.split('id="bench-data" type="application/json">')[1].split("</script>")[0])
+    assert data["throughput"] == {"labels": ["N = 1", "N = 2"], "waybill": [105.5, 221.7], "pgbench": [260.6, 548.7]}
+    assert data["pages"]["p95"] == [13.7] and data["pages"]["target"] == [20]
+    assert "http" not in data and 'id="http"' not in page  # HTTP did not run: no empty chart
+    assert "chart.umd.js" in page
