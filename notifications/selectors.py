@@ -12,6 +12,11 @@ def notification_list_for_customer(*, customer) -> QuerySet[Notification]:
             .select_related("outbox").order_by("-created_at", "-id"))
 
 
+def outbox_keys_recorded(*, keys) -> set[str]:
+    """Which of these idempotency keys already have an outbox row (an event recorded once must not be again)."""
+    return set(OutboxMessage.objects.filter(idempotency_key__in=list(keys)).values_list("idempotency_key", flat=True))
+
+
 def notification_preference_for(*, user) -> NotificationPreference:
     return NotificationPreference.objects.filter(user=user).first() or NotificationPreference(user=user)
 

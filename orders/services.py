@@ -20,6 +20,7 @@ from django_countries import countries
 from django_fsm import can_proceed, has_transition_perm
 
 from config.db import atomic_service
+from config.fsm import transitions_of
 from inventory.models import Product
 from inventory.services import stock_allocate, stock_release, stock_ship
 
@@ -48,11 +49,7 @@ class LineRequest:
 
 def transition_names(*, for_api: bool = True) -> list[str]:
     """Transitions a person may ask for by name (the API and the admin); internal ones are left out."""
-    names = []
-    for t in Order._meta.get_field("status").get_all_transitions(Order):
-        if t.name not in names and (not for_api or t.custom.get("api", True)):
-            names.append(t.name)
-    return names
+    return [t.name for t in transitions_of(Order) if not for_api or t.custom.get("api", True)]
 
 
 def _record_event(order: Order, *, actor=None, kind=OrderEvent.Kind.STATUS, from_status="", to_status="",

@@ -20,6 +20,7 @@ from django.utils import timezone
 from django_fsm import can_proceed, has_transition_perm
 
 from config.db import atomic_service
+from config.fsm import transitions_of
 from orders.models import Order, OrderLine
 from orders.services import order_record_fulfilment, order_ship_items, order_transition
 
@@ -72,11 +73,7 @@ CARRIER_PATHS: dict[tuple[str, str], list[str]] = {
 
 
 def transition_names() -> list[str]:
-    names = []
-    for t in Shipment._meta.get_field("status").get_all_transitions(Shipment):
-        if t.name not in names:
-            names.append(t.name)
-    return names
+    return [t.name for t in transitions_of(Shipment)]
 
 
 def _person(actor):
@@ -347,11 +344,11 @@ def shipment_transition(*, shipment: Shipment | int, name: str, actor=None, reas
         )
     if check_permission and actor is not None and not has_transition_perm(method, actor):
         raise ShipmentTransitionForbidden(f"You may not {name.replace('_', ' ')} shipments.", transition=name)
-    if name == "create_label":
-        _assign_tracking_number(locked, carrier=carrier, tracking_number=tracking_number)
     if exception_reason and exception_reason not in Shipment.ExceptionReason.values:
         raise InvalidShipment("Unknown exception reason.",
                               fields={"exception_reason": [f"One of {Shipment.ExceptionReason.values[1:]}."]})
+    if name == "create_label":
+        _assign_tracking_number(locked, carrier=carrier, tracking_number=tracking_number)
     before = locked.status
     now = timezone.now()
     _step(order, locked, name, actor=actor, reason=reason, at=now, exception_reason=exception_reason)
@@ -435,13 +432,12 @@ def shipment_alert_overdue_scans(*, now: datetime | None = None) -> int:
     """
     if not apps.is_installed("notifications"):
         return 0
-    from notifications.models import OutboxMessage
+    from notifications.selectors import outbox_keys_recorded
     from notifications.services import notification_emit
 
     overdue = list(shipment_overdue_list(now=now))
     keys = {s.pk: f"shipment:{s.pk}:scan_overdue:{s.label_created_at.isoformat()}" for s in overdue}
-    already = set(OutboxMessage.objects.filter(idempotency_key__in=keys.values()).values_list("idempotency_key",
-                                                                                              flat=True))
+    already = outbox_keys_recorded(keys=keys.values())
     raised = 0
     for shipment in overdue:
         if keys[shipment.pk] in already:

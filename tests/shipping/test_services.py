@@ -390,3 +390,19 @@ def test_staff_are_alerted_once_about_a_label_the_carrier_never_scanned(packed_o
     assert f"Shipment {stale.pk}" in alert.subject or str(stale.pk) in alert.body
     assert f"/admin/shipping/shipment/{stale.pk}/change/" in alert.body
     assert Shipment.objects.get(pk=stale.pk).tracking_number in alert.body
+
+
+def test_an_unknown_exception_reason_is_refused_and_changes_nothing(packed_order, local, client_staff):
+    shipment = ship(shipment_create(order=packed_order.number, warehouse=wh("NORTH"),
+                                    items=[(line(packed_order, "SKU-A").pk, 3)]), local)
+    events = ShipmentEvent.objects.filter(shipment=shipment).count()
+
+    with pytest.raises(InvalidShipment) as err:
+        shipment_transition(shipment=shipment.pk, name="report_exception", exception_reason="eaten_by_dog")
+    response = client_staff.post(f"/api/shipments/{shipment.pk}/transitions/report_exception/",
+                                 {"exception_reason": "eaten_by_dog"}, format="json")
+
+    assert "exception_reason" in err.value.extra["fields"]
+    assert response.status_code == 400 and "exception_reason" in response.json()["extra"]["fields"]
+    assert Shipment.objects.get(pk=shipment.pk).status == Shipment.Status.IN_TRANSIT
+    assert ShipmentEvent.objects.filter(shipment=shipment).count() == events
