@@ -359,3 +359,23 @@ def stock_release(*, items: Sequence[tuple[int, int, int]], actor=None, reason: 
 def stock_ship(*, items: Sequence[tuple[int, int, int]], actor=None, reason: str = "", reference=None) -> None:
     """Allocated units leave the warehouse: on_hand and allocated both fall. Call inside a transaction."""
     _settle(items, kind=Kind.SHIPMENT, actor=actor, reason=reason, reference=reference, on_hand_sign=-1)
+
+
+@transaction.atomic
+def stock_return(*, items: Sequence[tuple[int, int, int]], actor=None, reason: str = "", reference=None) -> None:
+    """Units that had left come back into stock: a parcel returned to sender, a customer's return restocked after
+    inspection. Items are (product id, warehouse id, quantity); on_hand grows by return-to-stock movements."""
+    if not items:
+        return
+    levels = _lock_levels({(p, w) for p, w, _ in items}, create=True)
+    ref = _reference_fields(reference)
+    movements = []
+    for product_id, warehouse_id, qty in items:
+        _positive(qty)
+        levels[(product_id, warehouse_id)].on_hand += qty
+        movements.append(StockMovement(
+            kind=Kind.RETURN_TO_STOCK, product_id=product_id, warehouse_id=warehouse_id, quantity=qty,
+            on_hand_delta=qty, actor=actor, reason=reason[:255], **ref,
+        ))
+    _record(list(levels.values()), movements)
+    low_stock_check(products=Product.objects.filter(pk__in={p for p, _, _ in items}))

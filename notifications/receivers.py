@@ -14,6 +14,8 @@ TRANSITION_EVENTS = {
     "ship_partially": "order.partially_shipped",
     "ship": "order.shipped",
     "deliver": "order.delivered",
+    "return_to_sender": "order.returned_to_sender",
+    "reship": "order.reshipped",
     "cancel": "order.cancelled",
     "hold": "order.on_hold",
     "release": "order.released",
@@ -30,7 +32,7 @@ def order_event_name(event: OrderEvent) -> str | None:
         return "order.note_added"
     if event.kind == OrderEvent.Kind.PAYMENT:
         return "order.payment_updated"
-    return None  # fulfilment steps: the shipping app emits shipment.* events with the tracking details
+    return None  # other apps' kinds (parcels, returns...) emit their own notifications with their details
 
 
 def order_payload(order, event: OrderEvent) -> dict:
@@ -41,7 +43,8 @@ def order_payload(order, event: OrderEvent) -> dict:
         "previous_status": event.from_status,
         "transition": event.transition,
         "kind": event.kind,
-        "reason": event.reason,
+        "reason": event.text,
+        "data": event.data,
         "payment_status": order.payment_status,
         "customer_name": order.ship_name,
         "email": order.email,

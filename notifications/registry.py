@@ -32,7 +32,8 @@ customer gets only the superseding one (for example shipment.shipped, which carr
 the order.shipped written when the shipping service moves the order to shipped). Webhooks still get both.
 
 Payload contract (keys the templates read; extra keys are kept and passed on to webhooks)
-    order.*            order_number, status, status_display, previous_status, transition, reason,
+    order.*            order_number, status, status_display, previous_status, transition, reason (the timeline
+                       entry's text), data (its structured facts),
                        customer_name, email, total, currency, lines [{sku, name, quantity, shipped_quantity}],
                        shipping_address {name, line1, line2, city, postal_code, region, country}, occurred_at
     shipment.shipped / shipment.out_for_delivery / shipment.delivered / shipment.exception
@@ -116,6 +117,9 @@ register_event("order.partially_shipped", description="Part of the order left th
 register_event("order.shipped", description="Everything left the warehouse.")
 register_event("order.delivered", description="The order arrived.")
 register_event("order.cancelled", description="The order was cancelled (with the reason).")
+register_event("order.returned_to_sender", description="A parcel came back to us undelivered; we will send it again "
+               "or refund.")
+register_event("order.reshipped", description="A returned order is on its way again.")
 register_event("order.on_hold", essential=False, description="The order is delayed by a hold.")
 register_event("order.released", audience=NONE, description="A hold was lifted.")
 register_event("order.note_added", essential=False, description="Staff left a note the customer may read.")

@@ -9,12 +9,19 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django_fsm.admin import FSMAdminMixin
 
-from config.admin import AppendOnlyAdmin, EstimatedCountPaginator, ReadOnlyTabularInline
+from config.admin import AdminExtensions, AppendOnlyAdmin, EstimatedCountPaginator, ReadOnlyTabularInline
 from config.errors import DomainError
 
 from .models import Allocation, Order, OrderEvent, OrderLine
 from .selectors import order_filter_by_warehouse
 from .services import order_add_note, order_transition
+
+# Other apps add actions, inlines and buttons to the order page here, from their AppConfig.ready():
+#     order_admin_extensions.add_action(create_shipments)          # an @admin.action function
+#     order_admin_extensions.add_inline(ShipmentInline)
+#     order_admin_extensions.add_button(AdminButton("Start a return", url=lambda order: ..., permission="...",
+#                                                   show=lambda order: order.status == "delivered"))
+order_admin_extensions = AdminExtensions()
 
 
 class WarehouseFilter(admin.SimpleListFilter):
@@ -49,12 +56,20 @@ class OrderEventInline(ReadOnlyTabularInline):
     model = OrderEvent
     verbose_name = "timeline entry"
     verbose_name_plural = "timeline"
-    fields = ["created_at", "kind", "from_status", "to_status", "actor", "reason", "internal"]
+    fields = ["created_at", "kind_label", "from_status", "to_status", "actor", "text", "facts", "internal"]
     readonly_fields = fields
     ordering = ["created_at", "id"]
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("actor")
+
+    @admin.display(description="kind")
+    def kind_label(self, obj: OrderEvent) -> str:
+        return obj.kind_label
+
+    @admin.display(description="facts")
+    def facts(self, obj: OrderEvent) -> str:
+        return ", ".join(f"{k}: {v}" for k, v in (obj.data or {}).items()) or "—"
 
 
 class OrderNoteForm(forms.Form):
@@ -95,10 +110,20 @@ class OrderAdmin(FSMAdminMixin, admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
+    def get_actions(self, request):
+        return {**super().get_actions(request), **order_admin_extensions.actions_for(self, request)}
+
+    def get_inlines(self, request, obj):
+        return [*super().get_inlines(request, obj), *order_admin_extensions.inlines]
+
     def change_view(self, request, object_id, form_url="", extra_context=None):
         name = request.POST.get(self.fsm_post_param) if request.method == "POST" else None
         if name:
             return self._transition_button_pressed(request, object_id, name)
+        order = self.get_object(request, unquote(object_id))
+        if order is not None:
+            extra_context = {**(extra_context or {}),
+                             "extension_buttons": order_admin_extensions.buttons_for(request, order)}
         return super().change_view(request, object_id, form_url, extra_context)
 
     def _transition_button_pressed(self, request, object_id, name):
@@ -186,6 +211,8 @@ class OrderAdmin(FSMAdminMixin, admin.ModelAdmin):
 class OrderEventAdmin(AppendOnlyAdmin):
     list_display = ["order", "kind", "from_status", "to_status", "actor", "internal", "created_at"]
     list_filter = ["kind", "internal", "to_status"]
+    readonly_fields = ["order", "kind", "from_status", "to_status", "transition", "actor", "text", "data", "internal",
+                       "created_at"]
     list_select_related = ["order", "actor"]
     search_fields = ["=order__number"]
 

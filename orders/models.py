@@ -1,12 +1,15 @@
 import secrets
 
 from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Upper
 from django_countries.fields import CountryField
 from django_fsm import RETURN_VALUE, ConcurrentTransitionMixin, FSMField, FSMModelMixin, transition
+
+from . import timeline
 
 NUMBER_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O or 1/I: read aloud on the phone without mistakes
 
@@ -25,6 +28,7 @@ class Order(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
         PARTIALLY_SHIPPED = "partially_shipped", "Partially shipped"
         SHIPPED = "shipped", "Shipped"
         DELIVERED = "delivered", "Delivered"
+        RETURNED = "returned", "Returned to sender"
         ON_HOLD = "on_hold", "On hold"
         CANCELLED = "cancelled", "Cancelled"
 
@@ -126,6 +130,20 @@ class Order(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
     def deliver(self, **kwargs):
         pass
 
+    @transition(field=status, source=[Status.PARTIALLY_SHIPPED, Status.SHIPPED, Status.RETURNED],
+                target=Status.RETURNED, permission="orders.transition_order", custom={"admin": False, "api": False})
+    def return_to_sender(self, **kwargs):
+        """A parcel came back undelivered and its units are in stock again. Fired by the shipping service; staff
+        then send the order again (reship) or refund it."""
+
+    @transition(field=status, source=Status.RETURNED, target=RETURN_VALUE(Status.PACKED, Status.PARTIALLY_SHIPPED),
+                permission="orders.transition_order", custom={"admin": False, "api": False})
+    def reship(self, **kwargs):
+        """The returned units are reserved again to go out in a new parcel (partially shipped while other parcels
+        of the order are still with the customer or the carrier)."""
+        return self.Status.PARTIALLY_SHIPPED if any(line.shipped_quantity for line in self.lines.all()) \
+            else self.Status.PACKED
+
     @transition(field=status, source=HOLDABLE, target=Status.CANCELLED, permission="orders.cancel_order",
                 custom={"label": "Cancel", "form": "orders.forms.ReasonRequiredForm"})
     def cancel(self, **kwargs):
@@ -142,7 +160,8 @@ class Order(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
         previous, self.status_before_hold = self.status_before_hold or self.Status.PLACED, ""
         return previous
 
-    for _method in (confirm, start_processing, pack, ship_partially, ship, deliver, cancel, hold, release):
+    for _method in (confirm, start_processing, pack, ship_partially, ship, deliver, return_to_sender, reship, cancel,
+                    hold, release):
         _method.alters_data = True
     del _method
 
@@ -191,33 +210,55 @@ class Allocation(models.Model):
 
 
 class OrderEvent(models.Model):
-    """One entry on an order's timeline: a status change, or a note."""
+    """One entry on an order's timeline: a status change, a note, a payment, or a kind another app registered
+    (orders.timeline). Written only by orders.services.order_event_record and the orders services."""
 
-    class Kind(models.TextChoices):
-        STATUS = "status", "Status change"
-        NOTE = "note", "Note"
-        PAYMENT = "payment", "Payment"
-        FULFILMENT = "fulfilment", "Fulfilment"  # parcels: created, handed over, scanned, delivered
+    class Kind:
+        """The orders app's own kinds; other apps register theirs in orders.timeline."""
+
+        STATUS = timeline.STATUS
+        NOTE = timeline.NOTE
+        PAYMENT = timeline.PAYMENT
 
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events", db_index=False)
-    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.STATUS)
+    kind = models.CharField(max_length=40, default=Kind.STATUS, help_text="A kind registered in orders.timeline.")
     from_status = models.CharField(max_length=20, blank=True)
     to_status = models.CharField(max_length=20, blank=True)
     transition = models.CharField(max_length=40, blank=True)
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                               help_text="Empty when the system made the change.")
-    reason = models.TextField(blank=True)
+    text = models.TextField(blank=True, help_text="What happened, or why, in words (a status change's reason).")
+    data = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder,
+                            help_text="Structured facts: numbers, amounts, serials.")
     internal = models.BooleanField(default=False, help_text="Staff only: never shown to the customer.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["created_at", "id"]
-        indexes = [models.Index(fields=["order", "created_at"], name="orderevent_order_time")]
+        indexes = [
+            # the timeline of one order, in order (the page and the API read exactly this)
+            models.Index(fields=["order", "created_at", "id"], name="orderevent_order_timeline"),
+            # every entry of one kind over a period (returns, refunds... for reports)
+            models.Index(fields=["kind", "created_at"], name="orderevent_kind_time"),
+        ]
 
     def __str__(self) -> str:
         if self.kind == self.Kind.STATUS:
             return f"{self.from_status or '—'} → {self.to_status}"
-        return self.reason[:60]
+        return self.text[:60]
+
+    @property
+    def kind_label(self) -> str:
+        return timeline.event_kind_label(self.kind)
+
+    @property
+    def customer_title(self) -> str:
+        """The heading a customer reads above the entry: the new status, or the kind's customer title."""
+        if self.kind == self.Kind.STATUS:
+            return self.to_status_label
+        if self.kind == self.Kind.PAYMENT:
+            return f"Payment: {self.to_status_label.lower()}"
+        return timeline.event_kind_customer_title(self.kind)
 
     @property
     def to_status_label(self) -> str:

@@ -62,7 +62,7 @@ class OrderEventSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = OrderEvent
-        fields = ["kind", "from_status", "to_status", "transition", "actor", "reason", "internal", "created_at"]
+        fields = ["kind", "from_status", "to_status", "transition", "actor", "text", "data", "internal", "created_at"]
 
     def get_actor(self, obj) -> str:
         viewer = self.context.get("viewer")

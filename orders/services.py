@@ -5,6 +5,7 @@ Locks are always taken in the same order: the order row first, then stock levels
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -13,7 +14,8 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import connection
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 from django_countries import countries
@@ -22,8 +24,9 @@ from django_fsm import can_proceed, has_transition_perm
 from config.db import atomic_service
 from config.fsm import transitions_of
 from inventory.models import Product
-from inventory.services import stock_allocate, stock_release, stock_ship
+from inventory.services import stock_allocate, stock_release, stock_return, stock_ship
 
+from . import timeline
 from .errors import IdempotencyKeyReused, InvalidOrder, OrderNotFound, TransitionForbidden, TransitionNotAllowed
 from .models import Allocation, IdempotencyKey, Order, OrderEvent, OrderLine
 from .signals import order_event_recorded
@@ -52,14 +55,49 @@ def transition_names(*, for_api: bool = True) -> list[str]:
     return [t.name for t in transitions_of(Order) if not for_api or t.custom.get("api", True)]
 
 
+MAX_EVENT_TEXT = 4000
+MAX_EVENT_DATA_BYTES = 16_384
+
+
 def _record_event(order: Order, *, actor=None, kind=OrderEvent.Kind.STATUS, from_status="", to_status="",
-                  transition="", reason="", internal=False) -> OrderEvent:
+                  transition="", text="", data=None, internal=False) -> OrderEvent:
     event = OrderEvent.objects.create(
         order=order, kind=kind, from_status=from_status, to_status=to_status, transition=transition,
-        actor=actor if getattr(actor, "is_authenticated", False) else None, reason=reason, internal=internal,
+        actor=actor if getattr(actor, "is_authenticated", False) else None, text=text, data=data or {},
+        internal=internal,
     )
     order_event_recorded.send(sender=Order, order=order, event=event)
     return event
+
+
+def order_event_record(*, order: Order, kind: str, text: str = "", data: dict | None = None, internal: bool = False,
+                       actor=None) -> OrderEvent:
+    """Write one entry on an order's timeline: the one way other apps (shipping, returns, support) put what
+    happened on the order's story. Call it inside your own service's transaction, with the order you hold.
+
+    `kind` must be registered (orders.timeline.register_event_kind); `data` is a JSON object of facts (numbers,
+    amounts, serials) for pages and webhooks. Receivers of order_event_recorded (notifications) hear of it in the
+    same transaction.
+    """
+    timeline.get_event_kind(kind)
+    if kind in (OrderEvent.Kind.STATUS, OrderEvent.Kind.PAYMENT):
+        raise InvalidOrder(f"{kind} entries are written by the orders services.", fields={"kind": ["Reserved."]})
+    text = (text or "").strip()
+    if len(text) > MAX_EVENT_TEXT:
+        raise InvalidOrder(f"A timeline entry's text is at most {MAX_EVENT_TEXT} characters.",
+                           fields={"text": [f"At most {MAX_EVENT_TEXT} characters."]})
+    data = {} if data is None else data
+    if not isinstance(data, dict):
+        raise InvalidOrder("A timeline entry's data is a JSON object.", fields={"data": ["Must be an object."]})
+    try:
+        size = len(json.dumps(data, cls=DjangoJSONEncoder))
+    except (TypeError, ValueError) as exc:
+        raise InvalidOrder(f"A timeline entry's data must be JSON: {exc}.", fields={"data": [str(exc)]}) from None
+    if size > MAX_EVENT_DATA_BYTES:
+        raise InvalidOrder("A timeline entry's data is too large.",
+                           fields={"data": [f"At most {MAX_EVENT_DATA_BYTES} bytes of JSON."]})
+    with transaction.atomic(savepoint=False):  # checked first: a refusal leaves the caller's transaction usable
+        return _record_event(order, actor=actor, kind=kind, text=text, data=data, internal=internal)
 
 
 def _validated_lines(lines: Sequence[LineRequest | dict]) -> list[LineRequest]:
@@ -197,7 +235,7 @@ def _place(*, customer, email, phone="", shipping_address, lines, currency=None,
         for line in requested
     ])
     _remember(order, lines=order_lines)
-    placed = _record_event(order, actor=actor, to_status=order.status, transition="place", reason="Order placed")
+    placed = _record_event(order, actor=actor, to_status=order.status, transition="place", text="Order placed")
     # Stock rows are locked last, so the locks on hot rows are held as briefly as possible.
     plans = stock_allocate(requests=[(products[line.sku], line.quantity) for line in requested], actor=actor,
                            reference=order)
@@ -305,7 +343,7 @@ def _apply(order: Order, name: str, *, actor, reason: str, check_permission: boo
         _ship_allocations(order, [(a, a.quantity) for a in _outstanding(order)], actor=actor, reason=reason)
     method(reason=reason)
     order.save()
-    _record_event(order, actor=actor, from_status=before, to_status=order.status, transition=name, reason=reason)
+    _record_event(order, actor=actor, from_status=before, to_status=order.status, transition=name, text=reason)
     return order
 
 
@@ -367,8 +405,78 @@ def order_ship_items(*, order: Order | str, items: Sequence[tuple[int, int, int]
     before = locked.status
     locked.ship(reason=reason)
     locked.save()
-    _record_event(locked, actor=actor, from_status=before, to_status=locked.status, transition="ship", reason=reason)
+    _record_event(locked, actor=actor, from_status=before, to_status=locked.status, transition="ship", text=reason)
     return locked
+
+
+@atomic_service
+def order_return_shipped_items(*, order: Order | str, items: Sequence[tuple[int, int, int]], actor=None,
+                               reason: str = "", reference=None) -> Order:
+    """Units that had left came back undelivered (a parcel returned to sender): items are (order line id,
+    warehouse id, quantity).
+
+    They go back to that warehouse's stock as return-to-stock movements, the lines no longer count them as
+    shipped, and the order is returned until staff send it again (order_reship) or refund it.
+    """
+    locked = _lock(order)
+    lines = {line.pk: line for line in OrderLine.objects.filter(order=locked).order_by("pk")}
+    back: dict[int, int] = defaultdict(int)
+    errors = {}
+    for i, (line_id, _warehouse_id, qty) in enumerate(items):
+        line = lines.get(line_id)
+        if line is None:
+            errors[f"items[{i}].line"] = [f"Order {locked.number} has no line {line_id}."]
+        elif not isinstance(qty, int) or isinstance(qty, bool) or qty <= 0:
+            errors[f"items[{i}].quantity"] = ["Must be a whole number above zero."]
+        elif back[line_id] + qty > line.shipped_quantity:
+            errors[f"items[{i}].quantity"] = [f"Only {line.shipped_quantity} unit(s) of {line.sku} have left."]
+        else:
+            back[line_id] += qty
+    if errors or not back:
+        raise InvalidOrder("Some items cannot come back.", fields=errors or {"items": ["Nothing came back."]})
+    stock_return(items=[(lines[line_id].product_id, warehouse_id, qty) for line_id, warehouse_id, qty in items],
+                 actor=actor, reason=reason, reference=reference or locked)
+    for line_id, qty in back.items():
+        lines[line_id].shipped_quantity -= qty
+    OrderLine.objects.bulk_update([lines[line_id] for line_id in back], ["shipped_quantity"])
+    _remember(locked, lines=list(lines.values()))
+    order = _apply(locked, "return_to_sender", actor=actor, reason=reason, check_permission=False)
+    del order._prefetched_objects_cache
+    return order
+
+
+def order_units_to_send(order: Order) -> dict[int, int]:
+    """Order line id → units neither with the customer nor reserved for a parcel: what a reship must send."""
+    reserved: dict[int, int] = defaultdict(int)
+    for line_id, qty in Allocation.objects.filter(order=order, quantity__gt=0).values_list("line_id", "quantity"):
+        reserved[line_id] += qty
+    return {line.pk: line.quantity - line.shipped_quantity - reserved[line.pk]
+            for line in order.lines.order_by("pk") if line.quantity - line.shipped_quantity - reserved[line.pk] > 0}
+
+
+@atomic_service
+def order_reship(*, order: Order | str, actor=None, reason: str = "") -> Order:
+    """Send a returned order again: stock is reserved once more for every unit that came back, and the order is
+    packed (or partially shipped, while other parcels are with the customer) so a new shipment can take them."""
+    locked = _lock(order)
+    if locked.status != Order.Status.RETURNED:
+        raise TransitionNotAllowed(
+            f"Order {locked.number} is {locked.get_status_display().lower()}; only a returned order is sent again.",
+            transition="reship", status=locked.status)
+    if actor is not None and not has_transition_perm(locked.reship, actor):
+        raise TransitionForbidden("You may not send orders again.", transition="reship")
+    missing = order_units_to_send(locked)
+    lines = OrderLine.objects.select_related("product").in_bulk(list(missing))
+    plans = stock_allocate(requests=[(lines[line_id].product, qty) for line_id, qty in sorted(missing.items())],
+                           actor=actor, reference=locked)
+    line_for = {line.product_id: line for line in lines.values()}
+    Allocation.objects.bulk_create([
+        Allocation(order=locked, line=line_for[plan.product.pk], product=plan.product, warehouse=plan.warehouse,
+                   quantity=plan.quantity)
+        for plan in plans
+    ])
+    return _apply(locked, "reship", actor=actor, reason=reason or "Sent again in a new parcel.",
+                  check_permission=False)
 
 
 @atomic_service
@@ -377,19 +485,7 @@ def order_add_note(*, order: Order | str, author, text: str, internal: bool = Tr
     if not (text or "").strip():
         raise InvalidOrder("A note cannot be empty.", fields={"text": ["Write something."]})
     locked = _lock(order)
-    return _record_event(locked, actor=author, kind=OrderEvent.Kind.NOTE, reason=text.strip(), internal=internal)
-
-
-@atomic_service
-def order_record_fulfilment(*, order: Order | str, text: str, actor=None, internal: bool = False) -> OrderEvent:
-    """A fulfilment step (a parcel created, handed over, scanned, delivered) on the order's timeline.
-
-    Customers see the ones that are not internal; they are told about parcels by the shipping notifications,
-    so these entries notify nobody by themselves.
-    """
-    locked = _lock(order)
-    return _record_event(locked, actor=actor, kind=OrderEvent.Kind.FULFILMENT, reason=text.strip(),
-                         internal=internal)
+    return _record_event(locked, actor=author, kind=OrderEvent.Kind.NOTE, text=text.strip(), internal=internal)
 
 
 @atomic_service
@@ -404,5 +500,5 @@ def order_set_payment_status(*, order: Order | str, payment_status: str, actor=N
     locked.payment_status = payment_status
     locked.save(update_fields=["payment_status", "updated_at"])
     _record_event(locked, actor=actor, kind=OrderEvent.Kind.PAYMENT, from_status=before, to_status=payment_status,
-                  reason=reason or f"Payment {locked.get_payment_status_display().lower()}")
+                  text=reason or f"Payment {locked.get_payment_status_display().lower()}")
     return locked

@@ -16,13 +16,13 @@ from django_fsm.admin import FSMAdminMixin
 from config.admin import EstimatedCountPaginator, ReadOnlyTabularInline
 from config.errors import DomainError
 from inventory.models import Warehouse
-from orders.admin import OrderAdmin
 from orders.models import Order
+from orders.services import order_units_to_send
 
 from .documents import packing_slips_pdf, pick_list_pdf
 from .models import Carrier, Shipment, ShipmentEvent, ShipmentLine
 from .selectors import overdue_hours, shipment_overdue_q, shippable_quantities
-from .services import shipment_create_all, shipment_create_for_lines, shipment_transition
+from .services import shipment_create_all, shipment_create_for_lines, shipment_reship, shipment_transition
 
 
 class OverdueScanFilter(admin.SimpleListFilter):
@@ -155,8 +155,34 @@ class ShipmentAdmin(FSMAdminMixin, admin.ModelAdmin):
         return [
             path("create-for-order/<str:number>/", self.admin_site.admin_view(self.create_for_order_view),
                  name="shipping_shipment_create_for_order"),
+            path("reship/<str:number>/", self.admin_site.admin_view(self.reship_view),
+                 name="shipping_shipment_reship"),
             *super().get_urls(),
         ]
+
+    def reship_view(self, request, number: str):
+        """A parcel came back to sender: send the order's returned units again in new shipments."""
+        if not request.user.has_perm("shipping.add_shipment"):
+            raise PermissionDenied
+        order = get_object_or_404(Order, number=number)
+        returned = order.shipments.filter(status=Shipment.Status.RETURNED).select_related("carrier").last()
+        lines = {line.pk: line for line in order.lines.all()}
+        rows = [{"line": lines[line_id], "quantity": qty} for line_id, qty in order_units_to_send(order).items()]
+        if request.method == "POST":
+            try:
+                created = shipment_reship(order=order.number, carrier=request.POST.get("carrier") or None,
+                                          actor=request.user, reason=request.POST.get("reason", "")[:500])
+            except DomainError as err:
+                self.message_user(request, err.message, level=messages.ERROR)
+            else:
+                self.message_user(request, f"{order.number}: sent again in {len(created)} new shipment(s).",
+                                  level=messages.SUCCESS)
+                return HttpResponseRedirect(reverse("admin:shipping_shipment_changelist") + f"?q={order.number}")
+        context = {
+            **self.admin_site.each_context(request), "opts": self.model._meta, "title": f"Send {order.number} again",
+            "order": order, "rows": rows, "returned": returned, "carriers": Carrier.objects.filter(active=True),
+        }
+        return TemplateResponse(request, "admin/shipping/shipment/reship.html", context)
 
     def create_for_order_view(self, request, number: str):
         """Choose the lines (and quantities per warehouse) of a packed order to put in shipments."""
@@ -210,7 +236,7 @@ class ShipmentInline(ReadOnlyTabularInline):
         return super().get_queryset(request).select_related("warehouse", "carrier")
 
 
-# --- actions on the order admin (orders.admin stays unaware of shipping) ---------------------------------------
+# --- actions on the order admin: registered through orders.admin.order_admin_extensions (ShippingConfig.ready) ---
 
 def _pdf_response(content: bytes, filename: str) -> HttpResponse:
     response = HttpResponse(content, content_type="application/pdf")
@@ -249,5 +275,3 @@ def print_packing_slips(modeladmin, request, queryset):
     return _pdf_response(packing_slips_pdf(order_ids=ids), f"packing-slips-{timezone.now():%Y%m%d-%H%M}.pdf")
 
 
-OrderAdmin.actions = [*(OrderAdmin.actions or []), create_shipments, print_pick_list, print_packing_slips]
-OrderAdmin.inlines = [*OrderAdmin.inlines, ShipmentInline]

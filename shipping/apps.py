@@ -7,7 +7,36 @@ class ShippingConfig(AppConfig):
 
     def ready(self) -> None:
         from orders.services import register_ship_everything_guard
+        from orders.timeline import register_event_kind
 
-        from .services import open_shipments_refusal
+        from . import services
 
-        register_ship_everything_guard(open_shipments_refusal)
+        register_ship_everything_guard(services.open_shipments_refusal)
+        register_event_kind(services.KIND_SHIPMENT_CREATED, label="Shipment created", app=self.name,
+                            customer_title="Parcel being prepared")
+        register_event_kind(services.KIND_PARCEL_UPDATE, label="Parcel update", app=self.name,
+                            customer_title="Parcel update")
+        self._extend_order_admin()
+
+    @staticmethod
+    def _extend_order_admin() -> None:
+        """Shipping's actions, inline and buttons on the order page, through the order admin's extension hook."""
+        from django.urls import reverse
+
+        from config.admin import AdminButton
+        from orders.admin import order_admin_extensions
+        from orders.models import Order
+
+        from . import admin
+
+        for action in (admin.create_shipments, admin.print_pick_list, admin.print_packing_slips):
+            order_admin_extensions.add_action(action)
+        order_admin_extensions.add_inline(admin.ShipmentInline)
+        order_admin_extensions.add_button(AdminButton(
+            "Create shipments", permission="shipping.add_shipment",
+            url=lambda order: reverse("admin:shipping_shipment_create_for_order", args=[order.number]),
+            show=lambda order: order.status in (Order.Status.PACKED, Order.Status.PARTIALLY_SHIPPED)))
+        order_admin_extensions.add_button(AdminButton(
+            "Send again", permission="shipping.add_shipment",
+            url=lambda order: reverse("admin:shipping_shipment_reship", args=[order.number]),
+            show=lambda order: order.status == Order.Status.RETURNED))

@@ -22,7 +22,13 @@ from django_fsm import can_proceed, has_transition_perm
 from config.db import atomic_service
 from config.fsm import transitions_of
 from orders.models import Order, OrderLine
-from orders.services import order_record_fulfilment, order_ship_items, order_transition
+from orders.services import (
+    order_event_record,
+    order_reship,
+    order_return_shipped_items,
+    order_ship_items,
+    order_transition,
+)
 
 from . import carriers as carrier_tables
 from .errors import (
@@ -39,6 +45,8 @@ from .selectors import shipment_overdue_list, shippable_quantities
 from .signals import shipment_status_changed
 
 S = Shipment.Status
+KIND_SHIPMENT_CREATED = "shipment_created"  # order timeline kinds, registered in ShippingConfig.ready()
+KIND_PARCEL_UPDATE = "parcel_update"
 WAREHOUSE_STEPS = {S.PENDING, S.PICKED, S.PACKED, S.CANCELLED}  # not shown on the customer's order timeline
 
 # The notification each status change sends the customer (through the outbox).
@@ -167,8 +175,10 @@ def shipment_create(*, order: Order | str, warehouse, items: Sequence[tuple[int,
                                  description="Shipment created", occurred_at=shipment.created_at,
                                  actor=_person(actor))
     summary = ", ".join(f"{qty} × {lines[line_id].sku}" for line_id, qty in items)
-    order_record_fulfilment(order=locked.number, actor=_person(actor), internal=True,
-                            text=f"Shipment {shipment.pk} created: {summary}.")
+    order_event_record(order=locked, kind=KIND_SHIPMENT_CREATED, actor=_person(actor), internal=True,
+                       text=f"Shipment {shipment.pk} created: {summary}.",
+                       data={"shipment_id": shipment.pk, "warehouse": shipment.warehouse.code,
+                             "lines": [{"sku": lines[line_id].sku, "quantity": qty} for line_id, qty in items]})
     return shipment
 
 
@@ -295,6 +305,13 @@ def _step(order: Order, shipment: Shipment, name: str, *, actor, reason: str, at
         shipment.expected_delivery = today + timedelta(days=shipment.carrier.transit_days + 1)
     elif name == "deliver":
         shipment.delivered_at = at
+    elif name == "return_to_sender":
+        items = [(sl.order_line_id, shipment.warehouse_id, sl.quantity) for sl in shipment.lines.order_by("pk")]
+        why = f" ({reason.rstrip('.')})" if reason else ""
+        order_return_shipped_items(
+            order=order.number, items=items, actor=_person(actor), reference=shipment,
+            reason=f"Your parcel{_parcel_words(shipment)} came back to us undelivered{why}. The items are safe in "
+                   "our warehouse: we will send them to you again or refund you, and tell you which.")
     elif name == "report_exception":
         shipment.exception_reason = exception_reason or Shipment.ExceptionReason.OTHER
     method(reason=reason)
@@ -305,17 +322,27 @@ def _step(order: Order, shipment: Shipment, name: str, *, actor, reason: str, at
     if shipment.tracking_number:
         text += f" ({shipment.carrier.name} {shipment.tracking_number})"
     # Warehouse steps stay internal; from the label on, the customer sees the parcel on the order's timeline.
-    order_record_fulfilment(order=order.number, actor=_person(actor), internal=shipment.status in WAREHOUSE_STEPS,
-                            text=text + (f". {reason}" if reason else "."))
+    order_event_record(order=order, kind=KIND_PARCEL_UPDATE, actor=_person(actor),
+                       internal=shipment.status in WAREHOUSE_STEPS, text=text + (f". {reason}" if reason else "."),
+                       data={"shipment_id": shipment.pk, "from_status": before, "to_status": shipment.status,
+                             "carrier": shipment.carrier.code if shipment.carrier_id else "",
+                             "tracking_number": shipment.tracking_number})
     _notify(shipment, order, shipment.status, at=at)
     if shipment.status == S.DELIVERED:
         _deliver_order_if_complete(order, actor=actor)
 
 
+def _parcel_words(shipment: Shipment) -> str:
+    if shipment.carrier_id and shipment.tracking_number:
+        return f" ({shipment.carrier.name} {shipment.tracking_number})"
+    return ""
+
+
 def _deliver_order_if_complete(order: Order, *, actor) -> None:
     if order.status != Order.Status.SHIPPED:
         return  # partially shipped: more parcels are still to leave
-    undelivered = Shipment.objects.filter(order=order).exclude(status__in=[S.DELIVERED, S.CANCELLED])
+    # a parcel that came back was sent again (or refunded): it no longer keeps the order from being delivered
+    undelivered = Shipment.objects.filter(order=order).exclude(status__in=[S.DELIVERED, S.CANCELLED, S.RETURNED])
     if not undelivered.exists():
         order_transition(order=order.number, name="deliver", actor=_person(actor), check_permission=False,
                          reason="Every shipment was delivered.")
@@ -356,6 +383,21 @@ def shipment_transition(*, shipment: Shipment | int, name: str, actor=None, reas
                                  to_status=locked.status, description=reason or locked.get_status_display(),
                                  occurred_at=now, actor=_person(actor))
     return locked
+
+
+@atomic_service
+def shipment_reship(*, order: Order | str, carrier=None, actor=None, reason: str = "") -> list[Shipment]:
+    """Send a returned order again: its returned units are reserved once more and go into new shipments (one per
+    warehouse), with the carrier of the parcel that came back unless another is chosen."""
+    number = order if isinstance(order, str) else order.number
+    order_id = Order.objects.filter(number=number).values_list("pk", flat=True).first()
+    if order_id is None:
+        raise InvalidShipment(f"No order {number}.", fields={"order": [f"No order {number}."]})
+    _lock_order(order_id)
+    returned = Shipment.objects.filter(order_id=order_id, status=S.RETURNED).select_related("carrier").last()
+    chosen = _carrier(carrier) or (returned.carrier if returned else None)
+    order_reship(order=number, actor=actor, reason=reason or "We are sending your order again.")
+    return shipment_create_all(order=number, carrier=chosen, actor=actor)
 
 
 def shipment_cancel(*, shipment: Shipment | int, actor=None, reason: str = "") -> Shipment:

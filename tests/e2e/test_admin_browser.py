@@ -52,4 +52,4 @@ def test_shift_lead_confirms_then_cancels_an_order(live_server, page):
 
     order.refresh_from_db()
     assert order.status == Order.Status.CANCELLED
-    assert order.events.last().reason == "Customer ordered the wrong colour"
+    assert order.events.last().text == "Customer ordered the wrong colour"

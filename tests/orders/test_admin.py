@@ -174,7 +174,7 @@ def test_cancel_through_the_transition_form_requires_a_reason(client, agent_user
     assert order.status == Order.Status.CANCELLED
     assert order.allocations.get().quantity == 0
     entry = order.events.last()
-    assert (entry.transition, entry.reason, entry.actor) == ("cancel", "Customer ordered the wrong colour", agent_user)
+    assert (entry.transition, entry.text, entry.actor) == ("cancel", "Customer ordered the wrong colour", agent_user)
 
 
 def test_warehouse_staff_are_not_offered_cancel(client, staff_user, order):
@@ -204,7 +204,7 @@ def test_note_view_adds_an_internal_note(client, staff_user, order):
     # then it is on the timeline as an internal note by them
     assert response.status_code == 302 and response["Location"] == change_url(order)
     note = order.events.get(kind=OrderEvent.Kind.NOTE)
-    assert (note.reason, note.internal, note.actor) == ("Customer prefers delivery after 17:00.", True, staff_user)
+    assert (note.text, note.internal, note.actor) == ("Customer prefers delivery after 17:00.", True, staff_user)
     assert f"{order.number}: internal note added to the timeline." in messages_of(response)
 
 

@@ -298,7 +298,7 @@ def test_staff_confirm_an_order(client_staff, staff_user):
     assert response.status_code == 200, response.content
     assert response.json()["status"] == "confirmed"
     last = response.json()["timeline"][-1]
-    assert (last["from_status"], last["to_status"], last["actor"], last["reason"]) == (
+    assert (last["from_status"], last["to_status"], last["actor"], last["text"]) == (
         "placed", "confirmed", staff_user.username, "paid"
     )
 
@@ -451,9 +451,9 @@ def test_internal_notes_are_for_staff_only(api_client, customer, staff_user):
 
     # when staff and the customer read the order
     api_client.force_authenticate(staff_user)
-    staff_view = [e["reason"] for e in api_client.get(f"/api/orders/{order.number}/").json()["timeline"]]
+    staff_view = [e["text"] for e in api_client.get(f"/api/orders/{order.number}/").json()["timeline"]]
     api_client.force_authenticate(customer)
-    customer_view = [e["reason"] for e in api_client.get(f"/api/orders/{order.number}/").json()["timeline"]]
+    customer_view = [e["text"] for e in api_client.get(f"/api/orders/{order.number}/").json()["timeline"]]
 
     # then staff see both notes and the customer only the public one
     assert "Customer sounded annoyed" in staff_view

@@ -54,7 +54,7 @@ def test_allowed_transition_moves_the_order_and_records_an_event(start, name, ta
     assert order.events.count() == events_before + 1
     event = order.events.order_by("-id").first()
     assert (event.kind, event.from_status, event.to_status, event.transition) == ("status", start, target, name)
-    assert (event.actor, event.reason) == (manager_user, f"because {name}")
+    assert (event.actor, event.text) == (manager_user, f"because {name}")
 
 
 @pytest.mark.parametrize("start", ["placed", "confirmed", "processing"])
@@ -193,7 +193,7 @@ def test_ship_items_partially_then_the_rest(manager_user):
     assert Order.objects.get(pk=order.pk).status == "partially_shipped"
     assert (_level(shirt), _level(mug)) == ((8, 0), (9, 2))
     event = order.events.order_by("-id").first()
-    assert (event.from_status, event.to_status, event.actor, event.reason) == (
+    assert (event.from_status, event.to_status, event.actor, event.text) == (
         "packed", "partially_shipped", manager_user, "first parcel"
     )
 
@@ -287,7 +287,7 @@ def test_every_timeline_entry_is_announced_once(manager_user):
 
     def listen(sender, order, event, **kwargs):
         assert OrderEvent.objects.filter(pk=event.pk, order=order).exists()  # already written
-        heard.append((event.kind, event.transition or event.to_status or event.reason))
+        heard.append((event.kind, event.transition or event.to_status or event.text))
 
     order_event_recorded.connect(listen)
     try:
@@ -320,7 +320,7 @@ def test_payment_status_changes_are_on_the_timeline(manager_user):
     stored = Order.objects.get(pk=order.pk)
     assert stored.payment_status == "paid"
     event = stored.events.get(kind="payment")
-    assert (event.from_status, event.to_status, event.actor, event.reason) == (
+    assert (event.from_status, event.to_status, event.actor, event.text) == (
         "unpaid", "paid", manager_user, "card captured"
     )
 

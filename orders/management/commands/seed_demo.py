@@ -39,6 +39,7 @@ from orders.models import Allocation, Order, OrderEvent
 from orders.services import (
     order_add_note,
     order_place,
+    order_return_shipped_items,
     order_set_payment_status,
     order_ship_items,
     order_transition,
@@ -179,7 +180,7 @@ AGE_BUCKETS = [
     (0.0, 1.0, {S.PLACED: 40, S.CONFIRMED: 20, S.PROCESSING: 10, S.ON_HOLD: 5, S.CANCELLED: 5}),
     (1.0, 3.0, {S.CONFIRMED: 8, S.PROCESSING: 20, S.PACKED: 20, S.PARTIALLY_SHIPPED: 10, S.SHIPPED: 20,
                 S.ON_HOLD: 5, S.CANCELLED: 5}),
-    (3.0, 10.0, {S.PACKED: 4, S.PARTIALLY_SHIPPED: 6, S.SHIPPED: 40, S.DELIVERED: 40, S.ON_HOLD: 3,
+    (3.0, 10.0, {S.PACKED: 4, S.PARTIALLY_SHIPPED: 6, S.SHIPPED: 40, S.DELIVERED: 40, S.RETURNED: 2, S.ON_HOLD: 3,
                  S.CANCELLED: 7}),
     (10.0, 90.0, {S.DELIVERED: 85, S.SHIPPED: 3, S.CANCELLED: 10, S.ON_HOLD: 2}),
 ]
@@ -190,7 +191,7 @@ DELIVERY_EVERY_DAYS = 14
 GAPS = {
     "pay": (0.02, 0.5), "confirm": (0.2, 3), "start_processing": (1, 12), "pack": (0.5, 6), "ship_part": (1, 8),
     "ship": (1, 24), "deliver": (24, 96), "hold": (0.5, 24), "release": (2, 30), "cancel": (0.2, 36),
-    "refund": (1, 24), "note": (0.1, 12),
+    "refund": (1, 24), "note": (0.1, 12), "return": (48, 120),
 }
 
 
@@ -401,6 +402,8 @@ class Command(BaseCommand):
                 steps[2:2] = [("hold", rng.choice(HOLD_REASONS)), ("release",)]
             if status == S.PARTIALLY_SHIPPED:
                 steps.append(("ship_part",))
+            elif status == S.RETURNED:  # the carrier could not deliver and brought the parcel back
+                steps += [("ship",), ("return",)]
             elif status in (S.SHIPPED, S.DELIVERED):
                 if units > 1 and rng.random() < 0.25:  # sent in two parcels
                     steps += [("ship_part",), ("ship_rest",)]
@@ -473,6 +476,12 @@ class Command(BaseCommand):
                                          reason="Refunded in full after cancellation")
             elif name == "note":
                 order_add_note(order=order, author=support, text=step[1], internal=step[2])
+            elif name == "return":
+                back = [(a.line_id, a.warehouse_id, a.shipped)
+                        for a in Allocation.objects.filter(order=order, shipped__gt=0).order_by("pk")]
+                order_return_shipped_items(order=order, items=back, actor=warehouse,
+                                           reason="Your parcel came back to us undelivered: nobody was at the address "
+                                                  "after three attempts. We will be in touch about sending it again.")
             elif name in ("ship_part", "ship_rest"):
                 order_ship_items(order=order, items=self._picks(order, partial=name == "ship_part"), actor=warehouse)
             else:
