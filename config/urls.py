@@ -3,7 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
-from inventory.apis import ProductApi, StockApi, StockMovementApi
+from inventory.apis import ProductApi, SerialLookupApi, StockApi, StockMovementApi
 from orders.apis import OrderDetailApi, OrderListCreateApi, OrderNoteApi, OrderTransitionApi
 from shipping.apis import CarrierEventApi, ShipmentDetailApi, ShipmentListCreateApi, ShipmentTransitionApi
 
@@ -20,6 +20,7 @@ api = [
     path("shipments/", ShipmentListCreateApi.as_view(), name="shipment-list"),
     path("shipments/<int:pk>/", ShipmentDetailApi.as_view(), name="shipment-detail"),
     path("shipments/<int:pk>/transitions/<str:name>/", ShipmentTransitionApi.as_view(), name="shipment-transition"),
+    path("serials/<str:serial>/", SerialLookupApi.as_view(), name="serial-lookup"),
     path("carriers/<slug:code>/events/", CarrierEventApi.as_view(), name="carrier-events"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),

@@ -2,14 +2,18 @@ import django_filters
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from config.api import StaffModelPermissions, StandardPagination
 
+from .errors import UnitNotFound
 from .models import Product, StockLevel, StockMovement
-from .selectors import product_list, stock_level_list, stock_movement_list
+from .selectors import product_list, stock_level_list, stock_movement_list, unit_history
 from .serializers import (
     ProductSerializer,
+    UnitSerializer,
     StockAdjustSerializer,
     StockLevelSerializer,
     StockMovementSerializer,
@@ -118,3 +122,22 @@ class StockMovementApi(mixins.ListModelMixin, viewsets.GenericViewSet):
 
     def get_queryset(self):
         return stock_movement_list()
+
+
+class SerialLookupApi(APIView):
+    """Staff: every unit with this serial number (one per product that has it) and its whole history: received,
+    packed and shipped in which shipment to which order, returned, inspected, restocked or scrapped."""
+
+    @extend_schema(responses=UnitSerializer)
+    def get(self, request, serial: str):
+        if not (request.user.is_staff and request.user.has_perm("inventory.view_unit")):
+            raise PermissionDenied("Only staff may look up serial numbers.")
+        history = list(unit_history(serial=serial))
+        if not history:
+            raise UnitNotFound(f"No unit with serial number {serial} has been recorded.", serial=serial)
+        units: dict[int, dict] = {}
+        for event in history:
+            units.setdefault(event.unit_id, {"unit": event.unit, "events": []})["events"].append(event)
+        return Response({"serial": history[0].unit.serial,
+                         "units": [UnitSerializer(entry["unit"], context={"events": entry["events"]}).data
+                                   for entry in units.values()]})

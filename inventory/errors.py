@@ -21,3 +21,19 @@ class UnknownWarehouse(NotFound):
 
 class InvalidQuantity(InvalidInput):
     code = "invalid_quantity"
+
+
+class InvalidSerial(InvalidInput):
+    """A serial number that is malformed, repeated, or not the number a unit needs."""
+
+    code = "invalid_serial"
+
+
+class SerialUnavailable(DomainError):
+    """A serial number whose unit cannot go out now: already packed, with a customer, or scrapped."""
+
+    code = "serial_unavailable"
+
+
+class UnitNotFound(NotFound):
+    code = "unit_not_found"

@@ -15,9 +15,15 @@ class Product(models.Model):
     low_stock_threshold = models.PositiveIntegerField(
         default=5, help_text="Alert staff when available stock (on hand − allocated) falls to this or below."
     )
+    class SerialFormat(models.TextChoices):
+        SERIAL = "serial", "Serial number (3 to 64 letters, digits, dots, slashes, dashes)"
+        IMEI = "imei", "IMEI (15 digits with a valid check digit)"
+
     serial_tracked = models.BooleanField(
-        "units carry serial numbers", default=False, help_text="Each unit is identified by a serial number."
+        "units carry serial numbers", default=False,
+        help_text="Each unit is identified by a serial number, scanned when it is packed.",
     )
+    serial_format = models.CharField(max_length=10, choices=SerialFormat.choices, default=SerialFormat.SERIAL)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -133,3 +139,82 @@ class LowStockAlert(models.Model):
     @property
     def is_open(self) -> bool:
         return self.resolved_at is None
+
+
+class Unit(models.Model):
+    """One physical unit of a serial-tracked product, known by its serial number (IMEI for phones)."""
+
+    class Status(models.TextChoices):
+        IN_STOCK = "in_stock", "In stock"
+        PACKED = "packed", "Packed in a parcel"
+        WITH_CUSTOMER = "with_customer", "With a customer"
+        AWAITING_INSPECTION = "awaiting_inspection", "Back with us, awaiting inspection"
+        REFURBISHING = "refurbishing", "Being refurbished"
+        SCRAPPED = "scrapped", "Scrapped"
+        RETURNED_TO_VENDOR = "returned_to_vendor", "Returned to the vendor"
+
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="units", db_index=False)
+    serial = models.CharField("serial number", max_length=64)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.IN_STOCK)
+    warehouse = models.ForeignKey(Warehouse, null=True, blank=True, on_delete=models.PROTECT, related_name="units",
+                                  help_text="Where the unit is while it is with us.")
+    batch = models.CharField("receipt batch", max_length=64, blank=True,
+                             help_text="The delivery it arrived with, where recorded.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["product", "serial"]
+        constraints = [models.UniqueConstraint(fields=["product", "serial"], name="unit_unique_serial_per_product")]
+        indexes = [models.Index(fields=["serial"], name="unit_serial")]  # lookups by serial alone (any product)
+
+    def __str__(self) -> str:
+        return self.serial
+
+    @property
+    def reference_label(self) -> str:
+        return f"unit {self.serial}"
+
+
+class UnitEvent(models.Model):
+    """One step in a unit's life: received, packed, shipped (to which order), returned, inspected, restocked,
+    scrapped, sent as a replacement. A unit's history is one query on this table."""
+
+    class Kind(models.TextChoices):
+        RECEIVED = "received", "Received"
+        PACKED = "packed", "Packed"
+        UNPACKED = "unpacked", "Taken out of a cancelled parcel"
+        SHIPPED = "shipped", "Shipped"
+        BACK_TO_STOCK = "back_to_stock", "Back in stock (parcel returned to sender)"
+        RETURN_RECEIVED = "return_received", "Returned by the customer"
+        INSPECTED = "inspected", "Inspected"
+        RESTOCKED = "restocked", "Restocked"
+        REFURBISHED = "refurbished", "Sent for refurbishment"
+        SCRAPPED = "scrapped", "Scrapped"
+        RETURNED_TO_VENDOR = "returned_to_vendor", "Returned to the vendor"
+
+    unit = models.ForeignKey(Unit, on_delete=models.CASCADE, related_name="events", db_index=False)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    status = models.CharField(max_length=20, choices=Unit.Status.choices, help_text="The unit's status after it.")
+    warehouse = models.ForeignKey(Warehouse, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    order_number = models.CharField(max_length=20, blank=True, help_text="The order it went out with or came "
+                                    "back from.")
+    replacement = models.BooleanField(default=False, help_text="Shipped in place of a faulty unit.")
+    text = models.CharField(max_length=255, blank=True)
+    reference_type = models.ForeignKey(ContentType, null=True, blank=True, on_delete=models.PROTECT, db_index=False)
+    reference_id = models.PositiveBigIntegerField(null=True, blank=True)
+    reference = GenericForeignKey("reference_type", "reference_id")
+    reference_label = models.CharField(max_length=64, blank=True)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                              related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [
+            models.Index(fields=["unit", "created_at", "id"], name="unitevent_unit_history"),
+            models.Index(fields=["order_number"], condition=~Q(order_number=""), name="unitevent_order"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.unit_id}"

@@ -35,3 +35,18 @@ def ledger_totals() -> dict[tuple[int, int], tuple[int, int]]:
         on_hand=Sum("on_hand_delta"), allocated=Sum("allocated_delta")
     )
     return {(r["product_id"], r["warehouse_id"]): (r["on_hand"], r["allocated"]) for r in rows}
+
+
+def unit_history(*, serial: str) -> QuerySet:
+    """Every step of the units with this serial (one per product that has it), oldest first: one query."""
+    from .models import UnitEvent
+
+    return (UnitEvent.objects.filter(unit__serial="".join(str(serial or "").split()).upper())
+            .select_related("unit__product", "warehouse", "actor").order_by("unit_id", "created_at", "id"))
+
+
+def unit_list(*, serial: str = "") -> QuerySet:
+    from .models import Unit
+
+    qs = Unit.objects.select_related("product", "warehouse")
+    return qs.filter(serial="".join(serial.split()).upper()) if serial else qs

@@ -6,7 +6,8 @@ from .models import Product, StockLevel, StockMovement, Warehouse
 class ProductSerializer(serializers.ModelSerializer):
     class Meta:
         model = Product
-        fields = ["id", "sku", "name", "price", "active", "low_stock_threshold", "serial_tracked", "created_at"]
+        fields = ["id", "sku", "name", "price", "active", "low_stock_threshold", "serial_tracked", "serial_format",
+                  "created_at"]
         read_only_fields = ["id", "created_at"]
 
 
@@ -67,3 +68,33 @@ class StockTransferSerializer(serializers.Serializer):
     destination = serializers.SlugRelatedField(slug_field="code", queryset=Warehouse.objects.all())
     quantity = serializers.IntegerField(min_value=1, max_value=1_000_000)
     reason = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
+
+
+class UnitEventSerializer(serializers.Serializer):
+    kind = serializers.CharField()
+    kind_display = serializers.CharField(source="get_kind_display")
+    status = serializers.CharField()
+    warehouse = serializers.CharField(source="warehouse.code", default=None)
+    order_number = serializers.CharField()
+    replacement = serializers.BooleanField()
+    reference = serializers.CharField(source="reference_label")
+    text = serializers.CharField()
+    actor = serializers.SerializerMethodField()
+    created_at = serializers.DateTimeField()
+
+    def get_actor(self, obj) -> str:
+        return obj.actor.get_username() if obj.actor_id else "system"
+
+
+class UnitSerializer(serializers.Serializer):
+    sku = serializers.CharField(source="product.sku")
+    name = serializers.CharField(source="product.name")
+    serial = serializers.CharField()
+    status = serializers.CharField()
+    status_display = serializers.CharField(source="get_status_display")
+    warehouse = serializers.CharField(source="warehouse.code", default=None)
+    batch = serializers.CharField()
+    history = serializers.SerializerMethodField()
+
+    def get_history(self, obj) -> list[dict]:
+        return UnitEventSerializer(self.context["events"], many=True).data

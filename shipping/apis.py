@@ -86,7 +86,8 @@ class ShipmentTransitionApi(APIView):
         data = serializer.validated_data
         shipment_transition(shipment=shipment.pk, name=name, actor=request.user, reason=data["reason"],
                             carrier=data["carrier"] or None, tracking_number=data["tracking_number"],
-                            exception_reason=data["exception_reason"])
+                            exception_reason=data["exception_reason"],
+                            serials={row["line"]: row["serials"] for row in data["serials"]})
         return Response(_detail(shipment_detail(pk=pk, user=request.user), request))
 
 

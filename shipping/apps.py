@@ -12,6 +12,7 @@ class ShippingConfig(AppConfig):
         from . import services
 
         register_ship_everything_guard(services.open_shipments_refusal)
+        register_ship_everything_guard(services.serial_tracked_refusal)
         register_event_kind(services.KIND_SHIPMENT_CREATED, label="Shipment created", app=self.name,
                             customer_title="Parcel being prepared")
         register_event_kind(services.KIND_PARCEL_UPDATE, label="Parcel update", app=self.name,

@@ -191,6 +191,21 @@ class ShipmentLine(models.Model):
         return f"{self.quantity} × line {self.order_line_id}"
 
 
+class ShipmentUnit(models.Model):
+    """A serial-numbered unit packed in a shipment line: which phone went to which customer in which parcel."""
+
+    shipment = models.ForeignKey(Shipment, on_delete=models.CASCADE, related_name="units")
+    line = models.ForeignKey(ShipmentLine, on_delete=models.CASCADE, related_name="units", db_index=False)
+    unit = models.ForeignKey("inventory.Unit", on_delete=models.PROTECT, related_name="shipment_units")
+
+    class Meta:
+        ordering = ["line", "id"]
+        constraints = [models.UniqueConstraint(fields=["line", "unit"], name="shipmentunit_unique_unit_per_line")]
+
+    def __str__(self) -> str:
+        return f"{self.unit_id} in shipment {self.shipment_id}"
+
+
 class ShipmentEvent(models.Model):
     """One entry on a shipment's timeline: a status change by staff, or a scan reported by the carrier."""
 

@@ -13,7 +13,7 @@ from inventory.models import Warehouse
 from orders.models import Allocation, OrderLine
 
 from .errors import ShipmentNotFound, TrackingNumberNotFound
-from .models import Shipment, ShipmentEvent, ShipmentLine
+from .models import Shipment, ShipmentEvent, ShipmentLine, ShipmentUnit
 
 
 def _is_staff(user) -> bool:
@@ -29,7 +29,8 @@ def shipment_list(*, user) -> QuerySet[Shipment]:
 def shipment_detail(*, pk: int, user) -> Shipment:
     """One shipment with lines and timeline, or ShipmentNotFound (also for another customer's shipment)."""
     qs = shipment_list(user=user).prefetch_related(
-        Prefetch("lines", queryset=ShipmentLine.objects.select_related("order_line").order_by("id")),
+        Prefetch("lines", queryset=ShipmentLine.objects.select_related("order_line").order_by("id").prefetch_related(
+            Prefetch("units", queryset=ShipmentUnit.objects.select_related("unit").order_by("id")))),
         Prefetch("events", queryset=ShipmentEvent.objects.order_by("occurred_at", "id")),
     )
     try:

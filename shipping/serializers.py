@@ -15,7 +15,15 @@ class ShipmentCreateSerializer(serializers.Serializer):
     lines = ShipmentLineInputSerializer(many=True, allow_empty=False, max_length=200)
 
 
+class SerialsForLineSerializer(serializers.Serializer):
+    line = serializers.IntegerField(help_text="Order line id.")
+    serials = serializers.ListField(child=serializers.CharField(max_length=64), allow_empty=False, max_length=500,
+                                    help_text="The serial number (IMEI for phones) of every unit of the line.")
+
+
 class ShipmentTransitionSerializer(serializers.Serializer):
+    serials = SerialsForLineSerializer(many=True, required=False, default=list, max_length=200,
+                                       help_text="pack: the serial numbers of serial-tracked lines, scanned.")
     reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
     carrier = serializers.CharField(max_length=32, required=False, allow_blank=True, default="",
                                     help_text="create_label: the carrier, when the shipment has none yet.")
@@ -40,10 +48,14 @@ class ShipmentLineSerializer(serializers.ModelSerializer):
     line = serializers.IntegerField(source="order_line_id")
     sku = serializers.CharField(source="order_line.sku")
     name = serializers.CharField(source="order_line.name")
+    serials = serializers.SerializerMethodField(help_text="Serial numbers of the units packed (serial-tracked lines).")
 
     class Meta:
         model = ShipmentLine
-        fields = ["line", "sku", "name", "quantity"]
+        fields = ["line", "sku", "name", "quantity", "serials"]
+
+    def get_serials(self, obj) -> list[str]:
+        return [su.unit.serial for su in obj.units.all()]
 
 
 class ShipmentEventSerializer(serializers.ModelSerializer):

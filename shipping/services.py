@@ -20,8 +20,10 @@ from django.utils import timezone
 from django_fsm import can_proceed, has_transition_perm
 
 from config.db import atomic_service
+from inventory.errors import InvalidSerial, SerialUnavailable
+from inventory.services import units_pack, units_return_to_stock, units_ship, units_unpack
 from config.fsm import transitions_of
-from orders.models import Order, OrderLine
+from orders.models import Allocation, Order, OrderLine
 from orders.services import (
     order_event_record,
     order_reship,
@@ -40,7 +42,7 @@ from .errors import (
     ShipmentTransitionNotAllowed,
     TrackingNumberNotFound,
 )
-from .models import Carrier, Shipment, ShipmentEvent, ShipmentLine
+from .models import Carrier, Shipment, ShipmentEvent, ShipmentLine, ShipmentUnit
 from .selectors import shipment_overdue_list, shippable_quantities
 from .signals import shipment_status_changed
 
@@ -96,6 +98,17 @@ def open_shipments_refusal(order: Order) -> str:
     listed = ", ".join(f"#{pk}" for pk in open_ids)
     return (f"Order {order.number} has open shipments ({listed}): hand them over to the carrier, "
             "or cancel them first.")
+
+
+def serial_tracked_refusal(order: Order) -> str:
+    """Why an order with serial-tracked units still to send must not "ship everything" at once: each unit's serial
+    number is scanned into a shipment when it is packed (or "" when it may)."""
+    skus = sorted(set(Allocation.objects.filter(order=order, quantity__gt=0, product__serial_tracked=True)
+                      .values_list("product__sku", flat=True)))
+    if not skus:
+        return ""
+    return (f"Order {order.number} has serial-tracked items ({', '.join(skus)}): send them in a shipment, so the "
+            "serial number of each unit is scanned when it is packed.")
 
 
 def _lock_order(order_id: int) -> Order:
@@ -282,8 +295,41 @@ def _public_tracking_url(shipment: Shipment) -> str:
     return f"{site}{reverse('shipping:track', args=[shipment.tracking_number])}"
 
 
+def _pack_units(order: Order, shipment: Shipment, serials: dict[int, list[str]] | None, *, actor) -> None:
+    """Record the scanned serial number of every unit of the shipment's serial-tracked lines (all or nothing)."""
+    serials = serials or {}
+    lines = list(shipment.lines.select_related("order_line__product").order_by("pk"))
+    tracked = {sl.order_line_id: sl for sl in lines if sl.order_line.product.serial_tracked}
+    errors = {}
+    for line_id in serials:
+        if line_id not in tracked:
+            errors[f"serials[{line_id}]"] = [f"Shipment {shipment.pk} has no serial-tracked line {line_id}."]
+    for line_id, sl in tracked.items():
+        given = [s for s in serials.get(line_id, []) if str(s).strip()]
+        if len(given) != sl.quantity:
+            errors[f"serials[{line_id}]"] = [f"Scan the serial number of each of the {sl.quantity} unit(s) of "
+                                             f"{sl.order_line.sku}; {len(given)} given."]
+        serials[line_id] = given
+    if errors:
+        raise InvalidShipment("Scan the serial number of every unit before packing.", fields=errors)
+    rows = []
+    for line_id, sl in tracked.items():
+        try:
+            units = units_pack(product=sl.order_line.product, warehouse=shipment.warehouse, serials=serials[line_id],
+                               order_number=order.number, actor=actor, reference=shipment)
+        except (InvalidSerial, SerialUnavailable) as err:
+            err.extra["line"] = line_id
+            raise
+        rows += [ShipmentUnit(shipment=shipment, line=sl, unit=unit) for unit in units]
+    ShipmentUnit.objects.bulk_create(rows)
+
+
+def _unit_ids(shipment: Shipment) -> list[int]:
+    return list(ShipmentUnit.objects.filter(shipment=shipment).order_by("unit_id").values_list("unit_id", flat=True))
+
+
 def _step(order: Order, shipment: Shipment, name: str, *, actor, reason: str, at: datetime,
-          exception_reason: str = "") -> None:
+          exception_reason: str = "", serials: dict[int, list[str]] | None = None) -> None:
     """Fire one transition on a locked shipment with every effect it has (stock, order, notes, notifications)."""
     method = getattr(shipment, name)
     if not can_proceed(method):
@@ -298,6 +344,8 @@ def _step(order: Order, shipment: Shipment, name: str, *, actor, reason: str, at
         items = [(sl.order_line_id, shipment.warehouse_id, sl.quantity) for sl in shipment.lines.order_by("pk")]
         order_ship_items(order=order.number, items=items, actor=_person(actor),
                          reason=f"{shipment.reference_label} handed to {shipment.carrier.name}")
+        if unit_ids := _unit_ids(shipment):
+            units_ship(unit_ids=unit_ids, order_number=order.number, actor=actor, reference=shipment)
         shipment.shipped_at = at
         shipment.expected_delivery = today + timedelta(days=shipment.carrier.transit_days)
     elif name == "create_label":
@@ -305,7 +353,14 @@ def _step(order: Order, shipment: Shipment, name: str, *, actor, reason: str, at
         shipment.expected_delivery = today + timedelta(days=shipment.carrier.transit_days + 1)
     elif name == "deliver":
         shipment.delivered_at = at
+    elif name == "pack":
+        _pack_units(order, shipment, serials, actor=actor)
+    elif name == "cancel" and (unit_ids := _unit_ids(shipment)):
+        units_unpack(unit_ids=unit_ids, actor=actor, reference=shipment)
     elif name == "return_to_sender":
+        if unit_ids := _unit_ids(shipment):
+            units_return_to_stock(unit_ids=unit_ids, warehouse=shipment.warehouse, order_number=order.number,
+                                  actor=actor, reference=shipment, text="Parcel returned to sender")
         items = [(sl.order_line_id, shipment.warehouse_id, sl.quantity) for sl in shipment.lines.order_by("pk")]
         why = f" ({reason.rstrip('.')})" if reason else ""
         order_return_shipped_items(
@@ -351,12 +406,13 @@ def _deliver_order_if_complete(order: Order, *, actor) -> None:
 @atomic_service
 def shipment_transition(*, shipment: Shipment | int, name: str, actor=None, reason: str = "",
                         tracking_number: str = "", carrier=None, exception_reason: str = "",
-                        check_permission: bool = True) -> Shipment:
+                        serials: dict[int, list[str]] | None = None, check_permission: bool = True) -> Shipment:
     """Move a shipment along its lifecycle under row locks and record it on both timelines.
 
     create_label assigns the tracking number (generated for our own courier, entered and pattern-checked for the
     others); hand_over ships the lines from the order's allocation; deliver delivers the order when it was the
-    last parcel.
+    last parcel. pack takes `serials`, order line id → the scanned serial numbers of its units, for every
+    serial-tracked line (refused, naming the line and the serial, if one is missing, malformed or not available).
     """
     if name not in transition_names():
         raise ShipmentTransitionNotAllowed(f"There is no transition called {name!r}.", transition=name,
@@ -378,7 +434,8 @@ def shipment_transition(*, shipment: Shipment | int, name: str, actor=None, reas
         _assign_tracking_number(locked, carrier=carrier, tracking_number=tracking_number)
     before = locked.status
     now = timezone.now()
-    _step(order, locked, name, actor=actor, reason=reason, at=now, exception_reason=exception_reason)
+    _step(order, locked, name, actor=actor, reason=reason, at=now, exception_reason=exception_reason,
+          serials=serials)
     ShipmentEvent.objects.create(shipment=locked, source=ShipmentEvent.Source.STAFF, from_status=before,
                                  to_status=locked.status, description=reason or locked.get_status_display(),
                                  occurred_at=now, actor=_person(actor))

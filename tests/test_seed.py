@@ -7,11 +7,12 @@ from io import StringIO
 
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
+from django.db.models import Sum
 from django.utils import timezone
 
-from inventory.models import Product, StockLevel, StockMovement, Warehouse
+from inventory.models import Product, StockLevel, StockMovement, Unit, UnitEvent, Warehouse
 from inventory.selectors import ledger_totals
-from orders.models import Order, OrderEvent
+from orders.models import Order, OrderEvent, OrderLine
 from orders.signals import order_event_recorded
 from shipping.models import Shipment
 
@@ -75,6 +76,18 @@ def test_seed_demo_makes_every_status_a_consistent_ledger_and_a_real_history(db)
     assert parcels.count() >= 4
     assert parcels.filter(order__customer=customer, status="in_transit").exists()
     assert parcels.filter(status="delivered").exists()
+
+    # and every serial-tracked unit that is out with a customer carries its own serial number, phones an IMEI
+    out_now = OrderLine.objects.filter(product__serial_tracked=True).aggregate(n=Sum("shipped_quantity"))["n"]
+    assert out_now and Unit.objects.filter(status=Unit.Status.WITH_CUSTOMER).count() == out_now
+    phones = Unit.objects.filter(product__sku__startswith="PH-")
+    assert phones.exists() and all(len(u.serial) == 15 and u.serial.isdigit() for u in phones)
+    assert not UnitEvent.objects.filter(created_at__gt=done).exists()
+    # units of a parcel that came back are in stock again
+    returned = Order.objects.filter(status="returned").first()
+    back = UnitEvent.objects.filter(order_number=returned.number, kind="back_to_stock")
+    lines = returned.lines.filter(product__serial_tracked=True)
+    assert back.count() == sum(line.quantity for line in lines)
 
     # and the notification receivers, quiet while history was imported, are back
     assert order_event_recorded.receivers == receivers

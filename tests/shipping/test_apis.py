@@ -89,7 +89,7 @@ def test_create_and_move_a_shipment_through_the_api(client_staff, packed_order):
     }, format="json")
     assert response.status_code == 201, response.json()
     body = response.json()
-    assert body["lines"] == [{"line": a.pk, "sku": "SKU-A", "name": a.name, "quantity": 2}]
+    assert body["lines"] == [{"line": a.pk, "sku": "SKU-A", "name": a.name, "quantity": 2, "serials": []}]
     pk = body["id"]
     for name in ("pick", "pack"):
         assert client_staff.post(f"/api/shipments/{pk}/transitions/{name}/", {}, format="json").status_code == 200

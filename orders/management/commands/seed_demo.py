@@ -32,8 +32,8 @@ from django.db.models import Max, Min
 from django.utils import timezone
 
 from config.signals import receivers_muted
-from inventory.models import Product, StockMovement, Warehouse
-from inventory.services import stock_receive
+from inventory.models import Product, StockMovement, UnitEvent, Warehouse
+from inventory.services import stock_receive, units_pack, units_return_to_stock, units_ship
 from inventory.signals import low_stock_alerts_raised
 from orders.models import Allocation, Order, OrderEvent
 from orders.services import (
@@ -235,6 +235,8 @@ class Command(BaseCommand):
             raise CommandError(f"Use --orders {len(S.values)} or more (one per status) and --customers 1 or more.")
         self.started = time.monotonic()
         self.rng = random.Random(seed)
+        self.serials_used: set[str] = set()
+        self.units_out: dict[int, list] = {}
         self.verbosity = options["verbosity"]
 
         logins = self._ensure_logins()
@@ -334,6 +336,7 @@ class Command(BaseCommand):
         for sku, name, price, serial, _popularity in PRODUCTS:
             Product.objects.get_or_create(sku=sku, defaults={
                 "name": name, "price": Decimal(price), "serial_tracked": serial,
+                "serial_format": Product.SerialFormat.IMEI if sku.startswith("PH-") else Product.SerialFormat.SERIAL,
                 "low_stock_threshold": 5 if serial else 15,
             })
         by_sku = Product.objects.in_bulk([p[0] for p in PRODUCTS], field_name="sku")
@@ -482,13 +485,54 @@ class Command(BaseCommand):
                 order_return_shipped_items(order=order, items=back, actor=warehouse,
                                            reason="Your parcel came back to us undelivered: nobody was at the address "
                                                   "after three attempts. We will be in touch about sending it again.")
-            elif name in ("ship_part", "ship_rest"):
-                order_ship_items(order=order, items=self._picks(order, partial=name == "ship_part"), actor=warehouse)
+                for unit_ids, unit_warehouse in self.units_out.pop(order.pk, []):
+                    units_return_to_stock(unit_ids=unit_ids, warehouse=unit_warehouse, order_number=order.number,
+                                          actor=warehouse, reference=order, text="Parcel returned to sender")
+                self._date_unit_events(order, at)
+            elif name in ("ship", "ship_part", "ship_rest"):
+                picks = self._picks(order, partial=name == "ship_part")
+                order_ship_items(order=order, items=picks, actor=warehouse)
+                self._ship_serials(order, picks, actor=warehouse)
+                self._date_unit_events(order, at)
             else:
                 actor = support if name == "cancel" else warehouse
                 order_transition(order=order, name=name, actor=actor, reason=step[1] if len(step) > 1 else "")
             times.append(at)
         return order, times
+
+    def _ship_serials(self, order: Order, picks: list[tuple[int, int, int]], *, actor) -> None:
+        """The serial numbers of the serial-tracked units that just left (the history ships without parcels)."""
+        lines = {line.pk: line for line in order.lines.select_related("product")}
+        warehouses = Warehouse.objects.in_bulk({wh for _, wh, _ in picks})
+        for line_id, warehouse_id, qty in picks:
+            product = lines[line_id].product
+            if not product.serial_tracked:
+                continue
+            units = units_pack(product=product, warehouse=warehouses[warehouse_id], serials=self._serials(product, qty),
+                               order_number=order.number, actor=actor, reference=order)
+            units_ship(unit_ids=[u.pk for u in units], order_number=order.number, actor=actor, reference=order)
+            self.units_out.setdefault(order.pk, []).append(([u.pk for u in units], warehouses[warehouse_id]))
+
+    @staticmethod
+    def _date_unit_events(order: Order, at: datetime) -> None:
+        UnitEvent.objects.filter(order_number=order.number, created_at__gt=at).update(created_at=at)
+
+    def _serials(self, product: Product, count: int) -> list[str]:
+        """New serial numbers: IMEIs (a phone maker's 8-digit TAC, 6 digits, the Luhn check digit) for phones."""
+        made = []
+        while len(made) < count:
+            if product.serial_format == Product.SerialFormat.IMEI:
+                body = "35" + "".join(str(self.rng.randint(0, 9)) for _ in range(12))
+                digits = [int(c) for c in body]
+                total = sum(d if i % 2 == 0 else (d * 2 - 9 if d > 4 else d * 2) for i, d in enumerate(digits))
+                serial = body + str((10 - total % 10) % 10)
+            else:
+                serial = product.sku.split("-")[0] + "".join(self.rng.choice("ABCDEFGHJKLMNPQRSTUVWXYZ23456789")
+                                                            for _ in range(10))
+            if serial not in self.serials_used:
+                self.serials_used.add(serial)
+                made.append(serial)
+        return made
 
     def _parcels_in_flight(self, products, warehouses, people, users, *, count: int) -> None:
         """Today's orders sent through the shipping services: parcels with real tracking numbers at every stage
@@ -521,8 +565,11 @@ class Command(BaseCommand):
             last_stage = {0: "hand_over", 1: "deliver"}.get(n, stages[n % len(stages)])
             for parcel in shipment_create_all(order=order.number, actor=warehouse):
                 carrier = carriers[n % len(carriers)]
-                for name in ("pick", "pack"):
-                    shipment_transition(shipment=parcel.pk, name=name, actor=warehouse)
+                shipment_transition(shipment=parcel.pk, name="pick", actor=warehouse)
+                serials = {sl.order_line_id: self._serials(sl.order_line.product, sl.quantity)
+                           for sl in parcel.lines.select_related("order_line__product")
+                           if sl.order_line.product.serial_tracked}
+                shipment_transition(shipment=parcel.pk, name="pack", actor=warehouse, serials=serials)
                 shipment_transition(shipment=parcel.pk, name="create_label", actor=warehouse, carrier=carrier,
                                     tracking_number=self._tracking_number(carrier))
                 for name in stages[1: stages.index(last_stage) + 1]:

@@ -16,9 +16,9 @@ from django.db import connection, transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
 
-from .errors import InsufficientStock, InvalidQuantity, OutOfStock
-from .models import LowStockAlert, Product, StockLevel, StockMovement, Warehouse
-from .signals import low_stock_alerts_raised
+from ..errors import InsufficientStock, InvalidQuantity, OutOfStock
+from ..models import LowStockAlert, Product, StockLevel, StockMovement, Warehouse
+from ..signals import low_stock_alerts_raised
 
 Kind = StockMovement.Kind
 

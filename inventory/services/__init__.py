@@ -1,0 +1,28 @@
+"""Every write to stock and units. `stock` keeps the ledger of quantities; `units` the serial numbers of
+serial-tracked units and their history. Import from here: `from inventory.services import stock_receive`."""
+
+from .stock import (
+    AllocationPlan,
+    low_stock_check,
+    stock_adjust,
+    stock_allocate,
+    stock_receive,
+    stock_release,
+    stock_return,
+    stock_ship,
+    stock_transfer,
+)
+from .units import (
+    serial_normalize,
+    units_pack,
+    units_receive,
+    units_return_to_stock,
+    units_ship,
+    units_unpack,
+)
+
+__all__ = [
+    "AllocationPlan", "low_stock_check", "stock_adjust", "stock_allocate", "stock_receive", "stock_release",
+    "stock_return", "stock_ship", "stock_transfer",
+    "serial_normalize", "units_pack", "units_receive", "units_return_to_stock", "units_ship", "units_unpack",
+]
