@@ -13,12 +13,12 @@ from .models import Product, StockLevel, StockMovement
 from .selectors import product_list, stock_level_list, stock_movement_list, unit_history
 from .serializers import (
     ProductSerializer,
-    UnitSerializer,
     StockAdjustSerializer,
     StockLevelSerializer,
     StockMovementSerializer,
     StockReceiveSerializer,
     StockTransferSerializer,
+    UnitSerializer,
 )
 from .services import stock_adjust, stock_receive, stock_transfer
 

@@ -20,9 +20,9 @@ from django.utils import timezone
 from django_fsm import can_proceed, has_transition_perm
 
 from config.db import atomic_service
+from config.fsm import transitions_of
 from inventory.errors import InvalidSerial, SerialUnavailable
 from inventory.services import units_pack, units_return_to_stock, units_ship, units_unpack
-from config.fsm import transitions_of
 from orders.models import Allocation, Order, OrderLine
 from orders.services import (
     order_event_record,
