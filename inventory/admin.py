@@ -2,17 +2,18 @@ from django import forms
 from django.contrib import admin, messages
 from django.shortcuts import redirect, render
 
-from config.admin import AppendOnlyAdmin
+from config.admin import AppendOnlyAdmin, ReadOnlyTabularInline
 from config.errors import DomainError
 
-from .models import LowStockAlert, Product, StockLevel, StockMovement, Warehouse
+from .models import LowStockAlert, Product, StockLevel, StockMovement, Unit, UnitEvent, Warehouse
+from .selectors import serial_lookup_value
 from .services import stock_adjust, stock_receive
 
 
 @admin.register(Product)
 class ProductAdmin(admin.ModelAdmin):
-    list_display = ["sku", "name", "price", "active", "low_stock_threshold", "serial_tracked"]
-    list_filter = ["active", "serial_tracked"]
+    list_display = ["sku", "name", "price", "active", "low_stock_threshold", "serial_tracked", "serial_format"]
+    list_filter = ["active", "serial_tracked", "serial_format"]
     search_fields = ["sku", "name"]
     list_editable = ["active"]
 
@@ -111,3 +112,42 @@ class LowStockAlertAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+
+class UnitEventInline(ReadOnlyTabularInline):
+    model = UnitEvent
+    verbose_name = "history entry"
+    verbose_name_plural = "history"
+    fields = ["created_at", "kind", "status", "warehouse", "order_number", "replacement", "reference_label", "text",
+              "actor"]
+    readonly_fields = fields
+    ordering = ["created_at", "id"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("warehouse", "actor")
+
+
+@admin.register(Unit)
+class UnitAdmin(AppendOnlyAdmin):
+    """Serial-numbered units and their history: written by the shipping and returns services, read here."""
+
+    list_display = ["serial", "product", "status", "warehouse", "batch", "updated_at"]
+    list_filter = ["status", "warehouse", "product__serial_format"]
+    list_select_related = ["product", "warehouse"]
+    search_fields = ["=serial", "=events__order_number"]
+    search_help_text = "Exact serial number (IMEI), or the order number a unit went out with."
+    fields = ["product", "serial", "status", "warehouse", "batch", "created_at", "updated_at"]
+    readonly_fields = fields
+    inlines = [UnitEventInline]
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def get_search_results(self, request, queryset, search_term):
+        if not search_term.strip():
+            return queryset, False
+        term = serial_lookup_value(search_term)
+        if term is None:  # nothing a serial or an order number can be (control characters, say): no match
+            return queryset.none(), False
+        queryset, _ = super().get_search_results(request, queryset, term)
+        return queryset.distinct(), False

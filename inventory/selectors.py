@@ -1,6 +1,8 @@
+import re
+
 from django.db.models import F, QuerySet
 
-from .models import LowStockAlert, Product, StockLevel, StockMovement, Warehouse
+from .models import LowStockAlert, Product, StockLevel, StockMovement, UnitEvent, Warehouse
 
 
 def product_list(*, active_only: bool = False) -> QuerySet[Product]:
@@ -37,16 +39,15 @@ def ledger_totals() -> dict[tuple[int, int], tuple[int, int]]:
     return {(r["product_id"], r["warehouse_id"]): (r["on_hand"], r["allocated"]) for r in rows}
 
 
-def unit_history(*, serial: str) -> QuerySet:
+def serial_lookup_value(serial: str) -> str | None:
+    """A looked-up serial as stored, or None for text no serial can be (control characters, other scripts)."""
+    normalized = "".join(str(serial or "").split()).upper()
+    return normalized if re.fullmatch(r"[A-Z0-9./-]{1,64}", normalized) else None
+
+
+def unit_history(*, serial: str) -> QuerySet[UnitEvent]:
     """Every step of the units with this serial (one per product that has it), oldest first: one query."""
-    from .models import UnitEvent
-
-    return (UnitEvent.objects.filter(unit__serial="".join(str(serial or "").split()).upper())
-            .select_related("unit__product", "warehouse", "actor").order_by("unit_id", "created_at", "id"))
-
-
-def unit_list(*, serial: str = "") -> QuerySet:
-    from .models import Unit
-
-    qs = Unit.objects.select_related("product", "warehouse")
-    return qs.filter(serial="".join(serial.split()).upper()) if serial else qs
+    qs = UnitEvent.objects.select_related("unit__product", "warehouse", "actor").order_by("unit_id", "created_at",
+                                                                                           "id")
+    normalized = serial_lookup_value(serial)
+    return qs.filter(unit__serial=normalized) if normalized else qs.none()

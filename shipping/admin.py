@@ -4,6 +4,7 @@ create shipments and print pick lists and packing slips. Every action goes throu
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -20,6 +21,7 @@ from orders.models import Order
 from orders.services import order_units_to_send
 
 from .documents import packing_slips_pdf, pick_list_pdf
+from .forms import PackForm
 from .models import Carrier, Shipment, ShipmentEvent, ShipmentLine
 from .selectors import overdue_hours, shipment_overdue_q, shippable_quantities
 from .services import shipment_create_all, shipment_create_for_lines, shipment_reship, shipment_transition
@@ -88,6 +90,7 @@ class ShipmentAdmin(FSMAdminMixin, admin.ModelAdmin):
         "create_label": "shipping.forms.CreateLabelForm",
         "report_exception": "shipping.forms.ExceptionForm",
         "cancel": "shipping.forms.ReasonForm",
+        "pack": "shipping.forms.PackForm",  # one serial field per serial-tracked line: see fsm_transition_view
     }
     list_display = ["id", "order", "warehouse", "carrier", "tracking_number", "status", "created_at",
                     "label_created_at", "scan_overdue"]
@@ -150,6 +153,41 @@ class ShipmentAdmin(FSMAdminMixin, admin.ModelAdmin):
         self.message_user(request, f"Shipment {obj.pk} is now {obj.get_status_display().lower()}.",
                           level=messages.SUCCESS)
         return True
+
+    def fsm_transition_view(self, request, object_id, transition_name, **kwargs):
+        if transition_name == "pack":
+            return self.pack_view(request, object_id)
+        return super().fsm_transition_view(request, object_id, transition_name, **kwargs)
+
+    def pack_view(self, request, object_id):
+        """Pack a shipment: scan the serial number of every unit of its serial-tracked lines (a barcode scanner
+        types a serial and Enter, which starts the next line of the field)."""
+        shipment = self.get_object(request, unquote(object_id))
+        if shipment is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        if not self.has_change_permission(request, shipment):
+            raise PermissionDenied
+        lines = list(shipment.lines.select_related("order_line__product").order_by("pk"))
+        form = PackForm(request.POST if request.method == "POST" else None, lines=lines)
+        change_page = reverse("admin:shipping_shipment_change", args=[shipment.pk])
+        if not form.tracked or (request.method == "POST" and form.is_valid()):
+            try:
+                shipment_transition(shipment=shipment.pk, name="pack", actor=request.user,
+                                    serials=form.serials() if form.tracked else {})
+            except DomainError as err:
+                if not form.tracked:  # nothing to scan: the refusal goes back to the shipment's page
+                    self.message_user(request, err.message, level=messages.ERROR)
+                    return HttpResponseRedirect(change_page)
+                form.add_domain_error(err)
+            else:
+                self.message_user(request, f"Shipment {shipment.pk} is packed.", level=messages.SUCCESS)
+                return HttpResponseRedirect(change_page)
+        context = {
+            **self.admin_site.each_context(request), "opts": self.opts, "original": shipment,
+            "title": f"Pack shipment {shipment.pk} ({shipment.order.number})", "form": form,
+            "change_page": change_page,
+        }
+        return TemplateResponse(request, "admin/shipping/shipment/pack.html", context)
 
     def get_urls(self):
         return [

@@ -17,3 +17,42 @@ class ExceptionForm(forms.Form):
 
 class ReasonForm(forms.Form):
     reason = forms.CharField(max_length=500, required=False, widget=forms.Textarea(attrs={"rows": 3}))
+
+
+class PackForm(forms.Form):
+    """One field per serial-tracked line of a shipment: the serial number of each unit, one per line of text, in
+    the order they are scanned. Lines of products without serials need nothing."""
+
+    def __init__(self, *args, lines=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.tracked = [sl for sl in lines if sl.order_line.product.serial_tracked]
+        for sl in self.tracked:
+            product = sl.order_line.product
+            kind = "IMEI" if product.serial_format == product.SerialFormat.IMEI else "serial number"
+            self.fields[f"serials_{sl.order_line_id}"] = forms.CharField(
+                label=f"{sl.quantity} × {sl.order_line.sku} · {sl.order_line.name}", max_length=20_000,
+                widget=forms.Textarea(attrs={"rows": min(max(sl.quantity, 2), 10), "autocomplete": "off",
+                                             "spellcheck": "false", "class": "serials",
+                                             "placeholder": f"Scan the {kind} of each unit, one per line"}),
+                help_text=f"{sl.quantity} {kind}{'s' if sl.quantity > 1 else ''}, one per line.",
+            )
+
+    def clean(self):
+        data = super().clean()
+        for sl in self.tracked:
+            name = f"serials_{sl.order_line_id}"
+            if name in data:
+                serials = [s.strip() for s in data[name].splitlines() if s.strip()]
+                if len(serials) != sl.quantity:
+                    self.add_error(name, f"Scan {sl.quantity} serial number(s); {len(serials)} given.")
+                data[name] = serials
+        return data
+
+    def serials(self) -> dict[int, list[str]]:
+        return {sl.order_line_id: self.cleaned_data[f"serials_{sl.order_line_id}"] for sl in self.tracked}
+
+    def add_domain_error(self, err) -> None:
+        """Put a service's refusal on the field of the line it names, or on the form."""
+        line = err.extra.get("line")
+        field = f"serials_{line}" if line is not None and f"serials_{line}" in self.fields else None
+        self.add_error(field, err.message)
