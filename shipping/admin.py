@@ -22,7 +22,7 @@ from orders.services import order_units_to_send
 
 from .documents import packing_slips_pdf, pick_list_pdf
 from .forms import PackForm
-from .models import Carrier, Shipment, ShipmentEvent, ShipmentLine
+from .models import Carrier, Shipment, ShipmentEvent, ShipmentLine, ShipmentUnit
 from .selectors import overdue_hours, shipment_overdue_q, shippable_quantities
 from .services import shipment_create_all, shipment_create_for_lines, shipment_reship, shipment_transition
 
@@ -45,6 +45,33 @@ class ShipmentLineInline(ReadOnlyTabularInline):
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("order_line")
+
+
+class ShipmentUnitInline(ReadOnlyTabularInline):
+    model = ShipmentUnit
+    verbose_name = "serial-numbered unit"
+    verbose_name_plural = "serial numbers packed"
+    fields = ["sku", "serial", "unit_status"]
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("unit__product")
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.has_perm("shipping.view_shipment")  # whoever sees the parcel sees what is in it
+
+    @admin.display(description="SKU")
+    def sku(self, obj: ShipmentUnit) -> str:
+        return obj.unit.product.sku
+
+    @admin.display(description="serial number")
+    def serial(self, obj: ShipmentUnit) -> str:
+        url = reverse("admin:inventory_unit_change", args=[obj.unit_id])
+        return format_html('<a href="{}">{}</a>', url, obj.unit.serial)
+
+    @admin.display(description="unit now")
+    def unit_status(self, obj: ShipmentUnit) -> str:
+        return obj.unit.get_status_display()
 
 
 class ShipmentEventInline(ReadOnlyTabularInline):
@@ -106,7 +133,7 @@ class ShipmentAdmin(FSMAdminMixin, admin.ModelAdmin):
                        "expected_delivery", "created_by", "created_at", "label_created_at", "shipped_at",
                        "last_scan_at", "delivered_at", "tracking_link"]
     fields = readonly_fields
-    inlines = [ShipmentLineInline, ShipmentEventInline]
+    inlines = [ShipmentLineInline, ShipmentUnitInline, ShipmentEventInline]
 
     def has_add_permission(self, request):
         return False  # shipments are created from a packed order (Orders → "Create shipments")

@@ -26,13 +26,14 @@ class PackForm(forms.Form):
     def __init__(self, *args, lines=(), **kwargs):
         super().__init__(*args, **kwargs)
         self.tracked = [sl for sl in lines if sl.order_line.product.serial_tracked]
-        for sl in self.tracked:
+        for i, sl in enumerate(self.tracked):
             product = sl.order_line.product
             kind = "IMEI" if product.serial_format == product.SerialFormat.IMEI else "serial number"
             self.fields[f"serials_{sl.order_line_id}"] = forms.CharField(
                 label=f"{sl.quantity} × {sl.order_line.sku} · {sl.order_line.name}", max_length=20_000,
                 widget=forms.Textarea(attrs={"rows": min(max(sl.quantity, 2), 10), "autocomplete": "off",
                                              "spellcheck": "false", "class": "serials",
+                                             **({"autofocus": True} if i == 0 else {}),
                                              "placeholder": f"Scan the {kind} of each unit, one per line"}),
                 help_text=f"{sl.quantity} {kind}{'s' if sl.quantity > 1 else ''}, one per line.",
             )

@@ -115,7 +115,7 @@ def test_transition_buttons_go_through_the_service(admin_client, packed_order):
     shipment = shipment_create_all(order=packed_order.number, carrier="local")[0]
     page = admin_client.get(f"/admin/shipping/shipment/{shipment.pk}/change/").content.decode()
     assert 'value="pick"' in page and "Mark picked" in page
-    management = {f"{prefix}-{key}": value for prefix in ("lines", "events")
+    management = {f"{prefix}-{key}": value for prefix in ("lines", "units", "events")
                   for key, value in (("TOTAL_FORMS", "0"), ("INITIAL_FORMS", "0"))}
     response = admin_client.post(f"/admin/shipping/shipment/{shipment.pk}/change/",
                                  {"_fsm_transition_to": "pick", **management})

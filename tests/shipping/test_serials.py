@@ -219,3 +219,18 @@ def test_admin_pack_page_takes_scanned_serials_one_per_line(admin_client, custom
     hostile = admin_client.get("/admin/inventory/unit/", {"q": "\u202e<script>"})
     assert hostile.status_code == 200 and not hostile.context["cl"].result_list
     assert admin_client.get("/admin/inventory/unit/", {"q": "\x00"}).status_code == 200
+
+
+@pytest.mark.parametrize("body", [
+    {"serials": "356938035643809"}, {"serials": {"line": 1}}, {"serials": [{"line": "x", "serials": ["1"]}]},
+    {"serials": [{"line": 1, "serials": [None]}]}, {"serials": [{"line": 1, "serials": []}]},
+    {"serials": [{"line": 1, "serials": ["\x00" * 3]}]}, {"serials": [{"line": 2**70, "serials": ["A"]}]},
+    {"serials": [{"line": 1, "serials": ["9" * 10_000]}]},
+])
+def test_malformed_serial_bodies_are_a_clear_400(client_staff, customer, phone, body):
+    _, shipment = picked_shipment(customer, phone, quantity=1)
+    response = client_staff.post(f"/api/shipments/{shipment.pk}/transitions/pack/", body, format="json")
+    assert response.status_code == 400
+    assert set(response.json()) == {"code", "message", "extra"}
+    shipment.refresh_from_db()
+    assert shipment.status == Shipment.Status.PICKED and not Unit.objects.exists()
