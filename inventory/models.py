@@ -74,7 +74,20 @@ class StockLevel(models.Model):
         return self.on_hand - self.allocated
 
 
-class StockMovement(models.Model):
+class Referenced(models.Model):
+    """What caused a ledger line or a unit's step (an order, a shipment, a transfer, a return...) and a label
+    people can read; inventory.services.stock._reference_fields fills them."""
+
+    reference_type = models.ForeignKey(ContentType, null=True, blank=True, on_delete=models.PROTECT, db_index=False)
+    reference_id = models.PositiveBigIntegerField(null=True, blank=True)
+    reference = GenericForeignKey("reference_type", "reference_id")
+    reference_label = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class StockMovement(Referenced):
     """One line of the stock ledger. A level's on_hand and allocated are the sums of its movements' deltas."""
 
     class Kind(models.TextChoices):
@@ -97,11 +110,6 @@ class StockMovement(models.Model):
     reason = models.CharField(max_length=255, blank=True)
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    # What caused the movement: an order, a transfer, a return... and a label people can read.
-    reference_type = models.ForeignKey(ContentType, null=True, blank=True, on_delete=models.PROTECT, db_index=False)
-    reference_id = models.PositiveBigIntegerField(null=True, blank=True)
-    reference = GenericForeignKey("reference_type", "reference_id")
-    reference_label = models.CharField(max_length=64, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -176,7 +184,7 @@ class Unit(models.Model):
         return f"unit {self.serial}"
 
 
-class UnitEvent(models.Model):
+class UnitEvent(Referenced):
     """One step in a unit's life: received, packed, shipped (to which order), returned, inspected, restocked,
     scrapped, sent as a replacement. A unit's history is one query on this table."""
 
@@ -201,10 +209,6 @@ class UnitEvent(models.Model):
                                     "back from.")
     replacement = models.BooleanField(default=False, help_text="Shipped in place of a faulty unit.")
     text = models.CharField(max_length=255, blank=True)
-    reference_type = models.ForeignKey(ContentType, null=True, blank=True, on_delete=models.PROTECT, db_index=False)
-    reference_id = models.PositiveBigIntegerField(null=True, blank=True)
-    reference = GenericForeignKey("reference_type", "reference_id")
-    reference_label = models.CharField(max_length=64, blank=True)
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                               related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
