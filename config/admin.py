@@ -9,6 +9,7 @@ from django.contrib import admin
 from django.core.paginator import Paginator
 from django.db import connections
 from django.utils.functional import cached_property
+from django.utils.text import capfirst
 
 
 class EstimatedCountPaginator(Paginator):
@@ -114,8 +115,9 @@ class AdminExtensions:
         for action in self.actions:
             permissions = getattr(action, "allowed_permissions", ())
             if all(getattr(model_admin, f"has_{p}_permission")(request) for p in permissions):
-                found[action.__name__] = (action, action.__name__, model_admin._get_action_description(
-                    action, action.__name__))
+                description = getattr(action, "short_description", None) or capfirst(
+                    action.__name__.replace("_", " "))
+                found[action.__name__] = (action, action.__name__, description)
         return found
 
     def buttons_for(self, request, obj) -> list[dict]:

@@ -13,12 +13,12 @@ from .models import Product, StockLevel, StockMovement
 from .selectors import product_list, stock_level_list, stock_movement_list, unit_history
 from .serializers import (
     ProductSerializer,
+    SerialLookupSerializer,
     StockAdjustSerializer,
     StockLevelSerializer,
     StockMovementSerializer,
     StockReceiveSerializer,
     StockTransferSerializer,
-    UnitSerializer,
 )
 from .services import stock_adjust, stock_receive, stock_transfer
 
@@ -128,16 +128,19 @@ class SerialLookupApi(APIView):
     """Staff: every unit with this serial number (one per product that has it) and its whole history: received,
     packed and shipped in which shipment to which order, returned, inspected, restocked or scrapped."""
 
-    @extend_schema(responses=UnitSerializer)
+    @extend_schema(responses=SerialLookupSerializer)
     def get(self, request, serial: str):
         if not (request.user.is_staff and request.user.has_perm("inventory.view_unit")):
             raise PermissionDenied("Only staff may look up serial numbers.")
         history = list(unit_history(serial=serial))
         if not history:
             raise UnitNotFound(f"No unit with serial number {serial} has been recorded.", serial=serial)
-        units: dict[int, dict] = {}
+        by_unit: dict[int, list] = {}
         for event in history:
-            units.setdefault(event.unit_id, {"unit": event.unit, "events": []})["events"].append(event)
-        return Response({"serial": history[0].unit.serial,
-                         "units": [UnitSerializer(entry["unit"], context={"events": entry["events"]}).data
-                                   for entry in units.values()]})
+            by_unit.setdefault(event.unit_id, []).append(event)
+        units = []
+        for events in by_unit.values():
+            unit = events[0].unit
+            unit.history = events
+            units.append(unit)
+        return Response(SerialLookupSerializer({"serial": units[0].serial, "units": units}).data)

@@ -149,6 +149,11 @@ class LowStockAlert(models.Model):
         return self.resolved_at is None
 
 
+def serial_text(raw) -> str:
+    """A serial as typed or scanned, as it is stored: whitespace removed (scanners and people add it), upper case."""
+    return "".join(str(raw or "").split()).upper()
+
+
 class Unit(models.Model):
     """One physical unit of a serial-tracked product, known by its serial number (IMEI for phones)."""
 

@@ -2,7 +2,7 @@ import re
 
 from django.db.models import F, QuerySet
 
-from .models import LowStockAlert, Product, StockLevel, StockMovement, UnitEvent, Warehouse
+from .models import LowStockAlert, Product, StockLevel, StockMovement, UnitEvent, Warehouse, serial_text
 
 
 def product_list(*, active_only: bool = False) -> QuerySet[Product]:
@@ -41,7 +41,7 @@ def ledger_totals() -> dict[tuple[int, int], tuple[int, int]]:
 
 def serial_lookup_value(serial: str) -> str | None:
     """A looked-up serial as stored, or None for text no serial can be (control characters, other scripts)."""
-    normalized = "".join(str(serial or "").split()).upper()
+    normalized = serial_text(serial)
     return normalized if re.fullmatch(r"[A-Z0-9./-]{1,64}", normalized) else None
 
 

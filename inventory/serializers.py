@@ -94,7 +94,9 @@ class UnitSerializer(serializers.Serializer):
     status_display = serializers.CharField(source="get_status_display")
     warehouse = serializers.CharField(source="warehouse.code", default=None)
     batch = serializers.CharField()
-    history = serializers.SerializerMethodField()
+    history = UnitEventSerializer(many=True, help_text="Oldest first.")
 
-    def get_history(self, obj) -> list[dict]:
-        return UnitEventSerializer(self.context["events"], many=True).data
+
+class SerialLookupSerializer(serializers.Serializer):
+    serial = serializers.CharField()
+    units = UnitSerializer(many=True, help_text="One per product that has this serial number (usually one).")

@@ -120,11 +120,12 @@ class OrderAdmin(FSMAdminMixin, admin.ModelAdmin):
         name = request.POST.get(self.fsm_post_param) if request.method == "POST" else None
         if name:
             return self._transition_button_pressed(request, object_id, name)
-        order = self.get_object(request, unquote(object_id))
-        if order is not None:
-            extra_context = {**(extra_context or {}),
-                             "extension_buttons": order_admin_extensions.buttons_for(request, order)}
         return super().change_view(request, object_id, form_url, extra_context)
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None:
+            context["extension_buttons"] = order_admin_extensions.buttons_for(request, obj)
+        return super().render_change_form(request, context, add=add, change=change, form_url=form_url, obj=obj)
 
     def _transition_button_pressed(self, request, object_id, name):
         """A lifecycle button: only the transition happens (other edits on the page need Save).

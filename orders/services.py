@@ -450,8 +450,8 @@ def order_units_to_send(order: Order) -> dict[int, int]:
     reserved: dict[int, int] = defaultdict(int)
     for line_id, qty in Allocation.objects.filter(order=order, quantity__gt=0).values_list("line_id", "quantity"):
         reserved[line_id] += qty
-    return {line.pk: line.quantity - line.shipped_quantity - reserved[line.pk]
-            for line in order.lines.order_by("pk") if line.quantity - line.shipped_quantity - reserved[line.pk] > 0}
+    left = {line.pk: line.quantity - line.shipped_quantity - reserved[line.pk] for line in order.lines.order_by("pk")}
+    return {line_id: qty for line_id, qty in left.items() if qty > 0}
 
 
 @atomic_service

@@ -230,7 +230,7 @@ class ShipmentAdmin(FSMAdminMixin, admin.ModelAdmin):
         if not request.user.has_perm("shipping.add_shipment"):
             raise PermissionDenied
         order = get_object_or_404(Order, number=number)
-        returned = order.shipments.filter(status=Shipment.Status.RETURNED).select_related("carrier").last()
+        returned = order.shipments.filter(status=Shipment.Status.RETURNED).select_related("carrier").first()
         lines = {line.pk: line for line in order.lines.all()}
         rows = [{"line": lines[line_id], "quantity": qty} for line_id, qty in order_units_to_send(order).items()]
         if request.method == "POST":

@@ -451,7 +451,7 @@ def shipment_reship(*, order: Order | str, carrier=None, actor=None, reason: str
     if order_id is None:
         raise InvalidShipment(f"No order {number}.", fields={"order": [f"No order {number}."]})
     _lock_order(order_id)
-    returned = Shipment.objects.filter(order_id=order_id, status=S.RETURNED).select_related("carrier").last()
+    returned = Shipment.objects.filter(order_id=order_id, status=S.RETURNED).select_related("carrier").first()
     chosen = _carrier(carrier) or (returned.carrier if returned else None)
     order_reship(order=number, actor=actor, reason=reason or "We are sending your order again.")
     return shipment_create_all(order=number, carrier=chosen, actor=actor)

@@ -11,9 +11,10 @@ import re
 from collections.abc import Iterable, Sequence
 
 from django.db import transaction
+from django.utils import timezone
 
 from ..errors import InvalidSerial, SerialUnavailable
-from ..models import Product, Unit, UnitEvent, Warehouse
+from ..models import Product, Unit, UnitEvent, Warehouse, serial_text
 from .stock import _reference_fields
 
 SERIAL_PATTERN = re.compile(r"[A-Z0-9][A-Z0-9./-]{2,63}")
@@ -34,7 +35,7 @@ def _luhn_valid(digits: str) -> bool:
 def serial_normalize(product: Product, raw: str) -> str:
     """The serial as stored: trimmed, upper case, spaces removed (scanners and people add them); checked against
     the product's format. An IMEI is 15 digits whose last is the Luhn check digit."""
-    serial = "".join(str(raw or "").split()).upper()
+    serial = serial_text(raw)
     if product.serial_format == Product.SerialFormat.IMEI:
         if not (len(serial) == 15 and serial.isdigit() and serial.isascii() and _luhn_valid(serial)):
             raise InvalidSerial(f"{serial or 'An empty value'} is not an IMEI: 15 digits with a valid check digit.",
@@ -71,6 +72,9 @@ def _events(units: Iterable[Unit], kind: str, *, actor=None, order_number: str =
 
 
 def _save(units: Sequence[Unit]) -> None:
+    now = timezone.now()
+    for unit in units:
+        unit.updated_at = now  # bulk_update does not run auto_now
     Unit.objects.bulk_update(list(units), ["status", "warehouse", "updated_at"])
 
 

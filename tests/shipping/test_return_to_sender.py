@@ -113,3 +113,16 @@ def test_admin_offers_send_again_on_a_returned_order(admin_client, in_transit):
     again = admin_client.post(url, {"carrier": "parcelnet"}, follow=True)
     assert again.status_code == 200 and Shipment.objects.filter(order=order).count() == 2
     assert "only a returned order" in again.content.decode()
+
+
+def test_sending_again_uses_the_carrier_of_the_parcel_that_came_back_last(in_transit, manager_user, local):
+    order, shipment = in_transit
+    shipment_transition(shipment=shipment.pk, name="return_to_sender")
+    # given it was sent again with the local courier, and that parcel came back too
+    (second,) = shipment_reship(order=order.number, actor=manager_user, carrier="local")
+    ship(second, local)
+    shipment_transition(shipment=second.pk, name="return_to_sender")
+    # when it is sent again without choosing a carrier
+    (third,) = shipment_reship(order=order.number, actor=manager_user)
+    # then the latest returned parcel's carrier takes it
+    assert third.carrier == local

@@ -115,9 +115,11 @@ def test_a_serial_out_with_a_customer_cannot_go_out_again(customer, phone):
 def test_a_cancelled_parcel_frees_its_units_and_a_returned_one_brings_them_back(customer, phone):
     order, shipment = picked_shipment(customer, phone, quantity=1)
     shipment_transition(shipment=shipment.pk, name="pack", serials={phone_line(order): [IMEI_A]})
+    packed_at = Unit.objects.get(serial=IMEI_A).updated_at
     # when the packed parcel is cancelled, the unit is in stock and can be packed again
     shipment_transition(shipment=shipment.pk, name="cancel")
     assert Unit.objects.get(serial=IMEI_A).status == Unit.Status.IN_STOCK
+    assert Unit.objects.get(serial=IMEI_A).updated_at > packed_at
     (again,) = shipment_create_all(order=order.number, carrier="local")
     shipment_transition(shipment=again.pk, name="pick")
     shipment_transition(shipment=again.pk, name="pack", serials={phone_line(order): [IMEI_A]})
@@ -191,6 +193,10 @@ def test_pack_and_look_up_serials_through_the_api(client_staff, customer, phone,
     assert client_staff.get("/api/serials/%E2%80%AE%00x/").status_code == 404
     api_client.force_authenticate(customer)
     assert api_client.get(f"/api/serials/{IMEI_A}/").status_code == 403
+    # and the schema describes the answer as it is
+    schema = client_staff.get("/api/schema/", {"format": "json"}).json()
+    lookup = schema["components"]["schemas"]["SerialLookup"]["properties"]
+    assert set(lookup) == {"serial", "units"} and set(looked) == {"serial", "units"}
 
 
 def test_admin_pack_page_takes_scanned_serials_one_per_line(admin_client, customer, phone):
