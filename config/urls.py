@@ -31,6 +31,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include(api)),
     path("track/", include("shipping.urls")),
+    path("returns/", include("returns.urls")),
     path("accounts/", include("django.contrib.auth.urls")),
     path("", include("orders.urls")),
 ]

@@ -24,6 +24,14 @@ class Product(models.Model):
         help_text="Each unit is identified by a serial number, scanned when it is packed.",
     )
     serial_format = models.CharField(max_length=10, choices=SerialFormat.choices, default=SerialFormat.SERIAL)
+    return_window_days = models.PositiveSmallIntegerField(
+        "return window (days)", null=True, blank=True,
+        help_text="Days after delivery a customer may return it. Empty: the shop's default.",
+    )
+    final_sale = models.BooleanField(
+        default=False, help_text="Sold as final: no return for a change of mind (defects and transit damage are "
+        "still claimed).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -62,8 +62,15 @@ def order_payload(order, event: OrderEvent) -> dict:
     }
 
 
+# A replacement order (sent after a claim) is announced by the return's own emails: its placement and
+# confirmation go to webhooks only, so the customer is not thanked for an order they did not place.
+REPLACEMENT_QUIET = {"order.placed": "order.replacement_placed", "order.confirmed": "order.replacement_confirmed"}
+
+
 def on_order_event_recorded(sender, *, order, event, **kwargs):
     name = order_event_name(event)
+    if name in REPLACEMENT_QUIET and order.replaces_id:
+        name = REPLACEMENT_QUIET[name]
     if name is None:
         return
     notification_emit(event=name, subject=order, payload=order_payload(order, event),

@@ -40,6 +40,14 @@ Payload contract (keys the templates read; extra keys are kept and passed on to 
                        order_number (required), carrier_name, tracking_number, tracking_url,
                        estimated_delivery (ISO date, optional), lines (optional, as above),
                        customer_name (optional), exception_reason and exception_display (shipment.exception)
+    return.*           return_number, order_number, customer_name, status, status_display, resolution,
+                       resolution_display, handling, lines [{sku, name, quantity, reason, reason_display, serial}],
+                       link; approved: how, instructions, carrier_name, tracking_number, label_url, item_due_by,
+                       replacement_order; rejected/cancelled: reason; resolved: replacement_order, amount_due;
+                       replacement_shipped: replacement_order, replacement_serials, carrier_name, tracking_number,
+                       tracking_url, estimated_delivery
+    refund.issued      order_number, customer_name, amount, currency, items_amount, shipping_amount, reason,
+                       return_number, refunded_total, total, link
     stock.low          product_sku, product_name, available, threshold, alert_id
     Staff alerts (order.sla_breached, shipment.exception_alert...): title, message, link (optional), plus any keys.
 """
@@ -124,6 +132,8 @@ register_event("order.on_hold", essential=False, description="The order is delay
 register_event("order.released", audience=NONE, description="A hold was lifted.")
 register_event("order.note_added", essential=False, description="Staff left a note the customer may read.")
 register_event("order.payment_updated", audience=NONE, description="The payment status changed.")
+register_event("order.replacement_placed", audience=NONE, description="A replacement order was created for a claim.")
+register_event("order.replacement_confirmed", audience=NONE, description="A replacement order was confirmed.")
 
 # --- Shipping (emitted by the shipping app) -----------------------------------------------------------
 register_event("shipment.shipped", supersedes=("order.shipped", "order.partially_shipped"),

@@ -24,3 +24,9 @@ class IdempotencyKeyReused(Unprocessable):
 
 class ConcurrentUpdate(DomainError):
     code = "concurrent_update"
+
+
+class RefundNotAllowed(DomainError):
+    """More back than was paid, or a refund on an order nobody paid for (409)."""
+
+    code = "refund_not_allowed"

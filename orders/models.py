@@ -66,6 +66,14 @@ class Order(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
     shipping_total = models.DecimalField(max_digits=12, decimal_places=2, default=0)
     total = models.DecimalField(max_digits=14, decimal_places=2)
     payment_status = models.CharField(max_length=20, choices=PaymentStatus.choices, default=PaymentStatus.UNPAID)
+    refunded_total = models.DecimalField(
+        max_digits=14, decimal_places=2, default=0, editable=False,
+        help_text="The sum of the refunds issued (returns.Refund); never more than the total paid.",
+    )
+    replaces = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="replacement_orders",
+        help_text="The order this one replaces or exchanges items of (a replacement sent after a claim).",
+    )
     notes = models.TextField("customer notes", blank=True)
 
     status = FSMField(default=Status.PLACED, choices=Status.choices, protected=True, db_index=False)
@@ -90,6 +98,9 @@ class Order(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
         constraints = [
             models.UniqueConstraint(fields=["number"], name="order_number_unique"),
             models.CheckConstraint(condition=Q(total__gte=0), name="order_total_not_negative"),
+            # the last line of defence of refunds: never more back than was paid
+            models.CheckConstraint(condition=Q(refunded_total__gte=0) & Q(refunded_total__lte=models.F("total")),
+                                   name="order_refunded_le_total"),
         ]
 
     def __str__(self) -> str:
@@ -175,6 +186,10 @@ class OrderLine(models.Model):
     unit_price = models.DecimalField(max_digits=12, decimal_places=2)
     line_total = models.DecimalField(max_digits=14, decimal_places=2)
     shipped_quantity = models.PositiveIntegerField(default=0)
+    returned_quantity = models.PositiveIntegerField(
+        "claimed in returns", default=0, editable=False,
+        help_text="Units named by returns and claims that were not rejected or cancelled.",
+    )
 
     class Meta:
         ordering = ["order", "id"]
@@ -183,6 +198,9 @@ class OrderLine(models.Model):
             models.CheckConstraint(condition=Q(quantity__gt=0), name="orderline_quantity_positive"),
             models.CheckConstraint(condition=Q(shipped_quantity__lte=models.F("quantity")),
                                    name="orderline_shipped_le_quantity"),
+            # a unit is claimed once, and only after it left (the returns service checks "delivered")
+            models.CheckConstraint(condition=Q(returned_quantity__lte=models.F("shipped_quantity")),
+                                   name="orderline_returned_le_shipped"),
         ]
 
     def __str__(self) -> str:

@@ -16,7 +16,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import Case, F, Value, When
 from django.utils import timezone
 from django_countries import countries
 from django_fsm import can_proceed, has_transition_perm
@@ -27,7 +27,14 @@ from inventory.models import Product
 from inventory.services import stock_allocate, stock_release, stock_return, stock_ship
 
 from . import timeline
-from .errors import IdempotencyKeyReused, InvalidOrder, OrderNotFound, TransitionForbidden, TransitionNotAllowed
+from .errors import (
+    IdempotencyKeyReused,
+    InvalidOrder,
+    OrderNotFound,
+    RefundNotAllowed,
+    TransitionForbidden,
+    TransitionNotAllowed,
+)
 from .models import Allocation, IdempotencyKey, Order, OrderEvent, OrderLine
 from .signals import order_event_recorded
 
@@ -502,3 +509,90 @@ def order_set_payment_status(*, order: Order | str, payment_status: str, actor=N
     _record_event(locked, actor=actor, kind=OrderEvent.Kind.PAYMENT, from_status=before, to_status=payment_status,
                   text=reason or f"Payment {locked.get_payment_status_display().lower()}")
     return locked
+
+
+# --- after-sales: claims, refunds and replacements (the returns app calls these under its own service) --------
+
+def order_lines_claim(*, order: Order, changes: dict[int, int]) -> None:
+    """Count units as claimed by returns (positive) or give them back (negative, a rejected or cancelled return):
+    order line id → change. The caller holds the order's row lock and has checked what may be claimed; the
+    database refuses more claimed than shipped whatever the caller checked."""
+    changes = {line_id: change for line_id, change in changes.items() if change}
+    if changes:  # one UPDATE whatever the number of lines
+        change = Case(*[When(pk=line_id, then=Value(n)) for line_id, n in changes.items()], default=Value(0))
+        OrderLine.objects.filter(order=order, pk__in=list(changes)).update(
+            returned_quantity=F("returned_quantity") + change)
+
+
+def order_refundable(order: Order) -> Decimal:
+    """What can still be refunded: the total paid minus what was refunded (nothing on an unpaid order)."""
+    if order.payment_status == Order.PaymentStatus.UNPAID:
+        return Decimal("0.00")
+    return order.total - order.refunded_total
+
+
+@atomic_service
+def order_record_refund(*, order: Order | str, amount: Decimal, actor=None, text: str = "",
+                        data: dict | None = None) -> Order:
+    """Money went back to the customer: refunded_total grows, the payment status becomes partially refunded or
+    refunded, and the payment entry goes on the timeline. Refused (409) beyond what was paid."""
+    locked = _lock(order)
+    amount = Decimal(amount)
+    refundable = order_refundable(locked)
+    if amount <= 0:
+        raise InvalidOrder("A refund is an amount above zero.", fields={"amount": ["Must be above zero."]})
+    if locked.payment_status == Order.PaymentStatus.UNPAID:
+        raise RefundNotAllowed(f"Order {locked.number} was not paid: there is nothing to refund.",
+                               number=locked.number, refundable="0.00")
+    if amount > refundable:
+        raise RefundNotAllowed(
+            f"At most {refundable} {locked.currency} of order {locked.number} can still be refunded "
+            f"({locked.refunded_total} of {locked.total} already refunded).",
+            number=locked.number, refundable=str(refundable), requested=str(amount))
+    before = locked.payment_status
+    locked.refunded_total += amount
+    locked.payment_status = (Order.PaymentStatus.REFUNDED if locked.refunded_total == locked.total
+                             else Order.PaymentStatus.PARTIALLY_REFUNDED)
+    locked.save(update_fields=["refunded_total", "payment_status", "updated_at"])
+    _record_event(locked, actor=actor, kind=OrderEvent.Kind.PAYMENT, from_status=before,
+                  to_status=locked.payment_status, text=text or f"Refund of {amount} {locked.currency} issued.",
+                  data={"refund_amount": str(amount), "currency": locked.currency, **(data or {})})
+    return locked
+
+
+@atomic_service
+def order_place_replacement(*, original: Order | str, lines: Sequence[tuple[Product, int, Decimal]], actor=None,
+                            reason: str = "") -> Order:
+    """A new order that replaces (or exchanges) items of `original`: same customer and address, lines at the
+    prices given (zero for a replacement, the difference due for an exchange), stock allocated like any other
+    order (it can oversell nothing). Paid when it costs nothing; otherwise it waits for the customer's payment."""
+    source = _lock(original)
+    if not lines:
+        raise InvalidOrder("A replacement needs at least one line.", fields={"lines": ["Nothing to send."]})
+    subtotal = sum((Decimal(price) * qty for _, qty, price in lines), Decimal("0"))
+    order = Order(
+        customer=source.customer, email=source.email, phone=source.phone, currency=source.currency,
+        subtotal=subtotal, shipping_total=Decimal("0"), total=subtotal, replaces=source,
+        payment_status=Order.PaymentStatus.PAID if subtotal == 0 else Order.PaymentStatus.UNPAID,
+        notes=f"Replacement for order {source.number}.",
+        **{f"ship_{k}": getattr(source, f"ship_{k}") for k in ADDRESS_FIELDS},
+    )
+    order.save(force_insert=True)
+    order_lines = OrderLine.objects.bulk_create([
+        OrderLine(order=order, product=product, sku=product.sku, name=product.name, quantity=qty,
+                  unit_price=Decimal(price), line_total=Decimal(price) * qty)
+        for product, qty, price in lines
+    ])
+    _remember(order, lines=order_lines)
+    _record_event(order, actor=actor, to_status=order.status, transition="place",
+                  text=reason or f"Replacement for order {source.number}",
+                  data={"replaces": source.number})
+    plans = stock_allocate(requests=[(product, qty) for product, qty, _ in lines], actor=actor, reference=order)
+    line_for = {line.product_id: line for line in order_lines}
+    Allocation.objects.bulk_create([
+        Allocation(order=order, line=line_for[plan.product.pk], product=plan.product, warehouse=plan.warehouse,
+                   quantity=plan.quantity)
+        for plan in plans
+    ])
+    del order._prefetched_objects_cache
+    return order

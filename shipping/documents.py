@@ -31,3 +31,10 @@ def packing_slips_pdf(*, order_ids) -> bytes:
     html = render_to_string("shipping/pdf/packing_slips.html",
                             {"shipments": shipments, "printed_at": timezone.now()})
     return _pdf(html)
+
+
+def return_label_pdf(*, shipment, return_number: str = "") -> bytes:
+    """The label a customer sticks on a return parcel: carrier, tracking number, from, to, contents."""
+    html = render_to_string("shipping/pdf/return_label.html", {"shipment": shipment, "return_number": return_number,
+                                                               "printed_at": timezone.now()})
+    return _pdf(html)

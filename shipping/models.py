@@ -62,6 +62,10 @@ class Shipment(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
         LOST = "lost", "Lost"
         OTHER = "other", "Other"
 
+    class Direction(models.TextChoices):
+        OUTBOUND = "outbound", "To the customer"
+        RETURN = "return", "Back from the customer"
+
     # Not yet with the carrier: lines still count against the order's reserved stock, cancelling is possible.
     OPEN = [Status.PENDING, Status.PICKED, Status.PACKED, Status.LABEL_CREATED]
     # With the carrier: stock has left the ledger.
@@ -69,7 +73,12 @@ class Shipment(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
     FINAL = [Status.DELIVERED, Status.RETURNED, Status.CANCELLED]
 
     order = models.ForeignKey("orders.Order", on_delete=models.PROTECT, related_name="shipments")
-    warehouse = models.ForeignKey("inventory.Warehouse", on_delete=models.PROTECT, related_name="shipments")
+    direction = models.CharField(
+        max_length=10, choices=Direction.choices, default=Direction.OUTBOUND,
+        help_text="A return parcel carries items from the customer back to the warehouse (a return label).",
+    )
+    warehouse = models.ForeignKey("inventory.Warehouse", on_delete=models.PROTECT, related_name="shipments",
+                                  help_text="Where it leaves from, or for a return parcel where it goes back to.")
     carrier = models.ForeignKey(Carrier, null=True, blank=True, on_delete=models.PROTECT, related_name="shipments")
     tracking_number = models.CharField(
         max_length=64, blank=True, validators=[RegexValidator(r"^[A-Za-z0-9-]*$", "Letters, digits and dashes.")],
@@ -106,11 +115,15 @@ class Shipment(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Shipment {self.pk} · {self.order_id}"
+        return f"{'Return parcel' if self.is_return else 'Shipment'} {self.pk} · {self.order_id}"
+
+    @property
+    def is_return(self) -> bool:
+        return self.direction == self.Direction.RETURN
 
     @property
     def reference_label(self) -> str:
-        return f"shipment {self.pk}"
+        return f"{'return parcel' if self.is_return else 'shipment'} {self.pk}"
 
     @property
     def tracking_url(self) -> str:

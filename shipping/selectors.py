@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Prefetch, Q, QuerySet, Sum
+from django.db.models import Max, Prefetch, Q, QuerySet, Sum
 from django.utils import timezone
 
 from inventory.models import Warehouse
@@ -59,7 +59,8 @@ def _unassigned(order_ids) -> dict[tuple[int, int, int], int]:
     ).values_list("order_id", "line_id", "warehouse_id", "quantity"):
         reserved[(order_id, line_id, warehouse_id)] += qty
     in_open_shipments = (
-        ShipmentLine.objects.filter(shipment__order_id__in=order_ids, shipment__status__in=Shipment.OPEN)
+        ShipmentLine.objects.filter(shipment__order_id__in=order_ids, shipment__status__in=Shipment.OPEN,
+                                    shipment__direction=Shipment.Direction.OUTBOUND)
         .values("shipment__order_id", "order_line_id", "shipment__warehouse_id").annotate(total=Sum("quantity"))
     )
     for row in in_open_shipments:
@@ -80,7 +81,9 @@ def overdue_hours() -> int:
 def shipment_overdue_q(now=None) -> Q:
     """Labels created more than WAYBILL_SHIPMENT_SCAN_OVERDUE_HOURS ago and never scanned by the carrier."""
     cutoff = (now or timezone.now()) - timedelta(hours=overdue_hours())
-    return Q(status=Shipment.Status.LABEL_CREATED, label_created_at__lt=cutoff, last_scan_at__isnull=True)
+    # a return label waits for the customer to drop the parcel off: not a parcel we forgot
+    return Q(status=Shipment.Status.LABEL_CREATED, label_created_at__lt=cutoff, last_scan_at__isnull=True,
+             direction=Shipment.Direction.OUTBOUND)
 
 
 def shipment_overdue_list(*, now=None) -> QuerySet[Shipment]:
@@ -120,8 +123,17 @@ def _add_pick(rows, warehouse, line, quantity, order_number) -> None:
 
 def packing_slip_shipments(*, order_ids) -> QuerySet[Shipment]:
     return (
-        Shipment.objects.filter(order_id__in=order_ids).exclude(status=Shipment.Status.CANCELLED)
+        Shipment.objects.filter(order_id__in=order_ids, direction=Shipment.Direction.OUTBOUND)
+        .exclude(status=Shipment.Status.CANCELLED)
         .select_related("order", "warehouse", "carrier")
         .prefetch_related(Prefetch("lines", queryset=ShipmentLine.objects.select_related("order_line")))
         .order_by("order_id", "id")
     )
+
+
+def delivered_lines(*, order_id: int) -> dict[int, tuple[int, datetime | None]]:
+    """Order line id → (units delivered in outbound parcels, when the last of them was delivered)."""
+    rows = (ShipmentLine.objects.filter(shipment__order_id=order_id, shipment__status=Shipment.Status.DELIVERED,
+                                        shipment__direction=Shipment.Direction.OUTBOUND)
+            .values("order_line_id").annotate(total=Sum("quantity"), last=Max("shipment__delivered_at")))
+    return {row["order_line_id"]: (row["total"], row["last"]) for row in rows}

@@ -92,7 +92,8 @@ def _person(actor):
 
 def open_shipments_refusal(order: Order) -> str:
     """Why an order with open shipments must not "ship everything" at once (or "" when it may)."""
-    open_ids = list(Shipment.objects.filter(order=order, status__in=Shipment.OPEN).values_list("pk", flat=True))
+    open_ids = list(Shipment.objects.filter(order=order, status__in=Shipment.OPEN,
+                                            direction=Shipment.Direction.OUTBOUND).values_list("pk", flat=True))
     if not open_ids:
         return ""
     listed = ", ".join(f"#{pk}" for pk in open_ids)
@@ -227,6 +228,43 @@ def shipment_create_all(*, order: Order | str, carrier=None, actor=None) -> list
     return shipment_create_for_lines(order=number, items=items, carrier=carrier, actor=actor)
 
 
+@atomic_service
+def shipment_create_return(*, order: Order | str, warehouse, items: Sequence[tuple[int, int]], carrier=None,
+                           tracking_number: str = "", actor=None, reason: str = "") -> Shipment:
+    """A return label: a parcel the customer sends back to `warehouse` with delivered items of the order
+    (items are (order line id, quantity)). It starts with its label created and a tracking number; carrier events
+    move it like any parcel, and nothing in the ledger moves until the returns app receives the items."""
+    number = order if isinstance(order, str) else order.number
+    order_id = Order.objects.filter(number=number).values_list("pk", flat=True).first()
+    if order_id is None:
+        raise InvalidShipment(f"No order {number}.", fields={"order": [f"No order {number}."]})
+    locked = _lock_order(order_id)
+    lines = {line.pk: line for line in OrderLine.objects.filter(order=locked)}
+    errors = {}
+    for i, (line_id, qty) in enumerate(items):
+        if line_id not in lines:
+            errors[f"lines[{i}].line"] = [f"Order {locked.number} has no line {line_id}."]
+        elif not isinstance(qty, int) or isinstance(qty, bool) or not 0 < qty <= lines[line_id].shipped_quantity:
+            errors[f"lines[{i}].quantity"] = [f"Between 1 and the {lines[line_id].shipped_quantity} unit(s) shipped."]
+    if errors or not items:
+        raise InvalidShipment("The return parcel's lines are invalid.", fields=errors or {"lines": ["Empty."]})
+    warehouse_id = getattr(warehouse, "pk", warehouse)
+    now = timezone.now()
+    shipment = Shipment(order=locked, warehouse_id=warehouse_id, direction=Shipment.Direction.RETURN,
+                        status=S.LABEL_CREATED, created_by=_person(actor), label_created_at=now,
+                        status_changed_at=now)
+    _assign_tracking_number(shipment, carrier=carrier, tracking_number=tracking_number)
+    shipment.expected_delivery = timezone.localdate() + timedelta(days=shipment.carrier.transit_days + 3)
+    shipment.save(force_insert=True)
+    ShipmentLine.objects.bulk_create([
+        ShipmentLine(shipment=shipment, order_line_id=line_id, quantity=qty) for line_id, qty in items
+    ])
+    ShipmentEvent.objects.create(shipment=shipment, source=ShipmentEvent.Source.STAFF, to_status=shipment.status,
+                                 description=reason or "Return label created", occurred_at=now,
+                                 actor=_person(actor))
+    return shipment
+
+
 # --- lifecycle -----------------------------------------------------------------------------------------------
 
 def _assign_tracking_number(shipment: Shipment, *, carrier, tracking_number: str) -> None:
@@ -340,12 +378,16 @@ def _step(order: Order, shipment: Shipment, name: str, *, actor, reason: str, at
         )
     before = shipment.status
     today = timezone.localdate()
+    if shipment.is_return:
+        _step_return_parcel(order, shipment, name, actor=actor, reason=reason, at=at, before=before)
+        return
     if name == "hand_over":
         items = [(sl.order_line_id, shipment.warehouse_id, sl.quantity) for sl in shipment.lines.order_by("pk")]
         order_ship_items(order=order.number, items=items, actor=_person(actor),
                          reason=f"{shipment.reference_label} handed to {shipment.carrier.name}")
         if unit_ids := _unit_ids(shipment):
-            units_ship(unit_ids=unit_ids, order_number=order.number, actor=actor, reference=shipment)
+            units_ship(unit_ids=unit_ids, order_number=order.number, actor=actor, reference=shipment,
+                       replacement=order.replaces_id is not None)
         shipment.shipped_at = at
         shipment.expected_delivery = today + timedelta(days=shipment.carrier.transit_days)
     elif name == "create_label":
@@ -387,6 +429,33 @@ def _step(order: Order, shipment: Shipment, name: str, *, actor, reason: str, at
         _deliver_order_if_complete(order, actor=actor)
 
 
+def _step_return_parcel(order: Order, shipment: Shipment, name: str, *, actor, reason: str, at: datetime,
+                        before: str) -> None:
+    """A return parcel moves like any other, without touching the ledger or the order's status: the returns app
+    hears of it (shipment_status_changed, event "return_parcel.<status>") and receives the items itself."""
+    if name == "hand_over":
+        shipment.shipped_at = at
+    elif name == "deliver":
+        shipment.delivered_at = at
+    elif name == "report_exception":
+        shipment.exception_reason = Shipment.ExceptionReason.OTHER
+    getattr(shipment, name)(reason=reason)
+    shipment.status_changed_at = at
+    shipment.save()
+    words = {S.IN_TRANSIT: "is on its way back to us", S.OUT_FOR_DELIVERY: "is being delivered to our warehouse",
+             S.DELIVERED: "arrived at our warehouse", S.EXCEPTION: "is delayed", S.CANCELLED: "label was cancelled",
+             S.RETURNED: "went back to the sender"}
+    text = f"Your return parcel ({shipment.carrier.name} {shipment.tracking_number}) " \
+           f"{words.get(shipment.status, shipment.get_status_display().lower())}."
+    order_event_record(order=order, kind=KIND_PARCEL_UPDATE, actor=_person(actor), text=text,
+                       data={"shipment_id": shipment.pk, "direction": shipment.direction, "from_status": before,
+                             "to_status": shipment.status, "carrier": shipment.carrier.code,
+                             "tracking_number": shipment.tracking_number})
+    shipment_status_changed.send(sender=Shipment, shipment=shipment, event=f"return_parcel.{shipment.status}",
+                                 payload={"order_number": order.number, "shipment_id": shipment.pk,
+                                          "tracking_number": shipment.tracking_number, "reason": reason})
+
+
 def _parcel_words(shipment: Shipment) -> str:
     if shipment.carrier_id and shipment.tracking_number:
         return f" ({shipment.carrier.name} {shipment.tracking_number})"
@@ -397,7 +466,8 @@ def _deliver_order_if_complete(order: Order, *, actor) -> None:
     if order.status != Order.Status.SHIPPED:
         return  # partially shipped: more parcels are still to leave
     # a parcel that came back was sent again (or refunded): it no longer keeps the order from being delivered
-    undelivered = Shipment.objects.filter(order=order).exclude(status__in=[S.DELIVERED, S.CANCELLED, S.RETURNED])
+    undelivered = Shipment.objects.filter(order=order, direction=Shipment.Direction.OUTBOUND).exclude(
+        status__in=[S.DELIVERED, S.CANCELLED, S.RETURNED])
     if not undelivered.exists():
         order_transition(order=order.number, name="deliver", actor=_person(actor), check_permission=False,
                          reason="Every shipment was delivered.")
@@ -451,7 +521,8 @@ def shipment_reship(*, order: Order | str, carrier=None, actor=None, reason: str
     if order_id is None:
         raise InvalidShipment(f"No order {number}.", fields={"order": [f"No order {number}."]})
     _lock_order(order_id)
-    returned = Shipment.objects.filter(order_id=order_id, status=S.RETURNED).select_related("carrier").first()
+    returned = (Shipment.objects.filter(order_id=order_id, status=S.RETURNED, direction=Shipment.Direction.OUTBOUND)
+                .select_related("carrier").first())
     chosen = _carrier(carrier) or (returned.carrier if returned else None)
     order_reship(order=number, actor=actor, reason=reason or "We are sending your order again.")
     return shipment_create_all(order=number, carrier=chosen, actor=actor)

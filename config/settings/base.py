@@ -84,6 +84,9 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# Uploaded files (return photos). Served by Django only to the people allowed to see them, never as /media/.
+MEDIA_ROOT = env.path("WAYBILL_MEDIA_ROOT", default=BASE_DIR / "media")
+MEDIA_URL = "media/"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
@@ -143,6 +146,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 2 * 60 * 60, "socket_co
 CELERY_BEAT_SCHEDULE: dict = {
     "orders-idempotency-keys-purge": {"task": "orders.tasks.idempotency_keys_purge_task", "schedule": 60 * 60},
     "shipping-overdue-scan-alerts": {"task": "shipping.tasks.shipment_alert_overdue_scans_task", "schedule": 15 * 60},
+    "returns-overdue-alerts": {"task": "returns.tasks.return_alert_overdue_task", "schedule": 15 * 60},
     "notifications-outbox-sweep": {
         "task": "notifications.tasks.outbox_sweep_task",
         "schedule": env.float("WAYBILL_OUTBOX_SWEEP_SECONDS", default=30.0),
@@ -158,6 +162,15 @@ DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Waybill <orders@waybill.
 WAYBILL_SHIPMENT_SCAN_OVERDUE_HOURS = env.int("WAYBILL_SHIPMENT_SCAN_OVERDUE_HOURS", default=48)
 WAYBILL_TRACKING_RATE_LIMIT = env.int("WAYBILL_TRACKING_RATE_LIMIT", default=30)
 WAYBILL_TRACKING_RATE_WINDOW_SECONDS = env.int("WAYBILL_TRACKING_RATE_WINDOW_SECONDS", default=60)
+
+# --- Returns and claims (returns/) --------------------------------------------------------------------------
+WAYBILL_RETURN_WINDOW_DAYS = env.int("WAYBILL_RETURN_WINDOW_DAYS", default=30)  # products may set their own
+WAYBILL_DEFECT_CLAIM_DAYS = env.int("WAYBILL_DEFECT_CLAIM_DAYS", default=730)  # defects: the legal guarantee
+WAYBILL_ADVANCE_REPLACEMENT_DAYS = env.int("WAYBILL_ADVANCE_REPLACEMENT_DAYS", default=14)
+WAYBILL_RETURN_UNRESOLVED_ALERT_HOURS = env.int("WAYBILL_RETURN_UNRESOLVED_ALERT_HOURS", default=72)
+WAYBILL_RETURN_PHOTO_MAX_BYTES = env.int("WAYBILL_RETURN_PHOTO_MAX_BYTES", default=5 * 1024 * 1024)
+WAYBILL_RETURN_PHOTOS_PER_LINE = env.int("WAYBILL_RETURN_PHOTOS_PER_LINE", default=5)
+WAYBILL_RETURN_CARRIER = env("WAYBILL_RETURN_CARRIER", default="local")  # return labels, unless the parcel's own
 
 # --- Cache: Redis when there is one (rate limits must be shared by every worker process) ------------------
 CACHES = {

@@ -3,6 +3,8 @@
 With REQUIRE_SERVICES=1 an unreachable PostgreSQL stops the run (see tests/conftest.py)."""
 
 import os
+import tempfile
+from pathlib import Path
 import socket
 
 from .base import *  # noqa: F403
@@ -41,3 +43,4 @@ CELERY_BROKER_URL = "memory://"
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 CELERY_TASK_ALWAYS_EAGER = True
 LOGGING = {"version": 1, "disable_existing_loggers": False}
+MEDIA_ROOT = Path(tempfile.gettempdir()) / "waybill-test-media"

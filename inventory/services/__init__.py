@@ -14,8 +14,11 @@ from .stock import (
 )
 from .units import (
     serial_normalize,
+    unit_shipped_to,
+    units_dispose,
     units_pack,
     units_receive,
+    units_receive_return,
     units_return_to_stock,
     units_ship,
     units_unpack,
@@ -24,5 +27,6 @@ from .units import (
 __all__ = [
     "AllocationPlan", "low_stock_check", "stock_adjust", "stock_allocate", "stock_receive", "stock_release",
     "stock_return", "stock_ship", "stock_transfer",
-    "serial_normalize", "units_pack", "units_receive", "units_return_to_stock", "units_ship", "units_unpack",
+    "serial_normalize", "unit_shipped_to", "units_dispose", "units_pack", "units_receive", "units_receive_return",
+    "units_return_to_stock", "units_ship", "units_unpack",
 ]

@@ -170,3 +170,57 @@ def units_return_to_stock(*, unit_ids: Sequence[int], warehouse: Warehouse, orde
     """Units of a parcel returned to sender (never opened by the customer) are in stock again."""
     return _move(unit_ids, expect=S.WITH_CUSTOMER, to=S.IN_STOCK, kind=K.BACK_TO_STOCK, warehouse_id=warehouse.pk,
                  actor=actor, order_number=order_number, reference=reference, text=text)
+
+
+@transaction.atomic
+def units_receive_return(*, unit_ids: Sequence[int], warehouse: Warehouse, order_number: str, actor=None,
+                         reference=None, text: str = "") -> list[Unit]:
+    """Units a customer sent back arrived: they wait for inspection at `warehouse` (not sellable yet)."""
+    return _move(unit_ids, expect=S.WITH_CUSTOMER, to=S.AWAITING_INSPECTION, kind=K.RETURN_RECEIVED,
+                 warehouse_id=warehouse.pk, actor=actor, order_number=order_number, reference=reference, text=text)
+
+
+DISPOSITIONS = {
+    # disposition: (unit status after it, unit event kind)
+    "restock": (S.IN_STOCK, K.RESTOCKED),
+    "refurbish": (S.REFURBISHING, K.REFURBISHED),
+    "scrap": (S.SCRAPPED, K.SCRAPPED),
+    "return_to_vendor": (S.RETURNED_TO_VENDOR, K.RETURNED_TO_VENDOR),
+}
+
+
+@transaction.atomic
+def units_dispose(*, unit_ids: Sequence[int], disposition: str, warehouse: Warehouse | None = None,
+                  order_number: str = "", actor=None, reference=None, text: str = "") -> list[Unit]:
+    """Inspected units get their fate: restocked (at `warehouse`), refurbished, scrapped or returned to the
+    vendor. An inspection entry and the disposition's entry go on each unit's history."""
+    if disposition not in DISPOSITIONS:
+        raise InvalidSerial(f"Unknown disposition {disposition!r}.", disposition=disposition,
+                            allowed=sorted(DISPOSITIONS))
+    status, kind = DISPOSITIONS[disposition]
+    units = list(Unit.objects.select_for_update().filter(pk__in=list(unit_ids)).order_by("pk"))
+    for unit in units:
+        if unit.status != S.AWAITING_INSPECTION:
+            raise SerialUnavailable(f"{unit.serial} {UNAVAILABLE.get(unit.status, 'is in stock')}; only a unit "
+                                    "back with us is inspected.", serial=unit.serial, status=unit.status)
+    _events(units, K.INSPECTED, actor=actor, order_number=order_number, reference=reference, text=text)
+    for unit in units:
+        unit.status = status
+        if disposition == "restock" and warehouse is not None:
+            unit.warehouse = warehouse
+        elif disposition in ("scrap", "return_to_vendor"):
+            unit.warehouse = None
+    _save(units)
+    _events(units, kind, actor=actor, order_number=order_number, reference=reference, text=text)
+    return units
+
+
+def unit_shipped_to(*, product: Product, serial: str, order_number: str) -> Unit | None:
+    """The unit with this serial if it is with the customer of `order_number` (shipped with that order and not
+    back), else None."""
+    unit = Unit.objects.filter(product=product, serial=serial).first()
+    if unit is None or unit.status != S.WITH_CUSTOMER:
+        return None
+    last = (UnitEvent.objects.filter(unit=unit, kind=K.SHIPPED).order_by("-created_at", "-id")
+            .values_list("order_number", flat=True).first())
+    return unit if last == order_number else None

@@ -276,19 +276,19 @@ def test_unknown_events_are_refused(db):
 
 def test_a_new_event_needs_only_a_name_and_a_template(customer, django_capture_on_commit_callbacks):
     # given another app declares an event (reusing an existing template here)
-    registry.register_event("return.received", template="order.confirmed", essential=False)
+    registry.register_event("warranty.registered", template="order.confirmed", essential=False)
     try:
         order = place_order(customer=customer)
         mail.outbox.clear()
         # when it emits it
         with django_capture_on_commit_callbacks(execute=True):
-            notification_emit(event="return.received", subject=order, payload={"order_number": order.number},
-                              idempotency_key="rma-1")
+            notification_emit(event="warranty.registered", subject=order, payload={"order_number": order.number},
+                              idempotency_key="warranty-1")
         # then the customer gets the email through the same outbox
         (message,) = mails_to(customer.email)
-        assert message.extra_headers["X-Waybill-Event"] == "return.received"
+        assert message.extra_headers["X-Waybill-Event"] == "warranty.registered"
     finally:
-        registry._events.pop("return.received")
+        registry._events.pop("warranty.registered")
 
 
 def test_delivery_exception_alerts_staff_with_a_full_link(settings, customer, django_capture_on_commit_callbacks):

@@ -1,0 +1,140 @@
+"""Reads for returns: lists scoped to the viewer, one return with everything its page shows, overdue returns,
+and defect traceability (the figures the analytics dashboard charts)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+from django.conf import settings
+from django.db.models import Count, F, Prefetch, QuerySet, Sum
+from django.db.models.functions import Left
+from django.utils import timezone
+
+from inventory.models import UnitEvent
+from shipping.models import Shipment, ShipmentLine
+
+from .errors import ReturnNotFound
+from .models import Reason, ReturnEvent, ReturnLine, ReturnRequest
+
+STAFF_PERMISSION = "returns.view_returnrequest"
+
+
+def _is_staff(user) -> bool:
+    return bool(user and user.is_authenticated and user.is_staff and user.has_perm(STAFF_PERMISSION))
+
+
+def return_list(*, user) -> QuerySet[ReturnRequest]:
+    """Staff with the permission see every return; a customer their own; anyone else nothing."""
+    qs = ReturnRequest.objects.select_related("order").annotate(line_count=Count("lines"))
+    if _is_staff(user):
+        return qs
+    if user and user.is_authenticated:
+        return qs.filter(customer=user)
+    return qs.none()
+
+
+def return_detail(*, number: str, user) -> ReturnRequest:
+    """One return with its lines (units, photos, replacement units) and timeline; another customer's is a 404,
+    and customers never get internal entries."""
+    staff = _is_staff(user)
+    events = ReturnEvent.objects.select_related("actor").order_by("created_at", "id")
+    if not staff:
+        events = events.filter(internal=False)
+    qs = ReturnRequest.objects.select_related(
+        "order", "exchange_product", "warehouse", "label_shipment__carrier", "replacement_order",
+    ).prefetch_related(
+        Prefetch("lines", queryset=ReturnLine.objects.select_related(
+            "order_line", "unit", "replacement_unit", "disposition_warehouse").prefetch_related("photos")
+            .order_by("pk")),
+        Prefetch("events", queryset=events),
+        "refunds",
+    )
+    if not staff:
+        qs = qs.filter(customer=user) if user and user.is_authenticated else qs.none()
+    try:
+        return qs.get(number=str(number).upper())
+    except ReturnRequest.DoesNotExist:
+        raise ReturnNotFound(f"No return {number}.", number=number) from None
+
+
+def return_unresolved(*, now: datetime | None = None) -> QuerySet[ReturnRequest]:
+    """Returns whose item came back more than WAYBILL_RETURN_UNRESOLVED_ALERT_HOURS ago and are not resolved."""
+    cutoff = (now or timezone.now()) - timedelta(hours=settings.WAYBILL_RETURN_UNRESOLVED_ALERT_HOURS)
+    return (ReturnRequest.objects.select_related("order")
+            .filter(status__in=[ReturnRequest.Status.RECEIVED, ReturnRequest.Status.INSPECTED],
+                    received_at__lt=cutoff).order_by("received_at"))
+
+
+def return_overdue_items(*, today: date | None = None) -> QuerySet[ReturnRequest]:
+    """Advance replacements whose faulty item is past its due date and not back."""
+    return (ReturnRequest.objects.select_related("order")
+            .filter(status=ReturnRequest.Status.AWAITING_ITEM, item_due_by__lt=today or timezone.localdate())
+            .order_by("item_due_by"))
+
+
+# --- defect traceability ---------------------------------------------------------------------------------------
+
+def _defect_lines(start: datetime, end: datetime) -> QuerySet[ReturnLine]:
+    return ReturnLine.objects.filter(
+        reason=Reason.DEFECTIVE, return_request__created_at__gte=start, return_request__created_at__lt=end,
+        return_request__status__in=ReturnRequest.CLAIMING)
+
+
+def defect_rate_by_sku(*, start: datetime, end: datetime) -> list[dict]:
+    """Per SKU over [start, end): units delivered, units claimed defective, and the rate (claims ÷ delivered).
+    Two grouped queries whatever the number of products."""
+    delivered = dict(
+        ShipmentLine.objects.filter(shipment__direction=Shipment.Direction.OUTBOUND,
+                                    shipment__status=Shipment.Status.DELIVERED,
+                                    shipment__delivered_at__gte=start, shipment__delivered_at__lt=end)
+        .values_list("order_line__sku").annotate(units=Sum("quantity")).values_list("order_line__sku", "units"))
+    claimed = dict(_defect_lines(start, end).values_list("order_line__sku").annotate(units=Sum("quantity"))
+                   .values_list("order_line__sku", "units"))
+    rows = []
+    for sku in sorted(set(delivered) | set(claimed)):
+        units, defects = delivered.get(sku, 0), claimed.get(sku, 0)
+        rows.append({"sku": sku, "delivered": units, "defective": defects,
+                     "rate": round(defects / units, 4) if units else None})
+    return sorted(rows, key=lambda r: (-(r["rate"] or 0), r["sku"]))
+
+
+def _units_shipped(start: datetime, end: datetime, sku: str) -> QuerySet[UnitEvent]:
+    return UnitEvent.objects.filter(kind=UnitEvent.Kind.SHIPPED, created_at__gte=start, created_at__lt=end,
+                                    unit__product__sku=sku)
+
+
+def defect_rate_by_serial_prefix(*, sku: str, start: datetime, end: datetime, length: int = 8) -> list[dict]:
+    """For one serial-tracked SKU: units shipped and claimed defective per serial prefix (for an IMEI, the first
+    8 digits are the type allocation code of the model and its production line)."""
+    shipped = dict(_units_shipped(start, end, sku).annotate(prefix=Left("unit__serial", length))
+                   .values_list("prefix").annotate(n=Count("unit_id", distinct=True)).values_list("prefix", "n"))
+    claimed = dict(_defect_lines(start, end).filter(order_line__sku=sku, unit__isnull=False)
+                   .annotate(prefix=Left("unit__serial", length)).values_list("prefix")
+                   .annotate(n=Count("unit_id", distinct=True)).values_list("prefix", "n"))
+    return [{"prefix": p, "shipped": shipped.get(p, 0), "defective": claimed.get(p, 0),
+             "rate": round(claimed.get(p, 0) / shipped[p], 4) if shipped.get(p) else None}
+            for p in sorted(set(shipped) | set(claimed))]
+
+
+def defect_rate_by_batch(*, sku: str, start: datetime, end: datetime) -> list[dict]:
+    """For one serial-tracked SKU: units shipped and claimed defective per receipt batch (where recorded)."""
+    shipped = dict(_units_shipped(start, end, sku).values_list("unit__batch")
+                   .annotate(n=Count("unit_id", distinct=True)).values_list("unit__batch", "n"))
+    claimed = dict(_defect_lines(start, end).filter(order_line__sku=sku, unit__isnull=False)
+                   .values_list("unit__batch").annotate(n=Count("unit_id", distinct=True))
+                   .values_list("unit__batch", "n"))
+    return [{"batch": b or "(not recorded)", "shipped": shipped.get(b, 0), "defective": claimed.get(b, 0),
+             "rate": round(claimed.get(b, 0) / shipped[b], 4) if shipped.get(b) else None}
+            for b in sorted(set(shipped) | set(claimed))]
+
+
+def defective_serials(*, sku: str | None = None) -> QuerySet[ReturnLine]:
+    """Every unit claimed defective, newest first, with its order, its return and the unit sent in its place."""
+    qs = (ReturnLine.objects.filter(reason=Reason.DEFECTIVE, unit__isnull=False,
+                                    return_request__status__in=ReturnRequest.CLAIMING)
+          .select_related("unit__product", "replacement_unit", "return_request__order")
+          .annotate(order_number=F("return_request__order__number"), return_number=F("return_request__number"))
+          .order_by("-return_request__created_at", "-id"))
+    return qs.filter(order_line__sku=sku) if sku else qs
+
+
