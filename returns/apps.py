@@ -14,6 +14,30 @@ class ReturnsConfig(AppConfig):
         register_event_kind(services.KIND_RETURN, label="Return", app=self.name, customer_title="Your return")
         shipment_status_changed.connect(services.on_shipment_status_changed, dispatch_uid="returns.shipments")
         self._register_notifications()
+        self._extend_order_admin()
+
+    @staticmethod
+    def _extend_order_admin() -> None:
+        """"Start a return / claim" and "Refund" on the order's page, and its returns as an inline."""
+        from django.urls import reverse
+
+        from config.admin import AdminButton
+        from orders.admin import order_admin_extensions
+        from orders.models import Order
+        from orders.services import order_refundable
+
+        from . import admin
+
+        S = Order.Status
+        order_admin_extensions.add_inline(admin.OrderReturnInline)
+        order_admin_extensions.add_button(AdminButton(
+            "Start a return / claim", permission="returns.add_returnrequest",
+            url=lambda order: reverse("admin:returns_returnrequest_start", args=[order.number]),
+            show=lambda order: order.status in (S.DELIVERED, S.SHIPPED, S.PARTIALLY_SHIPPED, S.RETURNED)))
+        order_admin_extensions.add_button(AdminButton(
+            "Refund", permission="returns.refund_returnrequest",
+            url=lambda order: reverse("admin:returns_returnrequest_refund_order", args=[order.number]),
+            show=lambda order: order.status in (S.RETURNED, S.DELIVERED, S.CANCELLED) and order_refundable(order) > 0))
 
     @staticmethod
     def _register_notifications() -> None:

@@ -11,7 +11,9 @@ from django.db.models.functions import Left
 from django.utils import timezone
 
 from inventory.models import UnitEvent
+from orders.models import Order, OrderEvent, OrderLine
 from shipping.models import Shipment, ShipmentLine
+from shipping.selectors import delivered_lines
 
 from .errors import ReturnNotFound
 from .models import Reason, ReturnEvent, ReturnLine, ReturnRequest
@@ -70,6 +72,26 @@ def return_overdue_items(*, today: date | None = None) -> QuerySet[ReturnRequest
     return (ReturnRequest.objects.select_related("order")
             .filter(status=ReturnRequest.Status.AWAITING_ITEM, item_due_by__lt=today or timezone.localdate())
             .order_by("item_due_by"))
+
+
+def delivered_by_line(*, order: Order, lines: dict[int, OrderLine]) -> dict[int, tuple[int, datetime | None]]:
+    """Order line id → (units delivered, when) from the delivered parcels; an order delivered without parcels
+    (shipped outside Waybill) counts its shipped units as delivered when the order was."""
+    delivered = delivered_lines(order_id=order.pk)
+    if order.status == Order.Status.DELIVERED and any(line.pk not in delivered for line in lines.values()):
+        at = (OrderEvent.objects.filter(order=order, kind=OrderEvent.Kind.STATUS, to_status=Order.Status.DELIVERED)
+              .order_by("-created_at").values_list("created_at", flat=True).first()) or order.updated_at
+        for line in lines.values():
+            delivered.setdefault(line.pk, (line.shipped_quantity, at))
+    return delivered
+
+
+def returnable_quantities(*, order: Order) -> dict[int, int]:
+    """Order line id → units that may still be returned: delivered minus already claimed (the window and final
+    sale are the service's to explain)."""
+    lines = {line.pk: line for line in OrderLine.objects.filter(order=order).select_related("product")}
+    delivered = delivered_by_line(order=order, lines=lines)
+    return {pk: max(delivered.get(pk, (0, None))[0] - line.returned_quantity, 0) for pk, line in lines.items()}
 
 
 # --- defect traceability ---------------------------------------------------------------------------------------

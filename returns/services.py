@@ -29,7 +29,6 @@ from orders.errors import IdempotencyKeyReused
 from orders.models import Order, OrderEvent, OrderLine
 from orders.services import order_event_record, order_lines_claim, order_place_replacement, order_record_refund
 from shipping.models import Shipment, ShipmentUnit
-from shipping.selectors import delivered_lines
 from shipping.services import shipment_create_return, shipment_transition
 
 from .errors import (
@@ -41,6 +40,7 @@ from .errors import (
     ReturnTransitionNotAllowed,
 )
 from .models import SHOP_AT_FAULT, Reason, Refund, ReturnEvent, ReturnLine, ReturnPhoto, ReturnRequest
+from .selectors import delivered_by_line
 
 R = ReturnRequest.Status
 KIND_RETURN = "return"  # the order timeline's kind for every step of a return (registered in ReturnsConfig)
@@ -67,7 +67,13 @@ def _person(actor):
 
 
 def _money(value) -> Decimal:
-    return Decimal(value).quantize(Decimal("0.01"))
+    """A finite amount in cents (a string, int or Decimal; floats are refused: they are not exact)."""
+    if isinstance(value, float | bool):
+        raise ValueError("amounts are exact decimals, not floats")
+    amount = Decimal(str(value).strip())
+    if not amount.is_finite():
+        raise ValueError("not a finite amount")
+    return amount.quantize(Decimal("0.01"))
 
 
 def _lock_order(order_id: int) -> Order:
@@ -171,18 +177,6 @@ def _text(value: str, field: str) -> str:
 
 # --- policy --------------------------------------------------------------------------------------------------
 
-def _delivery(order: Order, lines: dict[int, OrderLine]) -> dict[int, tuple[int, datetime | None]]:
-    """Order line id → (units delivered, when) from the delivered parcels; an order delivered without parcels
-    (shipped outside Waybill) counts its shipped units as delivered when the order was."""
-    delivered = delivered_lines(order_id=order.pk)
-    if order.status == Order.Status.DELIVERED and any(line.pk not in delivered for line in lines.values()):
-        at = (OrderEvent.objects.filter(order=order, kind=OrderEvent.Kind.STATUS, to_status=Order.Status.DELIVERED)
-              .order_by("-created_at").values_list("created_at", flat=True).first()) or order.updated_at
-        for line in lines.values():
-            delivered.setdefault(line.pk, (line.shipped_quantity, at))
-    return delivered
-
-
 def return_window(product: Product, reason: str) -> int:
     """Days after delivery within which a line may be returned for `reason` (defects: the guarantee period)."""
     if reason == Reason.DEFECTIVE:
@@ -245,7 +239,7 @@ def _check_policy(order: Order, requested: list[LineRequest]) -> list[tuple[Line
                for i, r in enumerate(requested) if r.line not in lines}
     if unknown:
         raise InvalidReturn("Some lines are not on this order.", fields=unknown)
-    delivered = _delivery(order, lines)
+    delivered = delivered_by_line(order=order, lines=lines)
     now = timezone.now()
     refusals, per_line, serials = {}, defaultdict(int), {}
     for i, r in enumerate(requested):

@@ -3,9 +3,9 @@
 With REQUIRE_SERVICES=1 an unreachable PostgreSQL stops the run (see tests/conftest.py)."""
 
 import os
+import socket
 import tempfile
 from pathlib import Path
-import socket
 
 from .base import *  # noqa: F403
 from .base import BASE_DIR, env
