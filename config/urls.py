@@ -5,6 +5,15 @@ from rest_framework.routers import DefaultRouter
 
 from inventory.apis import ProductApi, SerialLookupApi, StockApi, StockMovementApi
 from orders.apis import OrderDetailApi, OrderListCreateApi, OrderNoteApi, OrderTransitionApi
+from returns.apis import (
+    OrderRefundApi,
+    ReturnDetailApi,
+    ReturnInspectionApi,
+    ReturnListCreateApi,
+    ReturnPhotoApi,
+    ReturnRefundApi,
+    ReturnTransitionApi,
+)
 from shipping.apis import CarrierEventApi, ShipmentDetailApi, ShipmentListCreateApi, ShipmentTransitionApi
 
 router = DefaultRouter(trailing_slash=True)
@@ -17,6 +26,13 @@ api = [
     path("orders/<str:number>/", OrderDetailApi.as_view(), name="order-detail"),
     path("orders/<str:number>/transitions/<str:name>/", OrderTransitionApi.as_view(), name="order-transition"),
     path("orders/<str:number>/notes/", OrderNoteApi.as_view(), name="order-note"),
+    path("orders/<str:number>/refunds/", OrderRefundApi.as_view(), name="order-refund"),
+    path("returns/", ReturnListCreateApi.as_view(), name="return-list"),
+    path("returns/<str:number>/", ReturnDetailApi.as_view(), name="return-detail"),
+    path("returns/<str:number>/transitions/<str:name>/", ReturnTransitionApi.as_view(), name="return-transition"),
+    path("returns/<str:number>/inspection/", ReturnInspectionApi.as_view(), name="return-inspection"),
+    path("returns/<str:number>/refunds/", ReturnRefundApi.as_view(), name="return-refund"),
+    path("returns/<str:number>/photos/", ReturnPhotoApi.as_view(), name="return-photos"),
     path("shipments/", ShipmentListCreateApi.as_view(), name="shipment-list"),
     path("shipments/<int:pk>/", ShipmentDetailApi.as_view(), name="shipment-detail"),
     path("shipments/<int:pk>/transitions/<str:name>/", ShipmentTransitionApi.as_view(), name="shipment-transition"),

@@ -303,3 +303,22 @@ class IdempotencyKey(models.Model):
 
     def __str__(self) -> str:
         return self.key
+
+
+class IdempotentResponse(models.Model):
+    """The answer to a state-changing API request sent with an Idempotency-Key (other than order creation, which
+    keeps its order in IdempotencyKey): the same key and request again get the same answer, without acting twice.
+    Written by orders.idempotency.idempotent in the request's transaction."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", db_index=False)
+    key = models.CharField(max_length=255)
+    fingerprint = models.CharField(max_length=64, help_text="SHA-256 of the method, path and canonical body.")
+    status_code = models.PositiveSmallIntegerField()
+    body = models.JSONField(encoder=DjangoJSONEncoder)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["owner", "key"], name="idempotentresponse_unique_owner_key")]
+
+    def __str__(self) -> str:
+        return self.key

@@ -35,7 +35,7 @@ from .errors import (
     TransitionForbidden,
     TransitionNotAllowed,
 )
-from .models import Allocation, IdempotencyKey, Order, OrderEvent, OrderLine
+from .models import Allocation, IdempotencyKey, IdempotentResponse, Order, OrderEvent, OrderLine
 from .signals import order_event_recorded
 
 REASON_REQUIRED = {"cancel", "hold"}
@@ -197,10 +197,13 @@ def _claim_idempotency_key(*, owner, key: str, fingerprint: str, order: Order) -
 
 @atomic_service
 def idempotency_keys_purge(*, older_than_hours: int | None = None) -> int:
-    """Forget idempotency keys past their lifetime (WAYBILL_IDEMPOTENCY_TTL_HOURS); returns how many."""
+    """Forget idempotency keys (and the answers kept for them) past their lifetime (WAYBILL_IDEMPOTENCY_TTL_HOURS);
+    returns how many."""
     hours = settings.WAYBILL_IDEMPOTENCY_TTL_HOURS if older_than_hours is None else older_than_hours
-    deleted, _ = IdempotencyKey.objects.filter(created_at__lt=timezone.now() - timedelta(hours=hours)).delete()
-    return deleted
+    cutoff = timezone.now() - timedelta(hours=hours)
+    deleted, _ = IdempotencyKey.objects.filter(created_at__lt=cutoff).delete()
+    answers, _ = IdempotentResponse.objects.filter(created_at__lt=cutoff).delete()
+    return deleted + answers
 
 
 def _remember(order: Order, **related: list) -> None:

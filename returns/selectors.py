@@ -3,6 +3,7 @@ and defect traceability (the figures the analytics dashboard charts)."""
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, timedelta
 
 from django.conf import settings
@@ -19,6 +20,7 @@ from .errors import ReturnNotFound
 from .models import Reason, ReturnEvent, ReturnLine, ReturnRequest
 
 STAFF_PERMISSION = "returns.view_returnrequest"
+NUMBER_SHAPE = re.compile(r"[A-Z0-9-]{1,20}")
 
 
 def _is_staff(user) -> bool:
@@ -53,8 +55,11 @@ def return_detail(*, number: str, user) -> ReturnRequest:
     )
     if not staff:
         qs = qs.filter(customer=user) if user and user.is_authenticated else qs.none()
+    number = str(number).upper()
+    if not NUMBER_SHAPE.fullmatch(number):  # never send odd characters (NUL...) to the database
+        raise ReturnNotFound("No such return.", number=number[:40])
     try:
-        return qs.get(number=str(number).upper())
+        return qs.get(number=number)
     except ReturnRequest.DoesNotExist:
         raise ReturnNotFound(f"No return {number}.", number=number) from None
 

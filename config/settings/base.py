@@ -107,6 +107,11 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "config.errors.api_exception_handler",
+    "DEFAULT_PARSER_CLASSES": [
+        "config.parsers.SafeJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_PAGINATION_CLASS": "config.api.StandardPagination",
     "PAGE_SIZE": 50,
 }
@@ -120,6 +125,11 @@ SPECTACULAR_SETTINGS = {
         "PaymentStatusEnum": "orders.models.Order.PaymentStatus",
         "ShipmentStatusEnum": "shipping.models.Shipment.Status",
         "ShipmentExceptionReasonEnum": "shipping.models.Shipment.ExceptionReason",
+        "ReturnStatusEnum": "returns.models.ReturnRequest.Status",
+        "ReturnResolutionEnum": "returns.models.ReturnRequest.Resolution",
+        "ReturnHandlingEnum": "returns.models.ReturnRequest.Handling",
+        "ReturnReasonEnum": "returns.models.Reason",
+        "ReturnDispositionEnum": "returns.models.ReturnLine.Disposition",
     },
 }
 

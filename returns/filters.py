@@ -1,0 +1,22 @@
+import django_filters
+
+from .models import Reason, ReturnRequest
+
+
+class ReturnFilter(django_filters.FilterSet):
+    status = django_filters.MultipleChoiceFilter(choices=ReturnRequest.Status.choices)
+    resolution = django_filters.MultipleChoiceFilter(choices=ReturnRequest.Resolution.choices)
+    handling = django_filters.MultipleChoiceFilter(choices=ReturnRequest.Handling.choices)
+    reason = django_filters.ChoiceFilter(choices=Reason.choices, method="filter_reason")
+    order = django_filters.CharFilter(field_name="order__number", lookup_expr="iexact")
+    warehouse = django_filters.CharFilter(field_name="warehouse__code", lookup_expr="iexact")
+    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+
+    class Meta:
+        model = ReturnRequest
+        fields = ["status", "resolution", "handling", "reason", "order", "warehouse", "created_after",
+                  "created_before"]
+
+    def filter_reason(self, queryset, name, value):
+        return queryset.filter(pk__in=ReturnRequest.objects.filter(lines__reason=value).values("pk"))
