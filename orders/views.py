@@ -32,7 +32,10 @@ def _parcels(order, user) -> list:
         return []
     from shipping.selectors import shipment_list
 
-    return list(shipment_list(user=user).filter(order=order).order_by("created_at", "id"))
+    parcels = shipment_list(user=user).filter(order=order).order_by("created_at", "id")
+    if apps.is_installed("returns"):
+        parcels = parcels.select_related("return_request")  # a return parcel links to its label
+    return list(parcels)
 
 
 @login_required

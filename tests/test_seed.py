@@ -33,7 +33,7 @@ def test_seed_demo_makes_every_status_a_consistent_ledger_and_a_real_history(db)
     done = timezone.now()
 
     # then every lifecycle status is represented, across 3 warehouses and realistic products
-    assert Order.objects.count() == 40
+    assert Order.objects.filter(replaces=None).count() == 40  # and the replacements sent for claims
     assert set(Order.objects.values_list("status", flat=True)) == set(Order.Status.values)
     assert list(Warehouse.objects.values_list("priority", flat=True)) == [1, 2, 3]
     assert Product.objects.count() >= 50
@@ -79,7 +79,8 @@ def test_seed_demo_makes_every_status_a_consistent_ledger_and_a_real_history(db)
 
     # and every serial-tracked unit that is out with a customer carries its own serial number, phones an IMEI
     out_now = OrderLine.objects.filter(product__serial_tracked=True).aggregate(n=Sum("shipped_quantity"))["n"]
-    assert out_now and Unit.objects.filter(status=Unit.Status.WITH_CUSTOMER).count() == out_now
+    came_back = UnitEvent.objects.filter(kind="return_received").values("unit").distinct().count()  # returns
+    assert out_now and Unit.objects.filter(status=Unit.Status.WITH_CUSTOMER).count() + came_back == out_now
     phones = Unit.objects.filter(product__sku__startswith="PH-")
     assert phones.exists() and all(len(u.serial) == 15 and u.serial.isdigit() for u in phones)
     assert not UnitEvent.objects.filter(created_at__gt=done).exists()
@@ -88,6 +89,21 @@ def test_seed_demo_makes_every_status_a_consistent_ledger_and_a_real_history(db)
     back = UnitEvent.objects.filter(order_number=returned.number, kind="back_to_stock")
     lines = returned.lines.filter(product__serial_tracked=True)
     assert back.count() == sum(line.quantity for line in lines)
+
+    # and there are returns and claims in every state, made through the services; the demo customer has the
+    # whole phone story: the faulty unit scrapped, a replacement with its own IMEI delivered
+    from returns.models import Refund, ReturnRequest
+
+    assert set(ReturnRequest.objects.values_list("status", flat=True)) == set(ReturnRequest.Status.values)
+    assert {"return", "keep_it", "advance_replacement"} <= set(ReturnRequest.objects.values_list("handling",
+                                                                                                 flat=True))
+    story = ReturnRequest.objects.get(customer=customer, status="closed", handling="advance_replacement")
+    (claim,) = story.lines.select_related("unit", "replacement_unit")
+    assert (claim.unit.status, claim.replacement_unit.status) == ("scrapped", "with_customer")
+    assert story.replacement_order.status == "delivered"
+    assert ReturnRequest.objects.filter(customer=customer, status="awaiting_item", label_shipment__isnull=False)
+    for order in Order.objects.filter(refunds__isnull=False).distinct():
+        assert order.refunded_total == sum(r.amount for r in Refund.objects.filter(order=order)) <= order.total
 
     # and the notification receivers, quiet while history was imported, are back
     assert order_event_recorded.receivers == receivers

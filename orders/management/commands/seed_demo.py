@@ -310,7 +310,8 @@ class Command(BaseCommand):
         self.tight = {p.sku for p in self.rng.sample(products, max(1, len(products) // 12))}
         people = self._make_customers(customers)
         in_flight = min(max(4, orders // 100), orders - len(S.values))  # sent as parcels today, at the end
-        plans = self._plan_orders(orders - in_flight, products, people, users["customer"], now)
+        returns = self._return_stories(orders - len(S.values) - in_flight)  # delivered today, then returned
+        plans = self._plan_orders(orders - in_flight - returns, products, people, users["customer"], now)
         history_start = plans[0].placed_at - timedelta(days=2)
 
         timelines: dict[int, list[datetime]] = {}
@@ -329,6 +330,7 @@ class Command(BaseCommand):
                     self._say(f"  orders {len(timelines)}/{len(plans)} ({time.monotonic() - self.started:.0f}s)")
         self._backdate(timelines, deliveries, history_start, [p.sku for p in products])
         self._parcels_in_flight(products, warehouses, people, users, count=in_flight)
+        self._returns(products, people, users, count=returns)
         counts = Counter(Order.objects.values_list("status", flat=True))
         self._say("  by status: " + ", ".join(f"{s} {counts.get(s, 0)}" for s in S.values))
 
@@ -574,13 +576,35 @@ class Command(BaseCommand):
                                     tracking_number=self._tracking_number(carrier))
                 for name in stages[1: stages.index(last_stage) + 1]:
                     shipment_transition(shipment=parcel.pk, name=name, actor=warehouse)
-        # like the history: an order was placed when its timeline starts and last changed when it ends
-        spans = OrderEvent.objects.filter(order_id__in=placed).values("order_id").annotate(
+        self._timestamps_from_timelines(placed)  # like the history
+        self._say(f"  {count} of today's orders sent as parcels with tracking numbers "
+                  f"({time.monotonic() - self.started:.0f}s)")
+
+    @staticmethod
+    def _return_stories(room: int) -> int:
+        if not (apps.is_installed("returns") and apps.is_installed("shipping")):
+            return 0
+        from returns.demo import STORIES
+
+        return max(0, min(len(STORIES), room))
+
+    def _returns(self, products, people, users, *, count: int) -> None:
+        """Returns and claims in every state, on orders delivered today (returns.demo)."""
+        if not count:
+            return
+        from returns.demo import ReturnSeeder
+
+        involved = ReturnSeeder(self, products=products, people=people, users=users).run(count)
+        self._timestamps_from_timelines(involved)
+        self._say(f"  {count} returns and claims, one in every state ({time.monotonic() - self.started:.0f}s)")
+
+    @staticmethod
+    def _timestamps_from_timelines(order_ids) -> None:
+        """An order was placed when its timeline starts and last changed when it ends."""
+        spans = OrderEvent.objects.filter(order_id__in=list(order_ids)).values("order_id").annotate(
             first=Min("created_at"), last=Max("created_at"))
         Order.objects.bulk_update([Order(pk=row["order_id"], placed_at=row["first"], updated_at=row["last"])
                                    for row in spans], ["placed_at", "updated_at"])
-        self._say(f"  {count} of today's orders sent as parcels with tracking numbers "
-                  f"({time.monotonic() - self.started:.0f}s)")
 
     def _tracking_number(self, carrier) -> str:
         """A number the carrier's pattern accepts (our own courier makes its own)."""
