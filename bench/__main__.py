@@ -31,6 +31,7 @@ TARGETS = {
     "service_orders_per_s": 400, "ratio": 0.25, "hot_orders_per_s": 150, "hot_p99_ms": 200,
     "http_orders_per_s_8": 250, "http_p99_ms_8": 100, "queries_per_order": 12,
     "admin_changelist_p95_ms": 100, "api_order_detail_p95_ms": 20, "api_customer_order_list_p95_ms": 30,
+    "admin_returns_p95_ms": 100, "api_returns_p95_ms": 30,
 }
 
 
@@ -178,7 +179,20 @@ def summarise(r: dict) -> dict:
                                            ("admin_changelist", "admin_changelist_status", "admin_changelist_search"))
         s["api_order_detail_p95_ms"] = p["api_order_detail"]["p95_ms"]
         s["api_customer_order_list_p95_ms"] = p["api_customer_order_list"]["p95_ms"]
+        if "admin_returns" in p:
+            s["admin_returns_p95_ms"] = max(p[k]["p95_ms"] for k in RETURN_PAGES if k.startswith("admin"))
+            s["api_returns_p95_ms"] = max(p[k]["p95_ms"] for k in RETURN_PAGES if k.startswith("api"))
     return s
+
+
+RETURN_PAGES = {
+    "admin_returns": ("6. Admin returns, unfiltered", "admin_returns_p95_ms"),
+    "admin_returns_status": ("6. Admin returns, by status", "admin_returns_p95_ms"),
+    "admin_returns_reason": ("6. Admin returns, by reason", "admin_returns_p95_ms"),
+    "admin_returns_search": ("6. Admin returns, search number", "admin_returns_p95_ms"),
+    "api_return_list": ("6. API return list (staff)", "api_returns_p95_ms"),
+    "api_return_detail": ("6. API return detail", "api_returns_p95_ms"),
+}
 
 
 def _met(value, target, *, at_most=False) -> str:
@@ -242,6 +256,8 @@ def table(r: dict, s: dict) -> str:
                   "admin_changelist_search": ("6. Admin changelist, search number", "admin_changelist_p95_ms"),
                   "api_order_detail": ("6. API order detail", "api_order_detail_p95_ms"),
                   "api_customer_order_list": ("6. API customer's order list", "api_customer_order_list_p95_ms")}
+        if "admin_returns" in p:
+            labels.update(RETURN_PAGES)
         for key, (label, target_key) in labels.items():
             f = p[key]
             rows.append((f"{label} ({p['orders']:,} orders)", "p50 / p95 ms · queries",

@@ -334,7 +334,32 @@ def pages(*, samples: int) -> dict:
     out["api_customer_order_list"] = {"p50_ms": round(percentile(timings, 50), 1),
                                       "p95_ms": round(percentile(timings, 95), 1), "queries": max(queries),
                                       "requests": samples, "customers": len(customers)}
+    out.update(_return_pages(staff, api, staff_token, samples=samples))
     return out
+
+
+def _return_pages(staff, api, token: str, *, samples: int) -> dict:
+    """The returns pages people use all day: the admin list (plain, by status, by reason, by return number) and the
+    API list and detail, over the returns seeded on 2 % of delivered orders."""
+    from returns.models import ReturnRequest
+
+    numbers = list(ReturnRequest.objects.order_by("?").values_list("number", flat=True)[:samples])
+    if not numbers:
+        return {}
+    statuses = ["requested", "awaiting_item", "received", "resolved"]
+    reasons = ["defective", "damaged_in_transit", "no_longer_wanted"]
+    auth = {"HTTP_AUTHORIZATION": f"Token {token}"}
+    return {
+        "returns": ReturnRequest.objects.count(),
+        "admin_returns": _time_page(staff, ["/admin/returns/returnrequest/"] * samples),
+        "admin_returns_status": _time_page(
+            staff, [f"/admin/returns/returnrequest/?status__exact={statuses[i % 4]}" for i in range(samples)]),
+        "admin_returns_reason": _time_page(
+            staff, [f"/admin/returns/returnrequest/?reason={reasons[i % 3]}" for i in range(samples)]),
+        "admin_returns_search": _time_page(staff, [f"/admin/returns/returnrequest/?q={n}" for n in numbers]),
+        "api_return_list": _time_page(api, ["/api/returns/"] * samples, headers=auth),
+        "api_return_detail": _time_page(api, [f"/api/returns/{n}/" for n in numbers], headers=auth),
+    }
 
 
 # --- 7. notification latency --------------------------------------------------------------------------------

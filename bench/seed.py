@@ -34,6 +34,7 @@ from django.utils import timezone  # noqa: E402
 
 from inventory.models import Product, StockLevel, StockMovement, Warehouse  # noqa: E402
 from orders.models import NUMBER_ALPHABET, Allocation, Order, OrderEvent, OrderLine  # noqa: E402
+from returns.models import Reason, ReturnLine, ReturnRequest  # noqa: E402
 
 ORDERS = int(os.environ.get("BENCH_ORDERS", "1000000"))
 CUSTOMERS = 50_000
@@ -145,9 +146,9 @@ def copy_orders(cursor, *, customers: list[int], products: list[Product], now) -
     order_cols = ["id", "number", "customer_id", "email", "phone", "ship_name", "ship_line1", "ship_line2",
                   "ship_city", "ship_postal_code", "ship_region", "ship_country", "currency", "subtotal",
                   "shipping_total", "total", "payment_status", "notes", "status", "status_before_hold", "placed_at",
-                  "updated_at"]
+                  "updated_at", "refunded_total"]
     line_cols = ["id", "order_id", "product_id", "sku", "name", "quantity", "unit_price", "line_total",
-                 "shipped_quantity"]
+                 "shipped_quantity", "returned_quantity"]
     line_id = 0
     counts: dict[str, int] = {}
     with (
@@ -183,14 +184,14 @@ def copy_orders(cursor, *, customers: list[int], products: list[Product], now) -
                 else:
                     shipped = 0
                 line_id += 1
-                line_buf.append(_tsv([line_id, oid, pid, sku, name, qty, price, total, shipped]))
+                line_buf.append(_tsv([line_id, oid, pid, sku, name, qty, price, total, shipped, 0]))
             shipping = Decimal("4.90") if subtotal < 50 else Decimal(0)
             before = ("placed" if r.random() < 0.5 else "confirmed") if status == Order.Status.ON_HOLD else ""
             updated = min(placed + timedelta(hours=min(age * 24, 6 + 48 * r.random())), now)
             order_buf.append(_tsv([
                 oid, order_number(i), customer_id, email, "", f"Recipient {oid}", f"{oid % 300 + 1} Market Street",
                 "", city, postcode, "", country, "EUR", subtotal, shipping, subtotal + shipping,
-                payment_for(status, r), "", status, before, placed.isoformat(), updated.isoformat(),
+                payment_for(status, r), "", status, before, placed.isoformat(), updated.isoformat(), 0,
             ]))
             if len(order_buf) >= 20_000:
                 order_copy.write("".join(order_buf))
@@ -219,12 +220,12 @@ def derive_rows(cursor, *, warehouse_id: int, admin_id: int) -> None:
         FROM {line} l JOIN {order} o ON o.id = l.order_id ORDER BY l.id""", [warehouse_id])
     # Timeline: "placed" for every order, then the change into its current status.
     cursor.execute(f"""
-        INSERT INTO {event} (order_id, kind, from_status, to_status, transition, actor_id, reason, internal,
+        INSERT INTO {event} (order_id, kind, from_status, to_status, transition, actor_id, text, data, internal,
                              created_at)
-        SELECT o.id, 'status', '', 'placed', 'place', NULL, 'Order placed', false, o.placed_at
+        SELECT o.id, 'status', '', 'placed', 'place', NULL, 'Order placed', '{{}}', false, o.placed_at
         FROM {order} o ORDER BY o.id""")
     cursor.execute(f"""
-        INSERT INTO {event} (order_id, kind, from_status, to_status, transition, actor_id, reason, internal,
+        INSERT INTO {event} (order_id, kind, from_status, to_status, transition, actor_id, text, data, internal,
                              created_at)
         SELECT o.id, 'status',
                CASE WHEN o.status IN ('placed', 'confirmed', 'on_hold', 'cancelled') THEN 'placed'
@@ -234,7 +235,7 @@ def derive_rows(cursor, *, warehouse_id: int, admin_id: int) -> None:
                     WHEN 'packed' THEN 'pack' WHEN 'partially_shipped' THEN 'ship_partially'
                     WHEN 'shipped' THEN 'ship' WHEN 'delivered' THEN 'deliver' WHEN 'on_hold' THEN 'hold'
                     ELSE 'cancel' END,
-               %s, CASE WHEN o.status IN ('on_hold', 'cancelled') THEN 'Customer asked' ELSE '' END, false,
+               %s, CASE WHEN o.status IN ('on_hold', 'cancelled') THEN 'Customer asked' ELSE '' END, '{{}}', false,
                o.updated_at
         FROM {order} o WHERE o.status <> 'placed' ORDER BY o.id""", [admin_id])
     # Stock levels carry what the open allocations reserve; the ledger explains both totals.
@@ -250,9 +251,40 @@ def derive_rows(cursor, *, warehouse_id: int, admin_id: int) -> None:
         UNION ALL
         SELECT 'allocation', product_id, warehouse_id, allocated, 0, allocated, 'open orders at seed', now(), ''
         FROM {level} WHERE allocated > 0""")
-    for table, column in ((order, "id"), (line, "id"), (alloc, "id"), (event, "id"), (movement, "id")):
+    derive_returns(cursor)
+    for table, column in ((order, "id"), (line, "id"), (alloc, "id"), (event, "id"), (movement, "id"),
+                          (ReturnRequest._meta.db_table, "id"), (ReturnLine._meta.db_table, "id")):
         cursor.execute(f"SELECT setval(pg_get_serial_sequence('{table}', '{column}'), "
                        f"(SELECT coalesce(max({column}), 1) FROM {table}))")
+
+
+RETURN_EVERY = 50  # one delivered order in 50 has a return or claim
+
+
+def derive_returns(cursor) -> None:
+    """Returns and claims on one delivered order in RETURN_EVERY (2 %), in every state, each naming the order's
+    first line; the lines count the claimed unit as the returns service would."""
+    order, line = Order._meta.db_table, OrderLine._meta.db_table
+    rr, rl = ReturnRequest._meta.db_table, ReturnLine._meta.db_table
+    statuses = "ARRAY[" + ", ".join(f"'{s}'" for s in ReturnRequest.Status.values) + "]"
+    reasons = "ARRAY[" + ", ".join(f"'{r}'" for r in Reason.values) + "]"
+    cursor.execute(f"""
+        INSERT INTO {rr} (id, number, order_id, customer_id, email, status, resolution, handling, channel,
+                          customer_note, decision, created_at, updated_at)
+        SELECT o.id, 'RT' || substr(o.number, 3), o.id, o.customer_id, o.email,
+               ({statuses})[1 + o.id % {len(ReturnRequest.Status.values)}],
+               CASE WHEN o.id % 3 = 0 THEN 'replacement' ELSE 'refund' END, 'return', 'portal', '', '',
+               least(o.updated_at + interval '3 days', now()), least(o.updated_at + interval '4 days', now())
+        FROM {order} o WHERE o.status = 'delivered' AND o.id % {RETURN_EVERY} = 0 ORDER BY o.id""")
+    cursor.execute(f"""
+        INSERT INTO {rl} (return_request_id, order_line_id, quantity, reason, description, disposition,
+                          inspection_note)
+        SELECT r.id, (SELECT min(l.id) FROM {line} l WHERE l.order_id = r.order_id), 1,
+               ({reasons})[1 + r.id % {len(Reason.values)}], '', '', ''
+        FROM {rr} r ORDER BY r.id""")
+    cursor.execute(f"""
+        UPDATE {line} l SET returned_quantity = 1 FROM {rl} x JOIN {rr} r ON r.id = x.return_request_id
+        WHERE l.id = x.order_line_id AND r.status NOT IN ('rejected', 'cancelled')""")
 
 
 def check(cursor) -> None:

@@ -147,14 +147,15 @@ class RefundInline(ReadOnlyTabularInline):
 
 def _step_buttons(request, rr: ReturnRequest) -> list[dict]:
     allowed = allowed_transitions(rr, request.user)
+    if rr.replacement_order_id:  # a replacement sent ahead cannot be taken back by cancelling the return
+        allowed = [name for name in allowed if name != "cancel"]
     return [{"label": STEPS[name][0], "url": reverse("admin:returns_returnrequest_step", args=[rr.pk, name])}
             for name in STEPS if name in allowed]
 
 
 @admin.register(ReturnRequest)
 class ReturnRequestAdmin(admin.ModelAdmin):
-    list_display = ["number", "order", "status", "resolution", "handling", "line_count", "channel", "warehouse",
-                    "created_at", "item_due_by"]
+    list_display = ["number", "order", "status", "resolution", "line_count", "warehouse", "created_at"]
     list_filter = ["status", ReasonFilter, "resolution", "handling", AgeFilter, "warehouse", "channel"]
     list_select_related = ["order", "warehouse"]
     search_fields = ["=number", "=order__number", "=lines__unit__serial"]

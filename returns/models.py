@@ -167,8 +167,8 @@ class ReturnRequest(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
     def inspect(self, **kwargs):
         """Through returns.services.return_inspect, with a disposition per line."""
 
-    @transition(field=status, source=[Status.APPROVED, Status.AWAITING_ITEM, Status.INSPECTED],
-                target=Status.RESOLVED, permission="returns.approve_returnrequest",
+    @transition(field=status, source=[Status.APPROVED, Status.INSPECTED], target=Status.RESOLVED,
+                permission="returns.approve_returnrequest",
                 custom={"label": "Resolve", "api": False})
     def resolve(self, **kwargs):
         """Through returns.services.return_resolve: the refund, replacement or exchange is issued."""

@@ -137,8 +137,8 @@ def _notify(event: str, rr: ReturnRequest, order: Order, *, key: str, subject=No
                       idempotency_key=f"return:{rr.pk}:{key}")
 
 
-def _transition(order: Order, rr: ReturnRequest, name: str, *, actor, reason: str = "", check_permission=True,
-                text: str = "", data: dict | None = None) -> None:
+def _check(rr: ReturnRequest, name: str, *, actor, check_permission: bool = True) -> None:
+    """Refuse a step the return's state does not allow now (409) or the person may never take (403)."""
     method = getattr(rr, name)
     if not can_proceed(method):
         raise ReturnTransitionNotAllowed(
@@ -146,6 +146,12 @@ def _transition(order: Order, rr: ReturnRequest, name: str, *, actor, reason: st
             transition=name, status=rr.status, allowed=allowed_transitions(rr, actor))
     if check_permission and actor is not None and not has_transition_perm(method, actor):
         raise ReturnTransitionForbidden(f"You may not {name.replace('_', ' ')} returns.", transition=name)
+
+
+def _transition(order: Order, rr: ReturnRequest, name: str, *, actor, reason: str = "", check_permission=True,
+                text: str = "", data: dict | None = None) -> None:
+    _check(rr, name, actor=actor, check_permission=check_permission)
+    method = getattr(rr, name)
     before = rr.status
     method(reason=reason)
     now = timezone.now()
@@ -438,6 +444,7 @@ def return_approve(*, return_request: ReturnRequest | str, actor=None, handling:
                          WAYBILL_ADVANCE_REPLACEMENT_DAYS (staff are alerted if it is not).
     """
     order, rr = _lock(return_request)
+    _check(rr, "approve", actor=actor, check_permission=check_permission)
     if handling not in ReturnRequest.Handling.values:
         raise InvalidReturn("Unknown handling.", fields={"handling": [
             f"One of: {', '.join(ReturnRequest.Handling.values)}."]})
@@ -585,6 +592,7 @@ def return_inspect(*, return_request: ReturnRequest | str, inspections: Sequence
     restocked units go back into the chosen warehouse's stock (return-to-stock movements); scrapped ones come in
     and are written off; refurbished and vendor-bound ones stay out of the sellable stock."""
     order, rr = _lock(return_request)
+    _check(rr, "inspect", actor=actor, check_permission=check_permission)  # before any stock moves
     lines = {line.pk: line for line in rr.lines.select_related("order_line__product", "unit").order_by("pk")}
     given, errors = {}, {}
     for i, raw in enumerate(inspections):
@@ -733,12 +741,10 @@ def return_resolve(*, return_request: ReturnRequest | str, actor=None, refund_am
     order, rr = _lock(return_request)
     method = rr.resolve
     if not can_proceed(method):
+        waiting = ": receive and inspect the item first" if rr.status in (R.AWAITING_ITEM, R.RECEIVED) else ""
         raise ReturnTransitionNotAllowed(
-            f"Return {rr.number} is {rr.get_status_display().lower()} and cannot be resolved yet.",
+            f"Return {rr.number} is {rr.get_status_display().lower()} and cannot be resolved now{waiting}.",
             transition="resolve", status=rr.status, allowed=allowed_transitions(rr, actor))
-    if rr.status == R.AWAITING_ITEM and rr.handling != ReturnRequest.Handling.ADVANCE_REPLACEMENT:
-        raise ReturnTransitionNotAllowed(f"Return {rr.number} waits for the item: receive and inspect it first.",
-                                         transition="resolve", status=rr.status)
     if rr.status == R.APPROVED and rr.handling != ReturnRequest.Handling.KEEP_IT:
         raise ReturnTransitionNotAllowed(f"Return {rr.number} waits for the item.", transition="resolve",
                                          status=rr.status)
