@@ -3,11 +3,10 @@ refusals as {code, message, extra}, and list and detail costs that do not grow w
 
 import io
 import json
-import threading
 from decimal import Decimal
 
 import pytest
-from django.db import close_old_connections, connection
+from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from PIL import Image
@@ -21,7 +20,7 @@ from shipping.carriers import sign
 from shipping.models import Carrier, Shipment
 from tests.factories import CustomerFactory
 
-from .conftest import IMEI_SOLD, IMEI_SPARE, line
+from .conftest import IMEI_SOLD, IMEI_SPARE, line, together
 
 pytestmark = pytest.mark.django_db
 
@@ -214,22 +213,13 @@ def test_a_refund_retried_concurrently_with_the_same_key_is_issued_once(postgres
     case = ProductFactory(sku="CASE-1", price="19.90", stock={"NORTH": 5})
     order = place_order(customer=customer, lines=[(case, 1)])
     order_set_payment_status(order=order.number, payment_status="paid")
-    barrier, results = threading.Barrier(2), []
 
-    def run():
-        try:
-            barrier.wait()
-            response = client_for(agent_user).post(f"/api/orders/{order.number}/refunds/", {
-                "items_amount": "5.00", "reason": "Late delivery"}, format="json", HTTP_IDEMPOTENCY_KEY="r-1")
-            results.append((response.status_code, response.json()["id"]))
-        finally:
-            close_old_connections()
+    def refund():
+        response = client_for(agent_user).post(f"/api/orders/{order.number}/refunds/", {
+            "items_amount": "5.00", "reason": "Late delivery"}, format="json", HTTP_IDEMPOTENCY_KEY="r-1")
+        return response.status_code, response.json()["id"]
 
-    threads = [threading.Thread(target=run) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = together(refund)
     assert [code for code, _ in results] == [201, 201] and results[0][1] == results[1][1]
     assert Refund.objects.count() == 1
     assert Order.objects.get(pk=order.pk).refunded_total == Decimal("5.00")

@@ -1,10 +1,8 @@
 """The return policy, enforced by the service and explained to the person refused; nothing written on refusal."""
 
-import threading
 from datetime import timedelta
 
 import pytest
-from django.db import close_old_connections
 from django.utils import timezone
 
 from config.errors import DomainError
@@ -15,7 +13,7 @@ from returns.services import return_cancel, return_create, return_reject
 from tests.factories import ProductFactory, place_order
 from tests.shipping.conftest import pack
 
-from .conftest import IMEI_OTHER, IMEI_SOLD, deliver, line
+from .conftest import IMEI_OTHER, IMEI_SOLD, deliver, line, together
 
 pytestmark = pytest.mark.django_db
 
@@ -155,22 +153,7 @@ def test_an_order_delivered_without_parcels_counts_its_shipped_units(customer, c
 def test_two_returns_for_the_last_returnable_unit_one_succeeds(postgres, customer, north):
     case = ProductFactory(sku="CASE-1", stock={"NORTH": 5})
     order = deliver(pack(place_order(customer=customer, lines=[(case, 1)])))
-    barrier, results = threading.Barrier(2), []
-
-    def run():
-        try:
-            barrier.wait()
-            results.append(claim(order, case_line(order, 1)))
-        except DomainError as err:
-            results.append(err)
-        finally:
-            close_old_connections()
-
-    threads = [threading.Thread(target=run) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = together(lambda: claim(order, case_line(order, 1)))
     assert sorted(type(r).__name__ for r in results) == ["ReturnNotAllowed", "ReturnRequest"]
     assert ReturnRequest.objects.count() == 1 and line(order, "CASE-1").returned_quantity == 1
 

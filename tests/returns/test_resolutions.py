@@ -1,10 +1,8 @@
 """Refunds, exchanges, keep-it claims, refusals and alerts: each path's money, stock and messages."""
 
-import threading
 from decimal import Decimal
 
 import pytest
-from django.db import close_old_connections
 from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -30,7 +28,7 @@ from returns.services import (
 from tests.factories import ProductFactory, place_order
 from tests.shipping.conftest import pack
 
-from .conftest import carrier_event, deliver, line
+from .conftest import carrier_event, deliver, line, together
 
 pytestmark = pytest.mark.django_db
 
@@ -229,23 +227,8 @@ def test_double_refund_with_the_same_key_makes_one_refund(postgres, customer, no
     case = ProductFactory(sku="CASE-1", price="19.90", stock={"NORTH": 5})
     order = place_order(customer=customer, lines=[(case, 1)])
     order_set_payment_status(order=order.number, payment_status="paid")
-    barrier, results = threading.Barrier(2), []
-
-    def run():
-        try:
-            barrier.wait()
-            results.append(refund_issue(order=order.number, items_amount="10.00", reason="goodwill",
-                                        actor=agent_user, idempotency_key="refund-1", fingerprint="f"))
-        except DomainError as err:
-            results.append(err)
-        finally:
-            close_old_connections()
-
-    threads = [threading.Thread(target=run) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = together(lambda: refund_issue(order=order.number, items_amount="10.00", reason="goodwill",
+                                            actor=agent_user, idempotency_key="refund-1", fingerprint="f"))
     assert sorted(created for _, created in results) == [False, True]
     assert results[0][0].pk == results[1][0].pk
     order.refresh_from_db()
