@@ -279,9 +279,10 @@ def derive_returns(cursor) -> None:
     cursor.execute(f"""
         INSERT INTO {rl} (return_request_id, order_line_id, quantity, reason, description, disposition,
                           inspection_note)
-        SELECT r.id, (SELECT min(l.id) FROM {line} l WHERE l.order_id = r.order_id), 1,
-               ({reasons})[1 + r.id % {len(Reason.values)}], '', '', ''
-        FROM {rr} r ORDER BY r.id""")
+        SELECT r.id, first_line.id, 1, ({reasons})[1 + r.id % {len(Reason.values)}], '', '', ''
+        FROM {rr} r JOIN (SELECT order_id, min(id) AS id FROM {line} GROUP BY order_id) first_line
+             ON first_line.order_id = r.order_id
+        ORDER BY r.id""")
     cursor.execute(f"""
         UPDATE {line} l SET returned_quantity = 1 FROM {rl} x JOIN {rr} r ON r.id = x.return_request_id
         WHERE l.id = x.order_line_id AND r.status NOT IN ('rejected', 'cancelled')""")

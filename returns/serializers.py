@@ -96,6 +96,12 @@ class ReturnLineSerializer(serializers.ModelSerializer):
     def get_photos(self, obj) -> list[int]:
         return [p.pk for p in obj.photos.all()]
 
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        if not self.context.get("staff"):
+            data.pop("disposition")  # what the warehouse decided stays in the warehouse
+        return data
+
 
 class ReturnEventSerializer(serializers.ModelSerializer):
     class Meta:

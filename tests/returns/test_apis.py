@@ -119,7 +119,7 @@ def test_the_whole_story_through_the_api(customer, phone, case, staff_user, agen
     assert (mine["lines"][0]["serial"], mine["lines"][0]["replacement_serial"]) == (IMEI_SOLD, IMEI_SPARE)
     assert all(not e["internal"] for e in mine["timeline"])
     assert ReturnEvent.objects.filter(return_request__number=rr["number"], internal=True).exists()
-    assert "Swollen battery" not in json.dumps(mine)
+    assert "Swollen battery" not in json.dumps(mine) and "disposition" not in mine["lines"][0]
     # and staff see the serial histories from the serial
     history = support.get(f"/api/serials/{IMEI_SOLD}/").json()["units"][0]["history"]
     assert [h["kind"] for h in history][-3:] == ["return_received", "inspected", "scrapped"]
