@@ -1,6 +1,6 @@
 import django_filters
 
-from .models import Reason, ReturnRequest
+from .models import Reason, ReturnLine, ReturnRequest
 
 
 class ReturnFilter(django_filters.FilterSet):
@@ -19,4 +19,4 @@ class ReturnFilter(django_filters.FilterSet):
                   "created_before"]
 
     def filter_reason(self, queryset, name, value):
-        return queryset.filter(pk__in=ReturnRequest.objects.filter(lines__reason=value).values("pk"))
+        return queryset.filter(pk__in=ReturnLine.objects.filter(reason=value).values("return_request_id"))

@@ -7,8 +7,8 @@ import re
 from datetime import date, datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Count, F, Prefetch, QuerySet, Sum
-from django.db.models.functions import Left
+from django.db.models import Count, F, OuterRef, Prefetch, QuerySet, Subquery, Sum
+from django.db.models.functions import Coalesce, Left
 from django.utils import timezone
 
 from inventory.models import UnitEvent
@@ -21,15 +21,37 @@ from .models import Reason, ReturnEvent, ReturnLine, ReturnRequest
 
 STAFF_PERMISSION = "returns.view_returnrequest"
 NUMBER_SHAPE = re.compile(r"[A-Z0-9-]{1,20}")
+SEARCH_SHAPE = re.compile(r"[A-Z0-9][A-Z0-9./-]{0,63}")  # a return or order number, or a serial
 
 
 def _is_staff(user) -> bool:
     return bool(user and user.is_authenticated and user.is_staff and user.has_perm(STAFF_PERMISSION))
 
 
+def with_line_count(qs: QuerySet[ReturnRequest]) -> QuerySet[ReturnRequest]:
+    """Each return's number of lines, counted only for the rows a page shows (a correlated subquery, not a GROUP
+    BY over every return)."""
+    lines = (ReturnLine.objects.filter(return_request=OuterRef("pk")).order_by().values("return_request")
+             .annotate(n=Count("pk")).values("n"))
+    return qs.annotate(line_count=Coalesce(Subquery(lines), 0))
+
+
+def return_search(qs: QuerySet[ReturnRequest], term: str) -> QuerySet[ReturnRequest]:
+    """Returns by their number, their order's number or the serial of a returned unit, each through its own
+    index (one OR across joins would scan every return)."""
+    term = term.strip().upper()
+    if not SEARCH_SHAPE.fullmatch(term):  # odd characters (NUL...) never reach the database
+        return qs.none()
+    if term.startswith("RT-"):
+        return qs.filter(number=term)
+    if term.startswith("WB-"):
+        return qs.filter(order__number=term)
+    return qs.filter(pk__in=ReturnLine.objects.filter(unit__serial=term).values("return_request_id"))
+
+
 def return_list(*, user) -> QuerySet[ReturnRequest]:
     """Staff with the permission see every return; a customer their own; anyone else nothing."""
-    qs = ReturnRequest.objects.select_related("order").annotate(line_count=Count("lines"))
+    qs = with_line_count(ReturnRequest.objects.select_related("order"))
     if _is_staff(user):
         return qs
     if user and user.is_authenticated:

@@ -203,3 +203,18 @@ def test_list_pages_cost_the_same_for_few_and_many_returns(agent_client, deliver
     rr_page = reverse("admin:returns_returnrequest_change", args=[rr.pk])
     assert agent_client.get(rr_page).status_code == 200
     assert agent_client.get(changelist + "?q=" + "%00%ff<script>").status_code == 200
+
+
+def test_search_finds_a_return_by_its_number_its_order_or_a_serial(agent_client, delivered):
+    phone = return_create(order=delivered, resolution="replacement", lines=[
+        {"line": line(delivered, "PH-1").pk, "quantity": 1, "reason": "defective", "serial": IMEI_SOLD}])
+    case_claim(delivered)
+    changelist = reverse("admin:returns_returnrequest_changelist")
+
+    def found(term):
+        return {r.number for r in agent_client.get(changelist, {"q": term}).context["cl"].result_list}
+
+    assert found(IMEI_SOLD) == {phone.number}
+    assert found(phone.number.lower()) == {phone.number}
+    assert len(found(delivered.number)) == 2
+    assert found("nothing-like-it") == set() and found("<script>'; --") == set()
