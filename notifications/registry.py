@@ -49,7 +49,12 @@ Payload contract (keys the templates read; extra keys are kept and passed on to 
     refund.issued      order_number, customer_name, amount, currency, items_amount, shipping_amount, reason,
                        return_number, refunded_total, total, link
     stock.low          product_sku, product_name, available, threshold, alert_id
-    Staff alerts (order.sla_breached, shipment.exception_alert...): title, message, link (optional), plus any keys.
+    ticket.*           ticket_number, subject, customer_name, order_number, status, status_display, link, body
+                       (the public message), reply_to (the ticket's signed reply address), agent_name (reply)
+    Staff alerts (ticket.sla_breached, shipment.exception_alert...): title, message, link (optional), plus any keys.
+
+Email headers: a payload's `reply_to` becomes the email's Reply-To; events in AUTO_REPLIES are marked
+Auto-Submitted: auto-replied, so other robots do not answer them.
 """
 
 from __future__ import annotations
@@ -111,6 +116,9 @@ def event_names() -> list[str]:
     return sorted(_events)
 
 
+AUTO_REPLIES = {"ticket.opened"}  # acknowledgements a machine sends by itself (RFC 3834)
+
+
 def superseding(name: str) -> list[str]:
     """Events that replace `name` for the customer when emitted in the same transaction."""
     return [spec.name for spec in _events.values() if name in spec.supersedes]
@@ -148,5 +156,3 @@ register_event("shipment.scan_overdue", audience=STAFF, template="staff_alert",
 
 # --- Staff alerts ------------------------------------------------------------------------------------------
 register_event("stock.low", audience=STAFF, description="A product fell to or below its low-stock threshold.")
-register_event("order.sla_breached", audience=STAFF, template="staff_alert",
-               description="An order missed its service-level target.")

@@ -240,9 +240,13 @@ def render_email(notification: Notification) -> EmailMultiAlternatives:
         "event_description": spec.description,
     }
     subject = " ".join(render_to_string(names["subject"], context).split())
+    headers = {"X-Waybill-Event": notification.event, "X-Waybill-Notification": str(notification.pk)}
+    if notification.event in registry.AUTO_REPLIES:
+        headers["Auto-Submitted"] = "auto-replied"
+    reply_to = notification.outbox.payload.get("reply_to") if spec.audience == registry.CUSTOMER else None
     email = EmailMultiAlternatives(
         subject=subject, body=render_to_string(names["text"], context), to=[notification.recipient],
-        headers={"X-Waybill-Event": notification.event, "X-Waybill-Notification": str(notification.pk)},
+        headers=headers, reply_to=[reply_to] if isinstance(reply_to, str) and reply_to else None,
     )
     email.attach_alternative(render_to_string(names["html"], context), "text/html")
     return email

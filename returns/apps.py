@@ -56,6 +56,8 @@ class ReturnsConfig(AppConfig):
         register_event("return.resolved", description="A replacement or exchange is on its way to be prepared.")
         register_event("return.replacement_shipped", supersedes=("shipment.shipped",),
                        description="The replacement left, with its tracking number.")
+        register_event("return.replacement_delivered", supersedes=("shipment.delivered",),
+                       description="The replacement arrived.")
         register_event("refund.issued", description="Money went back to the customer.")
         register_event("return.unresolved_alert", audience=STAFF, template="staff_alert",
                        description="A returned item was received and the return is not resolved in time.")

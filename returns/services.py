@@ -370,7 +370,9 @@ def return_create(*, order: Order | str, lines: Sequence[LineRequest | dict], re
             data={"resolution": resolution})
     _on_order_timeline(locked, rr, f"Return {rr.number} requested: {summary}. We will reply within two working "
                                    "days.", actor=actor, resolution=resolution)
-    _notify("return.requested", rr, locked, key="requested")
+    if channel in (ReturnRequest.Channel.PORTAL, ReturnRequest.Channel.API):
+        # the customer asked themselves: confirm we have it (staff who enter one tell them on approval)
+        _notify("return.requested", rr, locked, key="requested")
     return rr
 
 
@@ -854,11 +856,15 @@ def on_shipment_status_changed(sender, *, shipment, event, payload, **kwargs) ->
     """A replacement order's parcel left: record the serial of each unit sent beside the faulty one and tell the
     customer their replacement is on its way (in place of the plain "shipped" email). A return parcel reached
     the warehouse: staff see it on the return's timeline."""
-    if event == "shipment.shipped" and shipment.order.replaces_id:
+    if event in ("shipment.shipped", "shipment.delivered") and shipment.order.replaces_id:
         rr = ReturnRequest.objects.filter(replacement_order_id=shipment.order_id).select_related(
             "order", "exchange_product").first()
-        if rr is not None:
+        if rr is not None and event == "shipment.shipped":
             _replacement_shipped(rr, shipment, payload)
+        elif rr is not None:
+            _notify("return.replacement_delivered", rr, rr.order, key=f"replacement_delivered:{shipment.pk}",
+                    subject=shipment.order, replacement_order=shipment.order.number,
+                    **{k: payload.get(k) for k in ("carrier_name", "tracking_number", "tracking_url")})
     elif event == "return_parcel.delivered":
         rr = ReturnRequest.objects.filter(label_shipment=shipment).first()
         if rr is not None:

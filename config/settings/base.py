@@ -157,6 +157,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     "orders-idempotency-keys-purge": {"task": "orders.tasks.idempotency_keys_purge_task", "schedule": 60 * 60},
     "shipping-overdue-scan-alerts": {"task": "shipping.tasks.shipment_alert_overdue_scans_task", "schedule": 15 * 60},
     "returns-overdue-alerts": {"task": "returns.tasks.return_alert_overdue_task", "schedule": 15 * 60},
+    "support-sla-alerts": {"task": "support.tasks.sla_alert_task", "schedule": 5 * 60},
+    "support-close-solved": {"task": "support.tasks.ticket_close_solved_task", "schedule": 60 * 60},
     "notifications-outbox-sweep": {
         "task": "notifications.tasks.outbox_sweep_task",
         "schedule": env.float("WAYBILL_OUTBOX_SWEEP_SECONDS", default=30.0),
@@ -181,6 +183,14 @@ WAYBILL_RETURN_UNRESOLVED_ALERT_HOURS = env.int("WAYBILL_RETURN_UNRESOLVED_ALERT
 WAYBILL_RETURN_PHOTO_MAX_BYTES = env.int("WAYBILL_RETURN_PHOTO_MAX_BYTES", default=5 * 1024 * 1024)
 WAYBILL_RETURN_PHOTOS_PER_LINE = env.int("WAYBILL_RETURN_PHOTOS_PER_LINE", default=5)
 WAYBILL_RETURN_CARRIER = env("WAYBILL_RETURN_CARRIER", default="local")  # return labels, unless the parcel's own
+
+# --- Support (support/) -------------------------------------------------------------------------------------
+WAYBILL_SUPPORT_EMAIL = env("WAYBILL_SUPPORT_EMAIL", default="support@waybill.localhost")  # replies come back here
+WAYBILL_INBOUND_EMAIL_SECRET = env("WAYBILL_INBOUND_EMAIL_SECRET", default="")  # signs POSTed raw email
+WAYBILL_TICKET_REOPEN_DAYS = env.int("WAYBILL_TICKET_REOPEN_DAYS", default=7)
+WAYBILL_TICKET_CLOSE_AFTER_DAYS = env.int("WAYBILL_TICKET_CLOSE_AFTER_DAYS", default=4)
+WAYBILL_SUPPORT_ATTACHMENT_MAX_BYTES = env.int("WAYBILL_SUPPORT_ATTACHMENT_MAX_BYTES", default=10 * 1024 * 1024)
+WAYBILL_SUPPORT_ATTACHMENTS_PER_MESSAGE = env.int("WAYBILL_SUPPORT_ATTACHMENTS_PER_MESSAGE", default=5)
 
 # --- Cache: Redis when there is one (rate limits must be shared by every worker process) ------------------
 CACHES = {

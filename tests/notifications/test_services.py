@@ -183,11 +183,11 @@ def test_staff_alert_hook_for_later_alerts(settings, customer, django_capture_on
     settings.WAYBILL_STAFF_ALERT_EMAILS = ["ops@example.com"]
     order = place_order(customer=customer)
     with django_capture_on_commit_callbacks(execute=True):
-        notification_emit(event="order.sla_breached", subject=order, idempotency_key=f"sla:{order.number}",
-                          payload={"title": f"SLA breached: {order.number}", "message": "Not shipped in 48 h.",
+        notification_emit(event="shipment.scan_overdue", subject=order, idempotency_key=f"scan:{order.number}",
+                          payload={"title": f"No carrier scan: {order.number}", "message": "Not shipped in 48 h.",
                                    "order_number": order.number})
     (alert,) = mails_to("ops@example.com")
-    assert alert.subject == f"[Waybill] SLA breached: {order.number}"
+    assert alert.subject == f"[Waybill] No carrier scan: {order.number}"
     assert "Not shipped in 48 h." in alert.body
     assert mails_to(customer.email) == []
 

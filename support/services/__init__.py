@@ -1,0 +1,24 @@
+"""Every write to support: tickets and their conversation (`tickets`), SLA clocks and alerts (`sla`), the case
+around a ticket (`case`), email in and out (`mail`, `inbound`), attachments. Import from here."""
+
+from .case import case_pending, ticket_start_return
+from .inbound import inbound_email_receive
+from .mail import reply_address
+from .sla import sla_alert
+from .tickets import (
+    canned_reply_render,
+    ticket_assign,
+    ticket_close_solved,
+    ticket_customer_reply,
+    ticket_merge,
+    ticket_open,
+    ticket_reply,
+    ticket_set_priority,
+    ticket_transition,
+)
+
+__all__ = [
+    "canned_reply_render", "case_pending", "inbound_email_receive", "reply_address", "sla_alert", "ticket_assign",
+    "ticket_close_solved", "ticket_customer_reply", "ticket_merge", "ticket_open", "ticket_reply",
+    "ticket_set_priority", "ticket_start_return", "ticket_transition",
+]
