@@ -15,6 +15,14 @@ from returns.apis import (
     ReturnTransitionApi,
 )
 from shipping.apis import CarrierEventApi, ShipmentDetailApi, ShipmentListCreateApi, ShipmentTransitionApi
+from support.apis import (
+    InboundEmailApi,
+    TicketAssignApi,
+    TicketDetailApi,
+    TicketListCreateApi,
+    TicketMessageApi,
+    TicketTransitionApi,
+)
 
 router = DefaultRouter(trailing_slash=True)
 router.register("products", ProductApi, basename="product")
@@ -36,6 +44,12 @@ api = [
     path("shipments/", ShipmentListCreateApi.as_view(), name="shipment-list"),
     path("shipments/<int:pk>/", ShipmentDetailApi.as_view(), name="shipment-detail"),
     path("shipments/<int:pk>/transitions/<str:name>/", ShipmentTransitionApi.as_view(), name="shipment-transition"),
+    path("tickets/", TicketListCreateApi.as_view(), name="ticket-list"),
+    path("tickets/<str:number>/", TicketDetailApi.as_view(), name="ticket-detail"),
+    path("tickets/<str:number>/messages/", TicketMessageApi.as_view(), name="ticket-messages"),
+    path("tickets/<str:number>/transitions/<str:name>/", TicketTransitionApi.as_view(), name="ticket-transition"),
+    path("tickets/<str:number>/assign/", TicketAssignApi.as_view(), name="ticket-assign"),
+    path("support/inbound-email/", InboundEmailApi.as_view(), name="inbound-email"),
     path("serials/<str:serial>/", SerialLookupApi.as_view(), name="serial-lookup"),
     path("carriers/<slug:code>/events/", CarrierEventApi.as_view(), name="carrier-events"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),

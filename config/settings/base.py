@@ -130,6 +130,10 @@ SPECTACULAR_SETTINGS = {
         "ReturnHandlingEnum": "returns.models.ReturnRequest.Handling",
         "ReturnReasonEnum": "returns.models.Reason",
         "ReturnDispositionEnum": "returns.models.ReturnLine.Disposition",
+        "ReturnChannelEnum": "returns.models.ReturnRequest.Channel",
+        "TicketStatusEnum": "support.models.Ticket.Status",
+        "TicketChannelEnum": "support.models.Ticket.Channel",
+        "TicketAgentChannelEnum": "support.serializers.AGENT_CHANNELS",
     },
 }
 

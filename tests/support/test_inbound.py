@@ -82,3 +82,20 @@ def test_html_only_and_unreadable_emails(agents):
     garbage = inbound_email_receive(raw=b"\x00\x01 not an email at all")
     assert garbage.outcome == "refused"
     assert InboundEmail.objects.count() == 2
+
+
+def test_the_maildir_command_files_new_mail_once(tmp_path, customer, agents):
+    import mailbox
+
+    from django.core.management import call_command
+
+    box = mailbox.Maildir(tmp_path / "support", create=True)
+    box.add(mailbox.MaildirMessage(email(sender=customer.email, subject="First", body="One")))
+    box.add(mailbox.MaildirMessage(email(sender="MAILER-DAEMON@mx.example", subject="Undeliverable", body="x")))
+    call_command("support_fetch_mail", "--maildir", str(tmp_path / "support"))
+    assert Ticket.objects.count() == 1
+    assert set(InboundEmail.objects.values_list("outcome", flat=True)) == {"opened", "bounce"}
+    folder = tmp_path / "support"
+    assert not list((folder / "new").iterdir()) and len(list((folder / "cur").iterdir())) == 2
+    call_command("support_fetch_mail", "--maildir", str(tmp_path / "support"))  # nothing new
+    assert InboundEmail.objects.count() == 2
