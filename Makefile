@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 PORT ?= 8000
 URL := http://127.0.0.1:$(PORT)
 
-.PHONY: run test install lint bench migrate seed clean
+.PHONY: run test install lint bench migrate seed clean assets
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,8 +27,8 @@ migrate: $(STAMP)
 seed: migrate
 	$(PY) manage.py seed_demo
 
-run: seed
-	@test -d staticfiles || $(PY) manage.py collectstatic --noinput --verbosity 0
+run: seed assets
+	@$(PY) manage.py collectstatic --noinput --verbosity 0
 	@echo
 	@echo "Waybill is starting on $(URL)"
 	@echo "  admin     $(URL)/admin/          (staff: admin, warehouse, support)"
@@ -44,15 +44,20 @@ else
 	$(PY) manage.py runserver 127.0.0.1:$(PORT)
 endif
 
-test: $(STAMP)
+test: $(STAMP) assets
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
-# Chart.js for the benchmark's report (and later pages): from npm, pinned by package-lock.json.
+# Chart.js for the benchmark's report and htmx for the support workspace: from npm, pinned by package-lock.json.
+# Without npm every page still works (htmx only saves reloads); the benchmark report needs Chart.js.
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
+
+assets:
+	@if command -v npm >/dev/null 2>&1; then $(MAKE) --no-print-directory node_modules/.package-lock.json; \
+	else echo "npm not found: pages work without htmx's partial updates"; fi
 
 bench: $(STAMP) node_modules/.package-lock.json
 	$(PY) -m bench $(BENCH_ARGS)

@@ -335,7 +335,39 @@ def pages(*, samples: int) -> dict:
                                       "p95_ms": round(percentile(timings, 95), 1), "queries": max(queries),
                                       "requests": samples, "customers": len(customers)}
     out.update(_return_pages(staff, api, staff_token, samples=samples))
+    out.update(_support_pages(numbers, samples=samples))
     return out
+
+
+def _support_pages(numbers: list, *, samples: int) -> dict:
+    """The agent workspace at scale: a queue, a ticket page with its case, and search by part of an order
+    number, a name and an email over every order (the trigram index)."""
+    from support.models import Ticket
+    from support.services import ticket_open
+
+    User = get_user_model()
+    agent, created = User.objects.get_or_create(username="bench-agent", defaults={
+        "is_staff": True, "email": "bench-agent@example.com"})
+    if created:
+        agent.groups.add(Group.objects.get(name="Support agents"))
+    orders = list(Order.objects.filter(number__in=[n for n, _ in numbers[:30]]))
+    if Ticket.objects.count() < 30:
+        for order in orders:
+            ticket_open(subject="Where is my parcel?", body="It has not arrived.", email=order.email,
+                        customer=order.customer, order=order, notify=False)
+    tickets = list(Ticket.objects.order_by("-pk").values_list("number", flat=True)[:samples])
+    desk = Client()
+    desk.force_login(agent)
+    people = [(o.number, o.ship_name, o.email) for o in orders] or [("WB-", "Recipient", "customer")]
+    r = random.Random(11)
+    return {
+        "desk_queue": _time_page(desk, ["/support/queue/active/"] * samples),
+        "desk_ticket": _time_page(desk, [f"/support/tickets/{tickets[i % len(tickets)]}/" for i in range(samples)]),
+        "desk_search_number": _time_page(desk, [f"/support/search/?q={r.choice(people)[0][3:9]}"
+                                                for _ in range(samples)]),
+        "desk_search_name": _time_page(desk, [f"/support/search/?q={r.choice(people)[1]}" for _ in range(samples)]),
+        "desk_search_email": _time_page(desk, [f"/support/search/?q={r.choice(people)[2]}" for _ in range(samples)]),
+    }
 
 
 def _return_pages(staff, api, token: str, *, samples: int) -> dict:

@@ -62,6 +62,7 @@ urlpatterns = [
     path("api/", include(api)),
     path("track/", include("shipping.urls")),
     path("returns/", include("returns.urls")),
+    path("support/", include("support.urls")),
     path("accounts/", include("django.contrib.auth.urls")),
     path("", include("orders.urls")),
 ]

@@ -368,9 +368,11 @@ def return_create(*, order: Order | str, lines: Sequence[LineRequest | dict], re
                         for r, line, unit in checked)
     _record(rr, to_status=rr.status, actor=actor, text=f"Return requested ({rr.get_channel_display()}): {summary}.",
             data={"resolution": resolution})
-    _on_order_timeline(locked, rr, f"Return {rr.number} requested: {summary}. We will reply within two working "
-                                   "days.", actor=actor, resolution=resolution)
-    if channel in (ReturnRequest.Channel.PORTAL, ReturnRequest.Channel.API):
+    customer_asked = channel in (ReturnRequest.Channel.PORTAL, ReturnRequest.Channel.API)
+    _on_order_timeline(locked, rr, f"Return {rr.number} requested: {summary}. We will reply within two working days."
+                       if customer_asked else f"Our customer service opened return {rr.number} for you: {summary}.",
+                       actor=actor, resolution=resolution)
+    if customer_asked:
         # the customer asked themselves: confirm we have it (staff who enter one tell them on approval)
         _notify("return.requested", rr, locked, key="requested")
     return rr

@@ -105,6 +105,14 @@ def test_seed_demo_makes_every_status_a_consistent_ledger_and_a_real_history(db)
     for order in Order.objects.filter(refunds__isnull=False).distinct():
         assert order.refunded_total == sum(r.amount for r in Refund.objects.filter(order=order)) <= order.total
 
+    # and support tickets in every state, with conversations and internal notes; the demo customer's phone story
+    from support.models import Ticket
+
+    assert set(Ticket.objects.values_list("status", flat=True)) == set(Ticket.Status.values)
+    assert Ticket.objects.filter(messages__internal=True).exists()
+    story = Ticket.objects.get(customer=customer, category="defect")
+    assert story.status == "solved" and story.return_request.replacement_order.status == "delivered"
+
     # and the notification receivers, quiet while history was imported, are back
     assert order_event_recorded.receivers == receivers
 

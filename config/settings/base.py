@@ -27,6 +27,8 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "django_countries",
     "django_fsm",  # templates for the admin's transition buttons and forms
+    "django_htmx",
+    "template_partials",
     "inventory",
     "orders",
     "shipping",
@@ -43,6 +45,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -59,6 +62,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "support.context_processors.htmx",
             ],
         },
     },
@@ -84,6 +88,9 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
+WAYBILL_HTMX_AVAILABLE = (BASE_DIR / "node_modules" / "htmx.org" / "dist").is_dir()  # `npm ci` (make run, test)
+if WAYBILL_HTMX_AVAILABLE:
+    STATICFILES_DIRS.append(("vendor/htmx", BASE_DIR / "node_modules" / "htmx.org" / "dist"))
 # Uploaded files (return photos). Served by Django only to the people allowed to see them, never as /media/.
 MEDIA_ROOT = env.path("WAYBILL_MEDIA_ROOT", default=BASE_DIR / "media")
 MEDIA_URL = "media/"

@@ -244,8 +244,8 @@ def ticket_reply(*, ticket: Ticket | str, author, body: str, internal: bool = Fa
         raise TicketTransitionForbidden("Only support agents reply to tickets.", transition="reply")
     body = _text(body, "body", limit=MAX_BODY)
     check_attachments(attachments)
-    then = then or ("open" if internal else "waiting")
-    if then not in AGENT_NEXT:
+    then = then or (None if internal else "waiting")  # a note changes nothing we wait for
+    if then is not None and then not in AGENT_NEXT:
         raise InvalidTicket("Unknown next status.", fields={"then": [f"One of: {', '.join(AGENT_NEXT)}."]})
     locked = lock(ticket)
     if locked.status in (S.CLOSED, S.MERGED):
@@ -264,7 +264,7 @@ def ticket_reply(*, ticket: Ticket | str, author, body: str, internal: bool = Fa
                data={"met": met})
     if locked.status == S.NEW:
         move(locked, "open", actor=author, check_permission=False, text="Opened by the first reply.")
-    target = AGENT_NEXT[then]
+    target = AGENT_NEXT[then] if then else locked.status
     if target == S.SOLVED:
         _solve(locked, actor=author, text="Solved with the reply.")
     elif target != locked.status:

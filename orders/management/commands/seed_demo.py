@@ -331,6 +331,7 @@ class Command(BaseCommand):
         self._backdate(timelines, deliveries, history_start, [p.sku for p in products])
         self._parcels_in_flight(products, warehouses, people, users, count=in_flight)
         self._returns(products, people, users, count=returns)
+        self._tickets(people, users)
         counts = Counter(Order.objects.values_list("status", flat=True))
         self._say("  by status: " + ", ".join(f"{s} {counts.get(s, 0)}" for s in S.values))
 
@@ -597,6 +598,18 @@ class Command(BaseCommand):
         involved = ReturnSeeder(self, products=products, people=people, users=users).run(count)
         self._timestamps_from_timelines(involved)
         self._say(f"  {count} returns and claims, one in every state ({time.monotonic() - self.started:.0f}s)")
+
+    def _tickets(self, people, users) -> None:
+        """Support tickets in every state with their conversations (support.demo)."""
+        if not apps.is_installed("support"):
+            return
+        from support.demo import TicketSeeder
+
+        involved = list(Order.objects.filter(tickets__isnull=False).values_list("pk", flat=True))
+        count = TicketSeeder(self, people=people, users=users).run()
+        involved += list(Order.objects.filter(tickets__isnull=False).values_list("pk", flat=True))
+        self._timestamps_from_timelines(set(involved))
+        self._say(f"  {count} support tickets with their conversations ({time.monotonic() - self.started:.0f}s)")
 
     @staticmethod
     def _timestamps_from_timelines(order_ids) -> None:
