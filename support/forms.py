@@ -10,7 +10,10 @@ class ReplyForm(forms.Form):
 
 
 class StartReturnForm(forms.Form):
-    resolution = forms.ChoiceField(choices=[("replacement", "Replacement"), ("refund", "Refund")])
+    resolution = forms.ChoiceField(choices=[("replacement", "Replacement"), ("refund", "Refund"),
+                                            ("exchange", "Exchange for another item")])
+    exchange_sku = forms.CharField(required=False, max_length=64, label="exchange for SKU",
+                                   widget=forms.TextInput(attrs={"placeholder": "SKU (exchange)", "size": 14}))
     handling = forms.ChoiceField(required=False, choices=[
         ("", "Decide later (a return request)"), ("advance_replacement", "Replace now, faulty item back later"),
         ("return", "Item comes back first (label)"), ("keep_it", "Customer keeps the item")])

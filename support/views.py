@@ -132,7 +132,8 @@ def ticket(request, number: str):
                 raise DomainError("Choose what the customer gets.")
             rr = ticket_start_return(ticket=found.number, actor=request.user,
                                      resolution=form.cleaned_data["resolution"],
-                                     handling=form.cleaned_data["handling"] or None)
+                                     handling=form.cleaned_data["handling"] or None,
+                                     exchange_sku=form.cleaned_data["exchange_sku"].strip())
             messages.success(request, f"Return {rr.number} started"
                              + (f": {rr.get_handling_display().lower()}." if form.cleaned_data["handling"] else "."))
         else:

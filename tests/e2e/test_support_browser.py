@@ -76,6 +76,9 @@ def test_agent_takes_answers_notes_and_replaces(live_server, page):
     page.click("button[value=start_return]")
     expect(page.locator(".messages")).to_contain_text("replacement sent now")
     expect(page.locator(".case-column")).to_contain_text("replacement")
+    # and solving now is refused, saying what the customer still waits for
+    page.keyboard.press("s")
+    expect(page.locator(".messages")).to_contain_text("has not been delivered yet")
     page.screenshot(path=str(SCREENSHOT_CASE), full_page=True)
     ticket.refresh_from_db()
     assert ticket.return_request.replacement_order is not None

@@ -58,6 +58,13 @@ def test_the_defective_phone_from_email_to_replacement(customer, delivered, agen
     assert OutboxMessage.objects.filter(event="ticket.reply").count() == 1
     # and the order's timeline shows the conversation, not its notes
     assert delivered.events.filter(kind="ticket", internal=False).count() == 1
+    # and a few days later the solved ticket closes by itself
+    from datetime import timedelta
+
+    from support.services import ticket_close_solved
+
+    assert ticket_close_solved(now=timezone.now() + timedelta(days=30)) == 1
+    assert Ticket.objects.get(pk=ticket.pk).status == "closed"
 
 
 def test_a_delivery_exception_opens_one_ticket_per_parcel(customer, phone, agents, north):
