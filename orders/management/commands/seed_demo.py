@@ -52,8 +52,9 @@ S = Order.Status
 # username, environment variable with the password, default password, what the login is for
 DEMO_LOGINS = [
     ("admin", "WAYBILL_DEMO_ADMIN_PASSWORD", "waybill-admin", "superuser: everything"),
-    ("warehouse", "WAYBILL_DEMO_WAREHOUSE_PASSWORD", "waybill-warehouse", "Warehouse staff: stock, order lifecycle"),
-    ("support", "WAYBILL_DEMO_SUPPORT_PASSWORD", "waybill-support", "Support agents: orders, cancel, notes"),
+    ("warehouse", "WAYBILL_DEMO_WAREHOUSE_PASSWORD", "waybill-warehouse",
+     "Warehouse staff: stock, order lifecycle, returned items"),
+    ("support", "WAYBILL_DEMO_SUPPORT_PASSWORD", "waybill-support", "Support agents: /support/, claims, refunds"),
     ("customer", "WAYBILL_DEMO_CUSTOMER_PASSWORD", "waybill-customer", "a customer: the portal and the API"),
 ]
 
