@@ -99,3 +99,62 @@ def test_the_maildir_command_files_new_mail_once(tmp_path, customer, agents):
     assert not list((folder / "new").iterdir()) and len(list((folder / "cur").iterdir())) == 2
     call_command("support_fetch_mail", "--maildir", str(tmp_path / "support"))  # nothing new
     assert InboundEmail.objects.count() == 2
+
+
+class _Mailbox:
+    """A tiny IMAP4rev1 server over a real socket: enough of LOGIN, SELECT, SEARCH UNSEEN, FETCH and STORE for
+    `support_fetch_mail --imap` to talk to it as to a mail provider."""
+
+    def __init__(self, messages: list[bytes]):
+        import socket
+        import threading
+
+        self.messages, self.seen, self.logins = messages, set(), []
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        connection, _ = self.server.accept()
+        stream = connection.makefile("rwb")
+        stream.write(b"* OK IMAP4rev1 ready\r\n")
+        stream.flush()
+        for line in stream:
+            tag, command, *rest = line.decode().rstrip("\r\n").split(" ", 2)
+            command, args = command.upper(), (rest[0] if rest else "")
+            if command == "CAPABILITY":
+                stream.write(b"* CAPABILITY IMAP4rev1\r\n")
+            elif command == "LOGIN":
+                self.logins.append(args)
+            elif command == "SELECT":
+                stream.write(f"* {len(self.messages)} EXISTS\r\n".encode())
+            elif command == "SEARCH":
+                unseen = " ".join(str(i + 1) for i in range(len(self.messages)) if i + 1 not in self.seen)
+                stream.write(f"* SEARCH {unseen}\r\n".encode())
+            elif command == "FETCH":
+                number = int(args.split(" ")[0])
+                body = self.messages[number - 1]
+                stream.write(f"* {number} FETCH (BODY[] {{{len(body)}}}\r\n".encode() + body + b")\r\n")
+            elif command == "STORE":
+                self.seen.add(int(args.split(" ")[0]))
+                stream.write(f"* {args.split(' ')[0]} FETCH (FLAGS (\\Seen))\r\n".encode())
+            elif command == "LOGOUT":
+                stream.write(b"* BYE\r\n" + f"{tag} OK LOGOUT completed\r\n".encode())
+                stream.flush()
+                break
+            stream.write(f"{tag} OK {command} completed\r\n".encode())
+            stream.flush()
+        connection.close()
+        self.server.close()
+
+
+def test_the_imap_command_files_unseen_mail_and_marks_it_seen(customer, agents):
+    from django.core.management import call_command
+
+    box = _Mailbox([email(sender=customer.email, subject="From IMAP", body="Hello over IMAP")])
+    call_command("support_fetch_mail", "--imap", f"imap://desk%40shop:p%40ss@127.0.0.1:{box.port}/INBOX")
+    box.thread.join(timeout=10)
+    assert box.logins == ['desk@shop "p@ss"']  # the URL's escaped user name and password
+    assert box.seen == {1}
+    assert Ticket.objects.get().messages.get().body == "Hello over IMAP"

@@ -132,3 +132,17 @@ def test_pages_cost_the_same_with_more_tickets_and_messages(desk_client, custome
         ticket_open(subject=f"More {n}", body="x", customer=other, notify=False)
         ticket_reply(ticket=ticket.number, author=ann, body=f"reply {n}", internal=n % 2 == 0, then="open")
     assert [cost(u) for u in urls] == before
+
+
+def test_the_customers_order_page_shows_the_conversation_not_the_notes(client, customer, delivered, agents):
+    ann, _ = agents
+    ticket = ticket_open(subject="Cable missing", body="No cable in the box.", customer=customer,
+                         order=delivered.number, notify=False)
+    ticket_reply(ticket=ticket.number, author=ann, body="Supplier ships without cables: NOTE-ONLY", internal=True)
+    ticket_reply(ticket=ticket.number, author=ann, body="We are sending a cable today.")
+    client.force_login(customer)
+    page = client.get(reverse("portal:order-detail", args=[delivered.number])).content.decode()
+    assert "Your conversation with us" in page and ticket.number in page
+    import re
+
+    assert "NOTE-ONLY" not in page and "ann" not in re.findall(r"\w+", page.split("<main", 1)[1])  # nor who wrote
