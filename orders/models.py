@@ -14,9 +14,14 @@ from . import timeline
 NUMBER_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O or 1/I: read aloud on the phone without mistakes
 
 
-def new_order_number() -> str:
+def new_number(prefix: str) -> str:
+    """A human-readable number like WB-7K2M-XQ9P: 8 characters people read aloud without mistakes."""
     body = "".join(secrets.choice(NUMBER_ALPHABET) for _ in range(8))
-    return f"WB-{body[:4]}-{body[4:]}"
+    return f"{prefix}-{body[:4]}-{body[4:]}"
+
+
+def new_order_number() -> str:
+    return new_number("WB")
 
 
 class Order(ConcurrentTransitionMixin, FSMModelMixin, models.Model):

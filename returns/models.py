@@ -18,14 +18,11 @@ from django.db.models import F, Q
 from django.db.models.functions import Upper
 from django_fsm import ConcurrentTransitionMixin, FSMField, FSMModelMixin, transition
 
-from orders.models import NUMBER_ALPHABET
+from orders.models import new_number
 
 
 def new_return_number() -> str:
-    import secrets
-
-    body = "".join(secrets.choice(NUMBER_ALPHABET) for _ in range(8))
-    return f"RT-{body[:4]}-{body[4:]}"
+    return new_number("RT")
 
 
 class Reason(models.TextChoices):

@@ -22,6 +22,7 @@ from django.utils import timezone
 from django_fsm import can_proceed, has_transition_perm
 
 from config.db import atomic_service
+from config.text import clean_text
 from inventory.errors import InvalidSerial
 from inventory.models import Product, Unit, UnitEvent, Warehouse
 from inventory.services import serial_normalize, stock_adjust, stock_return, units_dispose, units_receive_return
@@ -171,14 +172,7 @@ def allowed_transitions(rr: ReturnRequest, actor=None) -> list[str]:
 
 
 def _text(value: str, field: str) -> str:
-    value = (value or "").strip()
-    if len(value) > MAX_TEXT:
-        raise InvalidReturn(f"{field.capitalize()} is at most {MAX_TEXT} characters.",
-                            fields={field: [f"At most {MAX_TEXT} characters."]})
-    if any(ord(c) < 32 and c not in "\n\r\t" for c in value):
-        raise InvalidReturn(f"{field.capitalize()} contains control characters.",
-                            fields={field: ["Remove the control characters."]})
-    return value
+    return clean_text(value, field, limit=MAX_TEXT, error=InvalidReturn)
 
 
 # --- policy --------------------------------------------------------------------------------------------------

@@ -22,14 +22,13 @@ from django.db.models import Q
 from django.db.models.functions import Upper
 from django_fsm import ConcurrentTransitionMixin, FSMField, FSMModelMixin, transition
 
-from orders.models import NUMBER_ALPHABET
+from orders.models import new_number
 
 from . import calendar
 
 
 def new_ticket_number() -> str:
-    body = "".join(secrets.choice(NUMBER_ALPHABET) for _ in range(8))
-    return f"TK-{body[:4]}-{body[4:]}"
+    return new_number("TK")
 
 
 def new_reply_token() -> str:

@@ -21,6 +21,7 @@ from django.utils import timezone
 from django_fsm import can_proceed, has_transition_perm
 
 from config.db import atomic_service
+from config.text import clean_text
 from orders.models import Order, OrderLine
 from orders.services import order_event_record
 
@@ -44,18 +45,7 @@ def _is_agent(user) -> bool:
 
 
 def _text(value, field: str, *, limit: int, required: bool = True) -> str:
-    if not isinstance(value, str):
-        raise InvalidTicket(f"{field.capitalize()} is text.", fields={field: ["Must be text."]})
-    value = value.replace("\r\n", "\n").strip()
-    if required and not value:
-        raise InvalidTicket(f"Write a {field}.", fields={field: ["Required."]})
-    if len(value) > limit:
-        raise InvalidTicket(f"{field.capitalize()} is at most {limit} characters.",
-                            fields={field: [f"At most {limit} characters."]})
-    if any(ord(c) < 32 and c not in "\n\t" for c in value):
-        raise InvalidTicket(f"{field.capitalize()} contains control characters.",
-                            fields={field: ["Remove the control characters."]})
-    return value
+    return clean_text(value, field, limit=limit, required=required, error=InvalidTicket)
 
 
 def lock(ticket: Ticket | str) -> Ticket:
