@@ -7,11 +7,13 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, status
 from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.api import NewestFirstCursorPagination
+from config.parsers import SafeJSONParser
 from orders.idempotency import idempotent
 
 from .errors import BadSignature
@@ -100,7 +102,11 @@ class TicketDetailApi(APIView):
 
 
 class TicketMessageApi(APIView):
-    @extend_schema(request=MessageCreateSerializer, responses={201: MessageSerializer}, parameters=[IDEMPOTENCY],
+    parser_classes = [SafeJSONParser, MultiPartParser]
+
+    @extend_schema(request={"application/json": MessageCreateSerializer,
+                            "multipart/form-data": MessageCreateSerializer},
+                   responses={201: MessageSerializer}, parameters=[IDEMPOTENCY],
                    description="A customer's reply, or an agent's reply or internal note.")
     def post(self, request, number: str):
         ticket = ticket_detail(number=number, user=request.user)  # a 404 for anyone else's ticket
@@ -111,12 +117,13 @@ class TicketMessageApi(APIView):
             raise PermissionDenied("Only agents write internal notes or change the status.")
 
         def run():
+            files = request.FILES.getlist("attachments")
             if agent:
                 message = ticket_reply(ticket=ticket.number, author=request.user, body=data["body"],
-                                       internal=data["internal"], then=data["then"])
+                                       internal=data["internal"], then=data["then"], attachments=files)
             else:
                 _, message = ticket_customer_reply(ticket=ticket.number, body=data["body"], customer=request.user,
-                                                   source=Message.Source.API)
+                                                   source=Message.Source.API, attachments=files)
             return Response(MessageSerializer(message, context={"agent": agent}).data, status=status.HTTP_201_CREATED)
 
         return idempotent(request, run)

@@ -26,6 +26,8 @@ class TicketCreateSerializer(serializers.Serializer):
 
 class MessageCreateSerializer(serializers.Serializer):
     body = serializers.CharField(max_length=20_000)
+    attachments = serializers.ListField(child=serializers.FileField(), required=False, max_length=5,
+                                        help_text="multipart/form-data: PDF, images or text, 10 MB each.")
     internal = serializers.BooleanField(required=False, default=False, help_text="Agents: an internal note.")
     then = serializers.ChoiceField(choices=["open", "waiting", "solved"], required=False, allow_null=True,
                                    default=None, help_text="Agents: the status after the message.")

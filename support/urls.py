@@ -9,4 +9,5 @@ urlpatterns = [
     path("queue/<slug:view>/", views.queue, name="queue"),
     path("search/", views.search_page, name="search"),
     path("tickets/<str:number>/", views.ticket, name="ticket"),
+    path("attachments/<int:pk>/", views.attachment, name="attachment"),
 ]

@@ -105,7 +105,8 @@ def ticket(request, number: str):
             reply_form = forms.ReplyForm(request.POST)
             if reply_form.is_valid():
                 ticket_reply(ticket=found.number, author=request.user, body=reply_form.cleaned_data["body"],
-                             internal=action == "note", then=reply_form.cleaned_data["then"] or None)
+                             internal=action == "note", then=reply_form.cleaned_data["then"] or None,
+                             attachments=request.FILES.getlist("attachments"))
                 if not request.htmx:  # with htmx the conversation shows it at once
                     messages.success(request, "Note added (staff only)." if action == "note" else
                                      "Reply sent to the customer.")
@@ -150,3 +151,19 @@ def search_page(request):
     form = forms.SearchForm(request.GET or None)
     results = search(form.cleaned_data["q"]) if form.is_valid() else None
     return render(request, "support/search.html", {"form": form, "results": results})
+
+
+@agent_required
+def attachment(request, pk: int):
+    """A message's file, for agents: downloaded, never rendered inline (nosniff)."""
+    from django.http import FileResponse
+
+    from .models import Attachment
+
+    found = Attachment.objects.filter(pk=pk).first()
+    if found is None:
+        raise Http404("No such file.")
+    response = FileResponse(found.file.open("rb"), content_type=found.content_type, as_attachment=True,
+                            filename=found.filename)
+    response["X-Content-Type-Options"] = "nosniff"
+    return response

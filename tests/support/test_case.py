@@ -7,10 +7,12 @@ from django.utils import timezone
 from notifications.models import OutboxMessage
 from orders.models import Order
 from orders.services import order_transition
+from shipping.services import shipment_create_all, shipment_transition
 from support.errors import TicketTransitionNotAllowed
 from support.models import Ticket
 from support.services import inbound_email_receive, ticket_reply, ticket_start_return, ticket_transition
-from tests.returns.conftest import IMEI_SOLD, IMEI_SPARE, carrier_event, deliver
+from tests.returns.conftest import IMEI_SOLD, IMEI_SPARE, carrier_event
+from tests.returns.test_apis import webhook
 
 from .test_inbound import email
 
@@ -43,8 +45,14 @@ def test_the_defective_phone_from_email_to_replacement(customer, delivered, agen
     replacement = rr.replacement_order
     for name in ("confirm", "start_processing", "pack"):
         order_transition(order=replacement.number, name=name, actor=staff_user)
+    (parcel,) = shipment_create_all(order=replacement.number, carrier="local", actor=staff_user)
+    shipment_transition(shipment=parcel.pk, name="pick", actor=staff_user)
+    shipment_transition(shipment=parcel.pk, name="pack", actor=staff_user,
+                        serials={replacement.lines.get().pk: [IMEI_SPARE]})
+    parcel = shipment_transition(shipment=parcel.pk, name="create_label", actor=staff_user)
     with django_capture_on_commit_callbacks(execute=True):
-        deliver(replacement, {"PH-1": [IMEI_SPARE]})
+        webhook(parcel, "PICKED_UP")  # the carrier's signed HTTP webhook
+        webhook(parcel, "DELIVERED")
     # then the ticket followed the case and solved itself when the phone arrived, within its target
     ticket.refresh_from_db()
     assert ticket.status == "solved" and Order.objects.get(pk=replacement.pk).status == "delivered"
@@ -72,8 +80,6 @@ def test_a_delivery_exception_opens_one_ticket_per_parcel(customer, phone, agent
     from tests.shipping.conftest import pack
 
     order = pack(place_order(customer=customer, lines=[(phone, 1)]))
-    from shipping.services import shipment_create_all, shipment_transition
-
     (parcel,) = shipment_create_all(order=order.number, carrier="local")
     for name in ("pick",):
         shipment_transition(shipment=parcel.pk, name=name)

@@ -146,3 +146,25 @@ def test_the_customers_order_page_shows_the_conversation_not_the_notes(client, c
     import re
 
     assert "NOTE-ONLY" not in page and "ann" not in re.findall(r"\w+", page.split("<main", 1)[1])  # nor who wrote
+
+
+def test_an_agent_attaches_a_file_to_a_reply(desk_client, customer, agents):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    ticket = ticket_open(subject="Invoice", body="Please send the invoice.", customer=customer, notify=False)
+    url = reverse("support:ticket", args=[ticket.number])
+    desk_client.post(url, {"action": "reply", "body": "Here it is.", "then": "",
+                           "attachments": SimpleUploadedFile("invoice.pdf", b"%PDF-1.7 invoice")})
+    message = ticket.messages.get(from_customer=False)
+    (attachment,) = message.attachments.all()
+    assert (attachment.filename, attachment.content_type) == ("invoice.pdf", "application/pdf")
+    download = desk_client.get(reverse("support:attachment", args=[attachment.pk]))
+    assert b"".join(download.streaming_content) == b"%PDF-1.7 invoice"
+    assert download["Content-Disposition"].startswith("attachment") and download["X-Content-Type-Options"] == "nosniff"
+    outsider = Client()
+    outsider.force_login(customer)
+    assert outsider.get(reverse("support:attachment", args=[attachment.pk])).status_code == 403
+    refused = desk_client.post(url, {"action": "reply", "body": "And this", "then": "",
+                                     "attachments": SimpleUploadedFile("run.exe", b"MZ\x90\x00binary")}, follow=True)
+    assert "is not a PDF, an image or a text file" in refused.content.decode()
+    assert ticket.messages.filter(from_customer=False).count() == 1
