@@ -89,8 +89,8 @@ def ticket(request, number: str):
     except DomainError:
         raise Http404("No such ticket.") from None
     if request.method == "GET":
-        if request.htmx and request.GET.get("part") == "conversation":
-            return render(request, "support/ticket.html#conversation", {"ticket": found})
+        if request.htmx and request.GET.get("part") == "conversation":  # the 15-second refresh: new messages
+            return render(request, "support/_poll.html", {"ticket": found})  # and the case's new events
         initial = {}
         canned_id = request.GET.get("canned", "")
         if canned_id.isdigit():

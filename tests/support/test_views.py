@@ -80,6 +80,7 @@ def test_htmx_reply_swaps_the_conversation(desk_client, customer, agents):
     assert "Internal note" in html and "<html" not in html
     fresh = desk_client.get(url, {"part": "conversation"}, HTTP_HX_REQUEST="true").content.decode()
     assert fresh.lstrip().startswith('<div id="conversation"')
+    assert '<div id="ticket-timeline" hx-swap-oob="true">' in fresh  # the case's events refresh with it
 
 
 def test_canned_replies_prefill_the_reply(desk_client, customer, delivered, agents):
