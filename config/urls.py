@@ -61,10 +61,9 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include(api)),
     path("track/", include("shipping.urls")),
-    path("returns/", include("returns.urls")),
     path("support/", include("support.urls")),
     path("accounts/", include("django.contrib.auth.urls")),
-    path("", include("orders.urls")),
+    path("", include("portal.urls")),
 ]
 
 handler404 = "config.errors.page_not_found"

@@ -28,6 +28,8 @@ from django.template import TemplateDoesNotExist, TemplateSyntaxError
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from config.links import order_link
+
 from . import registry
 from .models import Notification, NotificationPreference, OutboxMessage, WebhookDelivery, WebhookEndpoint
 
@@ -239,6 +241,9 @@ def render_email(notification: Notification) -> EmailMultiAlternatives:
         "site_url": settings.WAYBILL_SITE_URL.rstrip("/"),
         "event_description": spec.description,
     }
+    number = notification.outbox.payload.get("order_number")
+    if isinstance(number, str) and number:  # a link that opens the order, for guests too (config.links)
+        context["order_link"] = order_link(number)
     subject = " ".join(render_to_string(names["subject"], context).split())
     headers = {"X-Waybill-Event": notification.event, "X-Waybill-Notification": str(notification.pk)}
     if notification.event in registry.AUTO_REPLIES:

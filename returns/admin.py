@@ -213,7 +213,7 @@ class ReturnRequestAdmin(admin.ModelAdmin):
             return "—"
         return format_html('{} {} · {} · <a href="{}" target="_blank">PDF</a> · <a href="{}">parcel</a>',
                            shipment.carrier.name, shipment.tracking_number, shipment.get_status_display(),
-                           reverse("returns:label", args=[obj.number]),
+                           reverse("portal:return-label", args=[obj.number]),
                            reverse("admin:shipping_shipment_change", args=[shipment.pk]))
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):

@@ -149,7 +149,7 @@ class ReturnDetailSerializer(serializers.ModelSerializer):
         if shipment is None:
             return None
         return {"carrier": shipment.carrier.name, "tracking_number": shipment.tracking_number,
-                "status": shipment.status, "url": reverse("returns:label", args=[obj.number])}
+                "status": shipment.status, "url": reverse("portal:return-label", args=[obj.number])}
 
     def get_allowed_transitions(self, obj) -> list[str]:
         from .services import allowed_transitions

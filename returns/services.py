@@ -22,6 +22,7 @@ from django.utils import timezone
 from django_fsm import can_proceed, has_transition_perm
 
 from config.db import atomic_service
+from config.links import order_access_token, order_link
 from config.text import clean_text
 from inventory.errors import InvalidSerial
 from inventory.models import Product, Unit, UnitEvent, Warehouse
@@ -124,7 +125,7 @@ def _payload(rr: ReturnRequest, order: Order, **extra) -> dict:
         "lines": [{"sku": line.order_line.sku, "name": line.order_line.name, "quantity": line.quantity,
                    "reason": line.reason, "reason_display": line.get_reason_display(), "serial": line.serial}
                   for line in lines],
-        "link": _site(f"/orders/{order.number}/"),
+        "link": order_link(order.number),
         **extra,
     }
 
@@ -495,7 +496,8 @@ def return_approve(*, return_request: ReturnRequest | str, actor=None, handling:
                        tracking_number=label.tracking_number if label else "")
     _notify("return.approved", rr, order, key="approved", instructions=instructions, how=how,
             carrier_name=label.carrier.name if label else "", tracking_number=label.tracking_number if label else "",
-            label_url=_site(reverse("returns:label", args=[rr.number])) if label else "",
+            label_url=(_site(reverse("portal:return-label", args=[rr.number])) + "?access="
+                       + order_access_token(order.number)) if label else "",
             item_due_by=rr.item_due_by.isoformat() if rr.item_due_by else "",
             replacement_order=replacement.number if replacement else "")
     return rr
@@ -685,7 +687,7 @@ def _refund(order: Order, *, items_amount: Decimal, shipping_amount: Decimal, re
             "currency": order.currency, "items_amount": str(items_amount), "shipping_amount": str(shipping_amount),
             "reason": reason, "return_number": return_request.number if return_request else "",
             "refunded_total": str(order.refunded_total + amount), "total": str(order.total),
-            "link": _site(f"/orders/{order.number}/")})
+            "link": order_link(order.number)})
     return refund, True
 
 

@@ -35,6 +35,7 @@ INSTALLED_APPS = [
     "returns",
     "support",
     "notifications",
+    "portal",
 ]
 
 MIDDLEWARE = [
@@ -194,6 +195,11 @@ WAYBILL_RETURN_UNRESOLVED_ALERT_HOURS = env.int("WAYBILL_RETURN_UNRESOLVED_ALERT
 WAYBILL_RETURN_PHOTO_MAX_BYTES = env.int("WAYBILL_RETURN_PHOTO_MAX_BYTES", default=5 * 1024 * 1024)
 WAYBILL_RETURN_PHOTOS_PER_LINE = env.int("WAYBILL_RETURN_PHOTOS_PER_LINE", default=5)
 WAYBILL_RETURN_CARRIER = env("WAYBILL_RETURN_CARRIER", default="local")  # return labels, unless the parcel's own
+
+# --- Portal (portal/) ---------------------------------------------------------------------------------------
+WAYBILL_ORDER_LINK_DAYS = env.int("WAYBILL_ORDER_LINK_DAYS", default=90)  # email links open the order this long
+WAYBILL_ORDER_LOOKUP_LIMIT = env.int("WAYBILL_ORDER_LOOKUP_LIMIT", default=10)  # guest lookups per client/order
+WAYBILL_ORDER_LOOKUP_WINDOW_SECONDS = env.int("WAYBILL_ORDER_LOOKUP_WINDOW_SECONDS", default=600)
 
 # --- Support (support/) -------------------------------------------------------------------------------------
 WAYBILL_SUPPORT_EMAIL = env("WAYBILL_SUPPORT_EMAIL", default="support@waybill.localhost")  # replies come back here

@@ -38,7 +38,7 @@ def test_customer_follows_their_parcel_from_the_portal(live_server, page):
     expect(page.locator("h1")).to_have_text("My orders")
     page.get_by_role("link", name=order.number).click()
     expect(page.locator("#order-status")).to_have_text("Shipped")
-    expect(page.locator("#timeline")).to_contain_text("Parcel update")
+    expect(page.locator("#timeline")).to_contain_text("Your parcel left our warehouse with Local courier")
     expect(page.locator(".parcel")).to_contain_text("In transit")
     page.screenshot(path=str(SCREENSHOT), full_page=True)
 

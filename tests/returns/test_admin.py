@@ -94,7 +94,7 @@ def test_each_step_is_a_button_for_the_role_that_may_take_it(agent_client, wareh
     rr.refresh_from_db()
     assert rr.status == "awaiting_item" and rr.label_shipment.tracking_number
     page = agent_client.get(change).content.decode()
-    assert rr.label_shipment.tracking_number in page and reverse("returns:label", args=[rr.number]) in page
+    assert rr.label_shipment.tracking_number in page and reverse("portal:return-label", args=[rr.number]) in page
     client = warehouse_client
     assert [b["label"] for b in client.get(change).context["step_buttons"]] == ["Receive item"]
     assert client.post(step_url(rr, "receive"), {"note": ""}).status_code == 302
@@ -119,7 +119,7 @@ def test_the_return_label_is_a_pdf_for_the_customer_and_staff_only(agent_client,
 
     rr = case_claim(delivered)
     return_approve(return_request=rr.number, actor=agent_user)
-    url = reverse("returns:label", args=[rr.number])
+    url = reverse("portal:return-label", args=[rr.number])
     response = agent_client.get(url)
     assert response.status_code == 200 and response["Content-Type"] == "application/pdf"
     assert response.content.startswith(b"%PDF")

@@ -143,7 +143,7 @@ def test_the_customers_order_page_shows_the_conversation_not_the_notes(client, c
     ticket_reply(ticket=ticket.number, author=ann, body="We are sending a cable today.")
     client.force_login(customer)
     page = client.get(reverse("portal:order-detail", args=[delivered.number])).content.decode()
-    assert "Your conversation with us" in page and ticket.number in page
+    assert "You wrote to us" in page and ticket.number in page
     import re
 
     assert "NOTE-ONLY" not in page and "ann" not in re.findall(r"\w+", page.split("<main", 1)[1])  # nor who wrote

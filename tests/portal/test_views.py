@@ -1,7 +1,6 @@
 """The customer portal: sign-in, a customer's own orders, their parcels and timeline, email preferences."""
 
 import pytest
-from django.urls import reverse
 
 from orders.services import order_add_note, order_transition
 from tests.factories import CustomerFactory, ProductFactory, StaffFactory, place_order
@@ -75,26 +74,33 @@ def test_order_page_links_each_parcel_to_its_tracking_page(signed_in, customer, 
     assert f'href="/track/{shipment.tracking_number}/"' in page
 
 
-def test_the_link_in_order_emails_is_the_portal_order_page(customer):
-    from django.conf import settings
-    from django.template.loader import render_to_string
+def test_the_link_in_order_emails_opens_the_order_even_for_a_guest(db, client, mailoutbox,
+                                                                    django_capture_on_commit_callbacks):
+    import re
 
-    order = place_order(customer=customer)
-    body = render_to_string("notifications/order.placed.txt", {
-        "order_number": order.number, "site_url": settings.WAYBILL_SITE_URL, "lines": [], "total": "1",
-        "currency": "EUR"})
-    assert f"{settings.WAYBILL_SITE_URL}{reverse('portal:order-detail', args=[order.number])}" in body
+    from django.conf import settings
+
+    with django_capture_on_commit_callbacks(execute=True):
+        order = place_order(email="guest@example.com")
+    (mail,) = mailoutbox
+    link = re.search(rf"{re.escape(settings.WAYBILL_SITE_URL)}(/orders/{order.number}/\?access=\S+)", mail.body)
+    assert link, mail.body
+    opened = client.get(link.group(1), follow=True)  # a guest, no account, no session yet
+    assert opened.status_code == 200 and order.number in opened.content.decode()
+    assert client.get(f"/orders/{order.number}/").status_code == 200  # the session keeps it open
+    forged = client.get(f"/orders/{order.number}/?access=" + link.group(1).split("access=")[1][:-3] + "xyz")
+    assert forged.status_code == 404
 
 
 def test_order_list_queries_do_not_grow(signed_in, customer, django_assert_num_queries):
     product = ProductFactory(stock=100)
     for _ in range(3):
         place_order(customer=customer, lines=[(product, 1)])
-    with django_assert_num_queries(4):  # session, user, count, page
+    with django_assert_num_queries(6):  # session, user, count, page, its lines, its latest parcel news
         signed_in.get("/orders/")
     for _ in range(27):
         place_order(customer=customer, lines=[(product, 1)])
-    with django_assert_num_queries(4):
+    with django_assert_num_queries(6):
         response = signed_in.get("/orders/")
     assert response.content.decode().count('href="/orders/WB-') == 20  # one page
 
@@ -103,7 +109,8 @@ def test_order_page_queries_do_not_grow_with_lines(signed_in, customer, django_a
     small = place_order(customer=customer, lines=[(ProductFactory(stock=5), 1) for _ in range(2)])
     large = place_order(customer=customer, lines=[(ProductFactory(stock=5), 1) for _ in range(20)])
     signed_in.get(f"/orders/{small.number}/")
-    with django_assert_num_queries(6) as small_queries:  # session, user, order, lines, timeline, parcels
+    with django_assert_num_queries(8) as small_queries:  # session, user, order, lines, timeline, carriers,
+        # parcels, returns (their lines and scans only when there are parcels)
         signed_in.get(f"/orders/{small.number}/")
     with django_assert_num_queries(len(small_queries.captured_queries)):
         signed_in.get(f"/orders/{large.number}/")

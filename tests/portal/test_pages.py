@@ -1,0 +1,131 @@
+"""The portal's new pages: a guest finds an order, a customer reports a problem, follows returns and talks to
+support; anyone else's things are a 404; the order page updates itself."""
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from returns.models import ReturnRequest
+from support.models import Ticket
+from support.services import ticket_open, ticket_reply
+from tests.factories import CustomerFactory, StaffFactory
+from tests.returns.conftest import IMEI_SOLD, carrier_event
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def shopper(customer):
+    client = Client()
+    client.force_login(customer)
+    return client
+
+
+def test_a_guest_finds_their_order_and_a_wrong_pair_learns_nothing(client, delivered, settings):
+    url = reverse("portal:order-lookup")
+    wrong_email = client.post(url, {"number": delivered.number, "email": "someone@else.example"})
+    unknown = client.post(url, {"number": "WB-2222-3333", "email": delivered.email})
+    assert wrong_email.status_code == unknown.status_code == 400
+    assert wrong_email.context["form"].non_field_errors() == unknown.context["form"].non_field_errors()
+    assert client.get(reverse("portal:order-detail", args=[delivered.number])).status_code == 404
+    found = client.post(url, {"number": delivered.number.lower(), "email": delivered.email.upper()})
+    assert found.status_code == 302 and client.get(found.url).status_code == 200
+
+
+def test_lookups_are_rate_limited(client, delivered, settings):
+    settings.WAYBILL_ORDER_LOOKUP_LIMIT = 3
+    url = reverse("portal:order-lookup")
+    for _ in range(3):
+        client.post(url, {"number": delivered.number, "email": "guess@example.com"})
+    limited = client.post(url, {"number": delivered.number, "email": delivered.email})
+    assert limited.status_code == 429 and "Too many tries" in limited.content.decode()
+
+
+def test_anyone_elses_things_are_a_404(client, customer, delivered):
+    rr = ReturnRequest.objects.create(order=delivered, customer=customer, email=customer.email, resolution="refund")
+    ticket = ticket_open(subject="Mine", body="Private", customer=customer, notify=False)
+    stranger = Client()
+    stranger.force_login(CustomerFactory())
+    urls = [reverse("portal:order-detail", args=[delivered.number]),
+            reverse("portal:report-problem", args=[delivered.number]),
+            reverse("portal:return-detail", args=[rr.number]), reverse("portal:return-label", args=[rr.number]),
+            reverse("portal:ticket-detail", args=[ticket.number]),
+            reverse("portal:order-detail", args=["WB-%00-ÿÿ"])]
+    for visitor in (stranger, client):
+        for url in urls:
+            assert visitor.get(url).status_code in (404, 302), url  # 302: sign in first (ticket pages)
+    assert stranger.get(reverse("portal:ticket-detail", args=[ticket.number])).status_code == 404
+
+
+def test_reporting_a_defective_phone_makes_a_claim_and_a_conversation(shopper, customer, delivered):
+    url = reverse("portal:report-problem", args=[delivered.number])
+    page = shopper.get(url)
+    form = page.context["form"]
+    assert form.fields["serial"].initial == IMEI_SOLD  # the unit shipped to them is preselected
+    assert "30 days of delivery" in page.content.decode()
+    phone_line = delivered.lines.get(sku="PH-1")
+    response = shopper.post(url, {"line": phone_line.pk, "quantity": 1, "serial": IMEI_SOLD, "reason": "defective",
+                                  "resolution": "replacement", "description": "Restarts every few minutes."})
+    rr = ReturnRequest.objects.get()
+    assert response.status_code == 302 and response.url == reverse("portal:return-detail", args=[rr.number])
+    assert (rr.channel, rr.lines.get().unit.serial) == ("portal", IMEI_SOLD)
+    ticket = Ticket.objects.get()
+    assert (ticket.return_request, ticket.category, ticket.serial) == (rr, "defect", IMEI_SOLD)
+    detail = shopper.get(response.url).content.decode()
+    assert rr.number in detail and "Requested" in detail
+    # the same unit twice is refused on the form, with the reason
+    again = shopper.post(url, {"line": phone_line.pk, "quantity": 1, "serial": IMEI_SOLD, "reason": "defective",
+                               "resolution": "replacement"})
+    assert again.status_code in (200, 400)
+    assert ReturnRequest.objects.count() == 1
+
+
+def test_a_change_of_mind_outside_the_window_is_explained(shopper, delivered, settings):
+    from django.utils import timezone
+
+    from shipping.models import Shipment
+
+    Shipment.objects.filter(order=delivered).update(delivered_at=timezone.now() - timezone.timedelta(days=60))
+    case_line = delivered.lines.get(sku="CASE-1")
+    response = shopper.post(reverse("portal:report-problem", args=[delivered.number]), {
+        "line": case_line.pk, "quantity": 1, "reason": "no_longer_wanted", "resolution": "refund"})
+    assert response.status_code == 400
+    assert "return window for CASE-1" in str(response.context["form"].non_field_errors())
+
+
+def test_contact_us_and_the_conversation_without_notes(shopper, customer, delivered, agents):
+    ann, _ = agents
+    response = shopper.post(reverse("portal:ticket-new"), {"order": delivered.number, "category": "delivery",
+                                                           "subject": "Late", "body": "Where is it?"})
+    ticket = Ticket.objects.get()
+    assert response.status_code == 302 and (ticket.order, ticket.channel) == (delivered, "portal")
+    ticket_reply(ticket=ticket.number, author=ann, body="Driver notes: SECRET", internal=True)
+    ticket_reply(ticket=ticket.number, author=ann, body="It arrives tomorrow.")
+    page = shopper.get(reverse("portal:ticket-detail", args=[ticket.number])).content.decode()
+    assert "It arrives tomorrow." in page and "SECRET" not in page and ">ann<" not in page
+    shopper.post(reverse("portal:ticket-detail", args=[ticket.number]), {"body": "Thanks!"})
+    assert Ticket.objects.get(pk=ticket.pk).status == "open"
+
+
+def test_the_order_page_updates_itself_while_the_parcel_moves(shopper, customer, phone):
+    from shipping.services import shipment_create_all, shipment_transition
+    from tests.factories import place_order
+    from tests.shipping.conftest import pack
+
+    order = pack(place_order(customer=customer, lines=[(phone, 1)]))
+    (parcel,) = shipment_create_all(order=order.number, carrier="local")
+    shipment_transition(shipment=parcel.pk, name="pick")
+    shipment_transition(shipment=parcel.pk, name="pack", serials={order.lines.get().pk: [IMEI_SOLD]})
+    parcel = shipment_transition(shipment=parcel.pk, name="create_label")
+    url = reverse("portal:order-detail", args=[order.number])
+    assert 'hx-trigger="every 10s"' in shopper.get(url).content.decode()
+    carrier_event(parcel, "PICKED_UP")
+    live = shopper.get(url, {"part": "live"}, HTTP_HX_REQUEST="true").content.decode()
+    assert live.lstrip().startswith('<div id="live"') and "Your parcel left our warehouse with Local courier" in live
+    assert "NORTH" not in live and "staff" not in live.lower()
+
+
+def test_staff_see_the_label_but_not_other_peoples_orders(delivered, agents):
+    staff = Client()
+    staff.force_login(StaffFactory(group="Support agents"))
+    assert staff.get(reverse("portal:order-detail", args=[delivered.number])).status_code == 404
