@@ -22,6 +22,7 @@ STATUS_WORDS = {
     "hold": ("Delayed", ""),
     "release": ("Back on track", "Your order is moving again."),
 }
+PARCELS_SAY = {"ship_partially", "ship", "deliver"}
 PARCEL_WORDS = {
     "label_created": "Your parcel is ready to leave with {carrier}",
     "in_transit": "Your parcel left our warehouse with {carrier}",
@@ -58,8 +59,12 @@ def _parcel(event: OrderEvent, carriers: dict[str, str]) -> Step | None:
 def customer_story(order: Order, events: list[OrderEvent], *, carriers: dict[str, str]) -> list[Step]:
     """The order's customer-visible timeline, newest first. `carriers` maps carrier codes to their names."""
     steps: list[Step] = []
+    # when parcels tell the journey, the order's own "on its way" and "delivered" would say it twice
+    parcels_tell = any(e.kind == "parcel_update" and not e.internal for e in events)
     for event in events:
         if event.internal:
+            continue
+        if event.kind == OrderEvent.Kind.STATUS and parcels_tell and event.transition in PARCELS_SAY:
             continue
         if event.kind == OrderEvent.Kind.STATUS:
             title, text = STATUS_WORDS.get(event.transition, (event.to_status_label, ""))

@@ -254,3 +254,9 @@ class ShipmentEvent(models.Model):
 
     def __str__(self) -> str:
         return self.description or f"{self.from_status or '—'} → {self.to_status}"
+
+    @property
+    def reported_label(self) -> str:
+        """What the carrier's code means, in words ("In transit"), for a scan without a description."""
+        status = self.reported_status or self.to_status
+        return Shipment.Status(status).label if status in Shipment.Status.values else ""

@@ -1,0 +1,88 @@
+"""The defective phone from the customer's side, in a real browser at desktop and phone width: a guest opens the
+order from the email's link, reports the defect with the serial preselected, sees the claim; signed-in, they
+follow it in their conversations. axe-core checks every page for serious accessibility problems."""
+
+import re
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from inventory.models import Product
+from orders.services import order_set_payment_status
+from tests.factories import ProductFactory, WarehouseFactory, place_order
+from tests.returns.conftest import IMEI_SOLD, deliver
+from tests.shipping.conftest import pack
+
+AXE = Path(settings.BASE_DIR) / "node_modules" / "axe-core" / "axe.min.js"
+SHOTS = Path("/tmp")
+
+
+def check_accessibility(page, name: str) -> None:
+    """No serious or critical axe-core violation on the page (axe-core from npm; without it this check is
+    skipped, and REQUIRE_SERVICES=1 makes that a failure)."""
+    if not AXE.exists():
+        from tests.conftest import service_missing
+
+        service_missing("axe-core (npm ci)")
+    page.add_script_tag(content=AXE.read_text())
+    violations = page.evaluate("async () => (await axe.run(document, {resultTypes: ['violations']})).violations"
+                               ".filter(v => ['serious', 'critical'].includes(v.impact))"
+                               ".map(v => v.id + ': ' + v.nodes.map(n => n.target.join(' ')).join(', '))")
+    assert violations == [], f"{name}: {violations}"
+
+
+def shoot(page, name: str) -> None:
+    page.screenshot(path=str(SHOTS / f"waybill-portal-{name}.png"), full_page=True)
+    width = page.viewport_size["width"]
+    page.set_viewport_size({"width": 360, "height": 780})
+    page.screenshot(path=str(SHOTS / f"waybill-portal-{name}-phone.png"), full_page=True)
+    page.set_viewport_size({"width": width, "height": 1000})
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_guest_reports_a_defective_phone_from_the_email_link(live_server, page, mailoutbox, settings):
+    from playwright.sync_api import expect
+
+    settings.WAYBILL_SITE_URL = live_server.url
+    WarehouseFactory(code="NORTH", priority=1)
+    phone = ProductFactory(sku="PH-PX9-128", name="Google Pixel 9 128 GB Obsidian", price="799.00",
+                           serial_tracked=True, serial_format=Product.SerialFormat.IMEI, stock={"NORTH": 3})
+    order = pack(place_order(email="grace@example.com", lines=[(phone, 1)]))
+    order_set_payment_status(order=order.number, payment_status="paid")
+    mailoutbox.clear()
+    order = deliver(order, {"PH-PX9-128": [IMEI_SOLD]})
+
+    # given the link in the delivery email (a guest: no account)
+    from notifications.models import Notification
+    from notifications.services import render_email
+
+    email = render_email(Notification.objects.filter(event="shipment.delivered").latest("pk"))
+    link = re.search(r"http://\S+/orders/\S+\?access=\S+", email.body).group(0)
+
+    # when they open it, the order's story is told for people, and nothing staff-only shows
+    page.goto(link)
+    expect(page.locator("h1")).to_have_text(f"Order {order.number}")
+    expect(page.locator("#timeline")).to_contain_text("Your parcel was delivered")
+    expect(page.locator("body")).not_to_contain_text("NORTH")
+    check_accessibility(page, "order")
+    shoot(page, "order")
+
+    # when they report a problem, the phone's serial is already chosen and the rules are explained
+    page.get_by_role("link", name="Report a problem").click()
+    expect(page.locator("#id_serial")).to_have_value(IMEI_SOLD)
+    expect(page.locator(".card").first).to_contain_text("What happens next")
+    page.get_by_label("Google Pixel 9 128 GB Obsidian (PH-PX9-128)").check()
+    page.select_option("#id_reason", "defective")
+    page.get_by_label("A replacement").check()
+    page.fill("#id_description", "It restarts every ten minutes.")
+    check_accessibility(page, "report")
+    shoot(page, "report")
+    page.get_by_role("button", name="Send my request").click()
+
+    # then the return is registered and they can see where it stands
+    expect(page.locator(".messages")).to_contain_text("is registered")
+    expect(page.locator(".status")).to_contain_text("Requested")
+    expect(page.locator("body")).to_contain_text(IMEI_SOLD)
+    check_accessibility(page, "return")
+    shoot(page, "return")
