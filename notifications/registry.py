@@ -154,5 +154,8 @@ register_event("shipment.exception_alert", audience=STAFF, template="staff_alert
 register_event("shipment.scan_overdue", audience=STAFF, template="staff_alert",
                description="A label was created but the carrier has not scanned the parcel in time.")
 
+# --- Accounts (the portal) -----------------------------------------------------------------------------
+register_event("account.verify", description="The link that confirms a new account's email.")
+
 # --- Staff alerts ------------------------------------------------------------------------------------------
 register_event("stock.low", audience=STAFF, description="A product fell to or below its low-stock threshold.")

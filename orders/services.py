@@ -599,3 +599,12 @@ def order_place_replacement(*, original: Order | str, lines: Sequence[tuple[Prod
     ])
     del order._prefetched_objects_cache
     return order
+
+
+@atomic_service
+def order_attach_guest_orders(*, customer) -> list[int]:
+    """Orders placed as a guest with the customer's (verified) email join their account. Returns their ids."""
+    ids = list(Order.objects.select_for_update().filter(customer__isnull=True, email__iexact=customer.email)
+               .order_by("pk").values_list("pk", flat=True))
+    Order.objects.filter(pk__in=ids).update(customer=customer)
+    return ids

@@ -1,4 +1,5 @@
 from django import forms
+from django.db.models import Q
 
 from returns.models import Reason, ReturnRequest
 from support.models import Category
@@ -79,3 +80,37 @@ class CustomerReplyForm(forms.Form):
 
     def clean_body(self):
         return _no_control(self.cleaned_data["body"])
+
+
+class SignupForm(forms.Form):
+    name = forms.CharField(max_length=150, label="Your name")
+    email = forms.EmailField(max_length=254, label="Email")
+    password1 = forms.CharField(label="Password", widget=forms.PasswordInput, strip=False,
+                                help_text="At least 8 characters; not only digits, not a common password.")
+    password2 = forms.CharField(label="Password again", widget=forms.PasswordInput, strip=False)
+
+    def clean_name(self):
+        return _no_control(self.cleaned_data["name"]).strip()
+
+    def clean_email(self):
+        from django.contrib.auth import get_user_model
+
+        email = self.cleaned_data["email"].strip()
+        users = get_user_model().objects.filter(Q(email__iexact=email) | Q(username__iexact=email))
+        if users.filter(is_active=True).exists():
+            raise forms.ValidationError("An account uses this email already: sign in, or reset its password.")
+        users.filter(is_active=False, last_login__isnull=True).delete()  # an unverified earlier try starts over
+        return email
+
+    def clean(self):
+        from django.contrib.auth import password_validation
+
+        data = super().clean()
+        if data.get("password1") and data.get("password1") != data.get("password2"):
+            self.add_error("password2", "The two passwords differ.")
+        elif data.get("password1"):
+            try:
+                password_validation.validate_password(data["password1"])
+            except forms.ValidationError as err:
+                self.add_error("password1", err)
+        return data

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import accounts, views
 
 app_name = "portal"
 
@@ -17,4 +17,6 @@ urlpatterns = [
     path("help/new/", views.ticket_new, name="ticket-new"),
     path("help/<str:number>/", views.ticket_detail_page, name="ticket-detail"),
     path("account/emails/", views.notification_settings, name="notifications"),
+    path("account/signup/", accounts.signup, name="signup"),
+    path("account/verify/<str:uidb64>/<str:token>/", accounts.verify, name="verify"),
 ]

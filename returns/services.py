@@ -947,3 +947,9 @@ __all__ = [
     "return_alert_overdue", "return_approve", "return_cancel", "return_close", "return_create", "return_inspect",
     "return_receive", "return_reject", "return_resolve", "return_window",
 ]
+
+
+@atomic_service
+def returns_attach_customer(*, customer, order_ids) -> int:
+    """Returns of guest orders that joined the customer's account are theirs too."""
+    return ReturnRequest.objects.filter(order_id__in=list(order_ids), customer__isnull=True).update(customer=customer)

@@ -15,10 +15,11 @@ from .tickets import (
     ticket_reply,
     ticket_set_priority,
     ticket_transition,
+    tickets_attach_customer,
 )
 
 __all__ = [
     "canned_reply_render", "case_pending", "inbound_email_receive", "reply_address", "sla_alert", "ticket_assign",
     "ticket_close_solved", "ticket_customer_reply", "ticket_merge", "ticket_open", "ticket_reply",
-    "ticket_set_priority", "ticket_start_return", "ticket_transition",
+    "ticket_set_priority", "ticket_start_return", "ticket_transition", "tickets_attach_customer",
 ]

@@ -464,3 +464,9 @@ def customer_for_email(email: str):
     users = get_user_model().objects.filter(email__iexact=email.strip(), is_active=True).order_by("pk")
     return users.first()
 
+
+
+@atomic_service
+def tickets_attach_customer(*, customer) -> int:
+    """Tickets a guest opened with the customer's (verified) email join their account."""
+    return Ticket.objects.filter(customer__isnull=True, email__iexact=customer.email).update(customer=customer)
