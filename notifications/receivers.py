@@ -29,7 +29,7 @@ def order_event_name(event: OrderEvent) -> str | None:
     if event.kind == OrderEvent.Kind.STATUS:
         return TRANSITION_EVENTS.get(event.transition)
     if event.kind == OrderEvent.Kind.NOTE:
-        return "order.note_added"
+        return "order.address_changed" if "address_changed" in (event.data or {}) else "order.note_added"
     if event.kind == OrderEvent.Kind.PAYMENT:
         return "order.payment_updated"
     return None  # other apps' kinds (parcels, returns...) emit their own notifications with their details
@@ -73,8 +73,16 @@ def on_order_event_recorded(sender, *, order, event, **kwargs):
         name = REPLACEMENT_QUIET[name]
     if name is None:
         return
-    notification_emit(event=name, subject=order, payload=order_payload(order, event),
-                      idempotency_key=f"order-event:{event.pk}")
+    payload = order_payload(order, event)
+    notification_emit(event=name, subject=order, payload=payload, idempotency_key=f"order-event:{event.pk}")
+    if name == "order.address_changed":  # staff make sure nothing leaves for the old address
+        from django.urls import reverse
+
+        notification_emit(event="order.address_changed_alert", subject=order,
+                          idempotency_key=f"order-event:{event.pk}:staff",
+                          payload={**payload, "title": f"New delivery address for {order.number}",
+                                   "message": event.text, "link": reverse("admin:orders_order_change",
+                                                                          args=[order.pk])})
 
 
 def on_low_stock_alerts_raised(sender, *, alerts, **kwargs):

@@ -139,6 +139,10 @@ register_event("order.reshipped", description="A returned order is on its way ag
 register_event("order.on_hold", essential=False, description="The order is delayed by a hold.")
 register_event("order.released", audience=NONE, description="A hold was lifted.")
 register_event("order.note_added", essential=False, description="Staff left a note the customer may read.")
+register_event("order.address_changed", template="order.note_added",
+               description="The delivery address was changed (confirmation to the customer).")
+register_event("order.address_changed_alert", audience=STAFF, template="staff_alert",
+               description="A customer changed the delivery address of an order not yet labelled.")
 register_event("order.payment_updated", audience=NONE, description="The payment status changed.")
 register_event("order.replacement_placed", audience=NONE, description="A replacement order was created for a claim.")
 register_event("order.replacement_confirmed", audience=NONE, description="A replacement order was confirmed.")

@@ -608,3 +608,52 @@ def order_attach_guest_orders(*, customer) -> list[int]:
                .order_by("pk").values_list("pk", flat=True))
     Order.objects.filter(pk__in=ids).update(customer=customer)
     return ids
+
+
+# Other apps may refuse a change of the delivery address (shipping does once a label carries the old one).
+ADDRESS_CHANGE_GUARDS: list[Callable[[Order], str]] = []
+ADDRESS_CHANGEABLE = [Order.Status.PLACED, Order.Status.CONFIRMED, Order.Status.PROCESSING, Order.Status.PACKED,
+                      Order.Status.ON_HOLD]
+
+
+def register_address_change_guard(guard: Callable[[Order], str]) -> None:
+    if guard not in ADDRESS_CHANGE_GUARDS:
+        ADDRESS_CHANGE_GUARDS.append(guard)
+
+
+@atomic_service
+def order_change_address(*, order: Order | str, address: dict, actor=None) -> Order:
+    """A new delivery address, while no parcel has its label yet: checked like a new order's, written on the
+    timeline (for the customer too), and staff are alerted so nobody ships to the old one."""
+    locked = _lock(order)
+    if locked.status not in ADDRESS_CHANGEABLE:
+        raise TransitionNotAllowed(
+            f"Order {locked.number} is {locked.get_status_display().lower()}: its address can no longer change.",
+            status=locked.status)
+    refusal = next((why for guard in ADDRESS_CHANGE_GUARDS if (why := guard(locked))), "")
+    if refusal:
+        raise TransitionNotAllowed(refusal, status=locked.status)
+    unknown = set(address) - set(ADDRESS_FIELDS)
+    if unknown:
+        raise InvalidOrder("Unknown address fields.", fields={f"shipping_address.{k}": ["Unknown field."]
+                                                              for k in unknown})
+    before = {k: getattr(locked, f"ship_{k}") for k in ADDRESS_FIELDS}
+    for key in ADDRESS_FIELDS:
+        if key in address:
+            setattr(locked, f"ship_{key}", (address[key] or "").strip() if key != "country" else
+                    str(address[key] or "").upper())
+    try:
+        locked.clean_fields(exclude=["number", "customer", "status", "payment_status"])
+    except ValidationError as exc:
+        raise InvalidOrder("The address has invalid fields.", fields={
+            (f"shipping_address.{k[5:]}" if k.startswith("ship_") else k): v
+            for k, v in exc.message_dict.items()}) from None
+    after = {k: str(getattr(locked, f"ship_{k}")) for k in ADDRESS_FIELDS}
+    if after == {k: str(v) for k, v in before.items()}:
+        return locked
+    locked.save()
+    summary = ", ".join(v for v in (after["line1"], after["postal_code"] + " " + after["city"], after["country"])
+                        if v.strip())
+    _record_event(locked, actor=actor, kind=OrderEvent.Kind.NOTE, text=f"Delivery address changed to {summary}.",
+                  data={"address_changed": after})
+    return locked

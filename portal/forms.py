@@ -1,5 +1,7 @@
 from django import forms
 from django.db.models import Q
+from django_countries import countries
+from django_countries.fields import LazyTypedChoiceField
 
 from returns.models import Reason, ReturnRequest
 from support.models import Category
@@ -113,4 +115,28 @@ class SignupForm(forms.Form):
                 password_validation.validate_password(data["password1"])
             except forms.ValidationError as err:
                 self.add_error("password1", err)
+        return data
+
+
+class CancelForm(forms.Form):
+    reason = forms.CharField(max_length=300, label="Why do you cancel?")
+
+    def clean_reason(self):
+        return _no_control(self.cleaned_data["reason"]).strip()
+
+
+class AddressForm(forms.Form):
+    name = forms.CharField(max_length=120, label="Recipient")
+    line1 = forms.CharField(max_length=200, label="Street and number")
+    line2 = forms.CharField(max_length=200, required=False, label="Address line 2")
+    postal_code = forms.CharField(max_length=20, required=False, label="Postal code")
+    city = forms.CharField(max_length=100)
+    region = forms.CharField(max_length=100, required=False)
+    country = LazyTypedChoiceField(choices=countries)
+
+    def clean(self):
+        data = super().clean()
+        for key, value in list(data.items()):
+            if isinstance(value, str):
+                data[key] = _no_control(value).strip()
         return data

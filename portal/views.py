@@ -105,7 +105,13 @@ def _order_context(request, order: Order) -> dict:
         "lines__order_line").order_by("created_at", "id"))
     returns = list(ReturnRequest.objects.filter(order=order).select_related("replacement_order", "label_shipment")
                    .order_by("-created_at"))
+    from orders.services import ADDRESS_CHANGE_GUARDS, ADDRESS_CHANGEABLE
+
+    address_refusal = "" if order.status in ADDRESS_CHANGEABLE else "closed"
+    if not address_refusal:
+        address_refusal = next((why for guard in ADDRESS_CHANGE_GUARDS if (why := guard(order))), "")
     return {"order": order, "story": customer_story(order, list(order.events.all()), carriers=carriers),
+            "can_cancel": order.status in Order.HOLDABLE, "can_change_address": not address_refusal,
             "parcels": parcels, "returns": returns,
             "can_report": order.status in (Order.Status.DELIVERED, Order.Status.SHIPPED,
                                            Order.Status.PARTIALLY_SHIPPED),
@@ -328,3 +334,57 @@ def notification_settings(request):
         "notifications": notification_list_for_customer(customer=request.user)[:50],
         "preference": notification_preference_for(user=request.user),
     })
+
+
+# --- what a customer may still change -------------------------------------------------------------------------------
+
+@require_http_methods(["POST"])
+def order_cancel(request, number: str):
+    from orders.services import order_transition
+
+    order = _order(request, number)
+    form = forms.CancelForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Tell us why you cancel (a few words are enough).")
+    else:
+        try:
+            order_transition(order=order.number, name="cancel", check_permission=False,
+                             actor=request.user if request.user.is_authenticated else None,
+                             reason=f"Cancelled by the customer: {form.cleaned_data['reason']}")
+        except DomainError as err:
+            messages.error(request, err.message)
+        else:
+            messages.success(request, "Your order is cancelled. If you paid, the refund follows by email.")
+    return redirect(reverse("portal:order-detail", args=[order.number]))
+
+
+@require_http_methods(["GET", "POST"])
+def order_address(request, number: str):
+    from orders.services import order_change_address
+
+    order = _order(request, number)
+    initial = {k: getattr(order, f"ship_{k}") for k in ("name", "line1", "line2", "city", "postal_code", "region",
+                                                         "country")}
+    form = forms.AddressForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            order_change_address(order=order.number, address=form.cleaned_data,
+                                 actor=request.user if request.user.is_authenticated else None)
+        except DomainError as err:
+            form.add_error(None, err.message)
+            for field, problems in (err.extra.get("fields") or {}).items():
+                form.add_error(None, f"{field.rsplit('.', 1)[-1].replace('_', ' ')}: {' '.join(problems)}")
+        else:
+            messages.success(request, "Saved: we will deliver to the new address.")
+            return redirect(reverse("portal:order-detail", args=[order.number]))
+    return render(request, "portal/orders/address.html", {"order": order, "form": form},
+                  status=400 if form.errors else 200)
+
+
+def order_invoice(request, number: str):
+    from orders.documents import invoice_pdf
+
+    order = _order(request, number)
+    response = HttpResponse(invoice_pdf(order=order), content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="invoice-{order.number}.pdf"'
+    return response

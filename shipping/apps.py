@@ -6,13 +6,14 @@ class ShippingConfig(AppConfig):
     verbose_name = "Shipping"
 
     def ready(self) -> None:
-        from orders.services import register_ship_everything_guard
+        from orders.services import register_address_change_guard, register_ship_everything_guard
         from orders.timeline import register_event_kind
 
         from . import services
 
         register_ship_everything_guard(services.open_shipments_refusal)
         register_ship_everything_guard(services.serial_tracked_refusal)
+        register_address_change_guard(services.labelled_parcels_refusal)
         register_event_kind(services.KIND_SHIPMENT_CREATED, label="Shipment created", app=self.name,
                             customer_title="Parcel being prepared")
         register_event_kind(services.KIND_PARCEL_UPDATE, label="Parcel update", app=self.name,

@@ -101,6 +101,14 @@ def open_shipments_refusal(order: Order) -> str:
             "or cancel them first.")
 
 
+def labelled_parcels_refusal(order: Order) -> str:
+    """Why an order's address may not change any more: a parcel has its label (or has left) with the old one."""
+    labelled = Shipment.objects.filter(order=order, direction=Shipment.Direction.OUTBOUND).exclude(
+        status__in=[S.PENDING, S.PICKED, S.PACKED, S.CANCELLED]).exists()
+    return (f"A parcel of order {order.number} already carries its label with the current address: contact us "
+            "and we will do what we can.") if labelled else ""
+
+
 def serial_tracked_refusal(order: Order) -> str:
     """Why an order with serial-tracked units still to send must not "ship everything" at once: each unit's serial
     number is scanned into a shipment when it is packed (or "" when it may)."""

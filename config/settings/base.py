@@ -147,6 +147,7 @@ SPECTACULAR_SETTINGS = {
 
 # --- Business defaults -----------------------------------------------------------------------------------
 WAYBILL_CURRENCY = env("WAYBILL_CURRENCY", default="EUR")
+WAYBILL_SHOP_NAME = env("WAYBILL_SHOP_NAME", default="Waybill demo shop")  # on invoices
 WAYBILL_IDEMPOTENCY_TTL_HOURS = env.int("WAYBILL_IDEMPOTENCY_TTL_HOURS", default=24)
 
 # --- Celery (Redis broker) -------------------------------------------------------------------------------

@@ -129,3 +129,52 @@ def test_staff_see_the_label_but_not_other_peoples_orders(delivered, agents):
     staff = Client()
     staff.force_login(StaffFactory(group="Support agents"))
     assert staff.get(reverse("portal:order-detail", args=[delivered.number])).status_code == 404
+
+
+def test_a_customer_cancels_while_it_is_allowed(shopper, customer, case):
+    from tests.factories import place_order
+
+    order = place_order(customer=customer, lines=[(case, 1)])
+    url = reverse("portal:order-cancel", args=[order.number])
+    assert shopper.post(url, {"reason": ""}, follow=True).status_code == 200
+    order.refresh_from_db()
+    assert order.status == "placed"
+    shopper.post(url, {"reason": "Ordered the wrong colour"})
+    order.refresh_from_db()
+    assert order.status == "cancelled" and "wrong colour" in order.events.last().text
+    page = shopper.get(reverse("portal:order-detail", args=[order.number])).content.decode()
+    assert "Cancel this order" not in page
+
+
+def test_the_address_changes_until_the_label_and_staff_hear_of_it(shopper, customer, phone, settings):
+    from notifications.models import OutboxMessage
+    from shipping.services import shipment_create_all, shipment_transition
+    from tests.factories import place_order
+    from tests.shipping.conftest import pack
+
+    order = pack(place_order(customer=customer, lines=[(phone, 1)]))
+    url = reverse("portal:order-address", args=[order.number])
+    new = {"name": "Ada Lovelace", "line1": "1 New Street", "city": "Cambridge", "postal_code": "CB1 1AA",
+           "country": "GB"}
+    assert shopper.post(url, {**new, "country": "ZZ"}).status_code == 400
+    assert shopper.post(url, new).status_code == 302
+    order.refresh_from_db()
+    assert (order.ship_line1, order.ship_city) == ("1 New Street", "Cambridge")
+    assert OutboxMessage.objects.filter(event="order.address_changed_alert").count() == 1
+    (parcel,) = shipment_create_all(order=order.number, carrier="local")
+    shipment_transition(shipment=parcel.pk, name="pick")
+    shipment_transition(shipment=parcel.pk, name="pack", serials={order.lines.get().pk: [IMEI_SOLD]})
+    shipment_transition(shipment=parcel.pk, name="create_label")
+    late = shopper.post(url, {**new, "line1": "2 Other Road"})
+    assert late.status_code == 400 and "already carries its label" in str(late.context["form"].non_field_errors())
+    assert "Change the delivery address" not in shopper.get(
+        reverse("portal:order-detail", args=[order.number])).content.decode()
+
+
+def test_the_invoice_is_a_pdf_of_the_customers_own_order(shopper, delivered):
+    response = shopper.get(reverse("portal:order-invoice", args=[delivered.number]))
+    assert response.status_code == 200 and response["Content-Type"] == "application/pdf"
+    assert b"".join([response.content]).startswith(b"%PDF")
+    stranger = Client()
+    stranger.force_login(CustomerFactory())
+    assert stranger.get(reverse("portal:order-invoice", args=[delivered.number])).status_code == 404

@@ -109,8 +109,8 @@ def test_order_page_queries_do_not_grow_with_lines(signed_in, customer, django_a
     small = place_order(customer=customer, lines=[(ProductFactory(stock=5), 1) for _ in range(2)])
     large = place_order(customer=customer, lines=[(ProductFactory(stock=5), 1) for _ in range(20)])
     signed_in.get(f"/orders/{small.number}/")
-    with django_assert_num_queries(8) as small_queries:  # session, user, order, lines, timeline, carriers,
-        # parcels, returns (their lines and scans only when there are parcels)
+    with django_assert_num_queries(9) as small_queries:  # session, user, order, lines, timeline, carriers,
+        # parcels, returns, whether a label bars an address change (parcels' lines and scans only with parcels)
         signed_in.get(f"/orders/{small.number}/")
     with django_assert_num_queries(len(small_queries.captured_queries)):
         signed_in.get(f"/orders/{large.number}/")
