@@ -9,6 +9,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PORT ?= 8000
 URL := http://127.0.0.1:$(PORT)
+# links in the demo's emails follow the port it serves on
+export WAYBILL_SITE_URL ?= $(URL)
 
 .PHONY: run test install lint bench migrate seed clean assets
 

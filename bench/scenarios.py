@@ -334,9 +334,23 @@ def pages(*, samples: int) -> dict:
     out["api_customer_order_list"] = {"p50_ms": round(percentile(timings, 50), 1),
                                       "p95_ms": round(percentile(timings, 95), 1), "queries": max(queries),
                                       "requests": samples, "customers": len(customers)}
+    out.update(_portal_pages(customers, samples=samples))
     out.update(_return_pages(staff, api, staff_token, samples=samples))
     out.update(_support_pages(numbers, samples=samples))
     return out
+
+
+def _portal_pages(customers: list, *, samples: int) -> dict:
+    """The customer's order page (story, parcels, returns) and order list, for customers drawn as orders are."""
+    User = get_user_model()
+    customer = User.objects.get(pk=customers[0])
+    numbers = list(Order.objects.filter(customer=customer).order_by("?").values_list("number", flat=True)[:samples])
+    portal = Client()
+    portal.force_login(customer)
+    return {
+        "portal_order": _time_page(portal, [f"/orders/{numbers[i % len(numbers)]}/" for i in range(samples)]),
+        "portal_orders": _time_page(portal, ["/orders/"] * samples),
+    }
 
 
 def _support_pages(numbers: list, *, samples: int) -> dict:

@@ -20,6 +20,7 @@ urlpatterns = [
     path("help/new/", views.ticket_new, name="ticket-new"),
     path("help/<str:number>/", views.ticket_detail_page, name="ticket-detail"),
     path("account/emails/", views.notification_settings, name="notifications"),
+    path("account/emails/<int:pk>/", views.notification_detail, name="notification"),
     path("account/signup/", accounts.signup, name="signup"),
     path("account/verify/<str:uidb64>/<str:token>/", accounts.verify, name="verify"),
 ]

@@ -388,3 +388,17 @@ def order_invoice(request, number: str):
     response = HttpResponse(invoice_pdf(order=order), content_type="application/pdf")
     response["Content-Disposition"] = f'attachment; filename="invoice-{order.number}.pdf"'
     return response
+
+
+@login_required
+def notification_detail(request, pk: int):
+    """One email we sent the customer, as they received it (the text part)."""
+    from notifications.selectors import notification_list_for_customer
+    from notifications.services import render_email
+
+    notification = notification_list_for_customer(customer=request.user).filter(pk=pk).first()
+    if notification is None:
+        raise Http404("No such email.")
+    email = render_email(notification)
+    return render(request, "portal/account/notification.html", {"notification": notification,
+                                                                "subject": email.subject, "body": email.body})

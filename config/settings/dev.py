@@ -18,3 +18,7 @@ if not env("EMAIL_URL", default=""):
 
 # In-process tasks would log a "Task ... succeeded" line for every email; keep the demo's log readable.
 LOGGING["loggers"]["celery.app.trace"] = {"level": "WARNING"}  # noqa: F405
+
+# Staff alerts (late parcels, SLA breaches, returns waiting) land in the demo staff mailbox: files in var/mail, and
+# each one listed in the admin under Notifications.
+WAYBILL_STAFF_ALERT_EMAILS = env.list("WAYBILL_STAFF_ALERT_EMAILS", default=["staff@waybill.localhost"])

@@ -178,3 +178,17 @@ def test_the_invoice_is_a_pdf_of_the_customers_own_order(shopper, delivered):
     stranger = Client()
     stranger.force_login(CustomerFactory())
     assert stranger.get(reverse("portal:order-invoice", args=[delivered.number])).status_code == 404
+
+
+def test_every_email_we_sent_is_readable_in_the_portal(shopper, customer, case, django_capture_on_commit_callbacks):
+    from notifications.models import Notification
+    from tests.factories import place_order
+
+    with django_capture_on_commit_callbacks(execute=True):
+        order = place_order(customer=customer, lines=[(case, 1)])
+    (notification,) = Notification.objects.filter(customer=customer)
+    page = shopper.get(reverse("portal:notification", args=[notification.pk])).content.decode()
+    assert order.number in page and "access=" in page  # the email's own link, which opens the order
+    stranger = Client()
+    stranger.force_login(CustomerFactory())
+    assert stranger.get(reverse("portal:notification", args=[notification.pk])).status_code == 404
