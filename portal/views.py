@@ -115,7 +115,8 @@ def _order_context(request, order: Order) -> dict:
             "parcels": parcels, "returns": returns,
             "can_report": order.status in (Order.Status.DELIVERED, Order.Status.SHIPPED,
                                            Order.Status.PARTIALLY_SHIPPED),
-            "live": order.status not in (Order.Status.DELIVERED, Order.Status.CANCELLED)}
+            "live": order.status not in (Order.Status.DELIVERED, Order.Status.CANCELLED),
+            "refresh_seconds": settings.WAYBILL_PORTAL_REFRESH_SECONDS}
 
 
 def order_detail(request, number: str):

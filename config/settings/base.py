@@ -201,6 +201,7 @@ WAYBILL_RETURN_CARRIER = env("WAYBILL_RETURN_CARRIER", default="local")  # retur
 WAYBILL_ORDER_LINK_DAYS = env.int("WAYBILL_ORDER_LINK_DAYS", default=90)  # email links open the order this long
 WAYBILL_ORDER_LOOKUP_LIMIT = env.int("WAYBILL_ORDER_LOOKUP_LIMIT", default=10)  # guest lookups per client/order
 WAYBILL_ORDER_LOOKUP_WINDOW_SECONDS = env.int("WAYBILL_ORDER_LOOKUP_WINDOW_SECONDS", default=600)
+WAYBILL_PORTAL_REFRESH_SECONDS = env.int("WAYBILL_PORTAL_REFRESH_SECONDS", default=10)  # an open order page
 
 # --- Support (support/) -------------------------------------------------------------------------------------
 WAYBILL_SUPPORT_EMAIL = env("WAYBILL_SUPPORT_EMAIL", default="support@waybill.localhost")  # replies come back here

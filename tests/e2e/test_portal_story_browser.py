@@ -86,3 +86,45 @@ def test_a_guest_reports_a_defective_phone_from_the_email_link(live_server, page
     expect(page.locator("body")).to_contain_text(IMEI_SOLD)
     check_accessibility(page, "return")
     shoot(page, "return")
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_an_open_order_page_shows_the_carriers_scan_within_seconds(live_server, page, settings):
+    from playwright.sync_api import expect
+
+    from orders.services import order_transition
+    from shipping.services import shipment_create_all, shipment_transition
+    from tests.factories import CustomerFactory
+    from tests.returns.conftest import carrier_event
+
+    settings.WAYBILL_PORTAL_REFRESH_SECONDS = 1
+    if not settings.WAYBILL_HTMX_AVAILABLE:
+        from tests.conftest import service_missing
+
+        service_missing("htmx (npm ci)")
+    CustomerFactory(username="ada")
+    WarehouseFactory(code="NORTH", priority=1)
+    from django.contrib.auth import get_user_model
+
+    customer = get_user_model().objects.get(username="ada")
+    product = ProductFactory(sku="AC-CHG-30W", name="30 W USB-C charger", stock={"NORTH": 3})
+    order = place_order(customer=customer, lines=[(product, 1)])
+    for name in ("confirm", "start_processing", "pack"):
+        order_transition(order=order.number, name=name, check_permission=False)
+    (parcel,) = shipment_create_all(order=order.number, carrier="local")
+    for name in ("pick", "pack", "create_label"):
+        parcel = shipment_transition(shipment=parcel.pk, name=name)
+
+    # given the customer has the order page open
+    page.goto(f"{live_server.url}/accounts/login/?next=/orders/{order.number}/")
+    page.fill("#id_username", "ada")
+    page.fill("#id_password", "secret-pass-123")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator("#timeline")).to_contain_text("ready to leave with Local courier")
+    # when the courier scans the parcel
+    carrier_event(parcel, "PICKED_UP")
+    # then the open page shows it by itself, without a reload
+    expect(page.locator("#timeline")).to_contain_text("Your parcel left our warehouse with Local courier",
+                                                      timeout=10_000)
+    expect(page.locator("#order-status")).to_have_text("Shipped")
+    check_accessibility(page, "live")

@@ -118,7 +118,7 @@ def test_the_order_page_updates_itself_while_the_parcel_moves(shopper, customer,
     shipment_transition(shipment=parcel.pk, name="pack", serials={order.lines.get().pk: [IMEI_SOLD]})
     parcel = shipment_transition(shipment=parcel.pk, name="create_label")
     url = reverse("portal:order-detail", args=[order.number])
-    assert 'hx-trigger="every 10s"' in shopper.get(url).content.decode()
+    assert 'hx-trigger="every 10s"' in shopper.get(url).content.decode()  # WAYBILL_PORTAL_REFRESH_SECONDS
     carrier_event(parcel, "PICKED_UP")
     live = shopper.get(url, {"part": "live"}, HTTP_HX_REQUEST="true").content.decode()
     assert live.lstrip().startswith('<div id="live"') and "Your parcel left our warehouse with Local courier" in live
