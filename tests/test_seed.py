@@ -90,6 +90,9 @@ def test_seed_demo_makes_every_status_a_consistent_ledger_and_a_real_history(db)
     lines = returned.lines.filter(product__serial_tracked=True)
     assert back.count() == sum(line.quantity for line in lines)
 
+    # and nothing leaves unpaid: every shipped or delivered order was paid (and some were refunded since)
+    assert not Order.objects.filter(status__in=["shipped", "delivered"], payment_status="unpaid").exists()
+
     # and there are returns and claims in every state, made through the services; the demo customer has the
     # whole phone story: the faulty unit scrapped, a replacement with its own IMEI delivered
     from returns.models import Refund, ReturnRequest

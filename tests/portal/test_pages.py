@@ -192,3 +192,9 @@ def test_every_email_we_sent_is_readable_in_the_portal(shopper, customer, case, 
     stranger = Client()
     stranger.force_login(CustomerFactory())
     assert stranger.get(reverse("portal:notification", args=[notification.pk])).status_code == 404
+
+
+def test_a_missing_page_says_what_to_do_next(client):
+    response = client.get("/orders/WB-2222-3333/")
+    page = response.content.decode()
+    assert response.status_code == 404 and "find it with its number and email" in page

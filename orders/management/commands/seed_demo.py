@@ -563,6 +563,8 @@ class Command(BaseCommand):
             lines = list({p.pk: (p, q) for p, q in lines}.values())
             order, _ = order_place(customer=customer, email=customer.email, phone=phone, shipping_address=address,
                                    lines=[{"sku": p.sku, "quantity": q} for p, q in lines], actor=customer)
+            order_set_payment_status(order=order, payment_status=Order.PaymentStatus.PAID,
+                                     reason="Card payment captured")  # a parcel leaves only once it is paid
             placed.append(order.pk)
             for name in ("confirm", "start_processing", "pack"):
                 order_transition(order=order, name=name, actor=warehouse)
