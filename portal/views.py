@@ -378,7 +378,8 @@ def order_address(request, number: str):
         else:
             messages.success(request, "Saved: we will deliver to the new address.")
             return redirect(reverse("portal:order-detail", args=[order.number]))
-    return render(request, "portal/orders/address.html", {"order": order, "form": form},
+    allowed = _order_context(request, order)["can_change_address"] if request.method == "GET" else True
+    return render(request, "portal/orders/address.html", {"order": order, "form": form, "allowed": allowed},
                   status=400 if form.errors else 200)
 
 

@@ -128,3 +128,40 @@ def test_an_open_order_page_shows_the_carriers_scan_within_seconds(live_server, 
                                                       timeout=10_000)
     expect(page.locator("#order-status")).to_have_text("Shipped")
     check_accessibility(page, "live")
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_every_portal_page_passes_axe(live_server, page):
+    from returns.services import return_create
+    from support.services import ticket_open, ticket_reply
+    from tests.factories import CustomerFactory, StaffFactory
+
+    CustomerFactory(username="ada")
+    from django.contrib.auth import get_user_model
+
+    customer = get_user_model().objects.get(username="ada")
+    agent = StaffFactory(username="agent", group="Support agents")
+    WarehouseFactory(code="NORTH", priority=1)
+    phone = ProductFactory(sku="PH-PX9-128", name="Google Pixel 9 128 GB Obsidian", serial_tracked=True,
+                           serial_format=Product.SerialFormat.IMEI, stock={"NORTH": 3})
+    order = deliver(pack(place_order(customer=customer, lines=[(phone, 1)])), {"PH-PX9-128": [IMEI_SOLD]})
+    rr = return_create(order=order, resolution="replacement", channel="portal", lines=[
+        {"line": order.lines.get().pk, "quantity": 1, "reason": "defective", "serial": IMEI_SOLD}])
+    ticket = ticket_open(subject="Screen flickers", body="It flickers.", customer=customer, order=order,
+                         notify=False)
+    ticket_reply(ticket=ticket.number, author=agent, body="We are on it.")
+
+    anonymous = ["/", "/orders/find/", "/accounts/login/", "/accounts/password_reset/", "/account/signup/",
+                 "/orders/WB-2222-3333/"]
+    for path in anonymous:
+        page.goto(f"{live_server.url}{path}")
+        check_accessibility(page, path)
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.fill("#id_username", "ada")
+    page.fill("#id_password", "secret-pass-123")
+    page.get_by_role("button", name="Sign in").click()
+    signed_in = ["/orders/", f"/orders/{order.number}/", f"/orders/{order.number}/address/", "/returns/",
+                 f"/returns/{rr.number}/", "/help/", "/help/new/", f"/help/{ticket.number}/", "/account/emails/"]
+    for path in signed_in:
+        page.goto(f"{live_server.url}{path}")
+        check_accessibility(page, path)

@@ -169,6 +169,7 @@ def test_the_address_changes_until_the_label_and_staff_hear_of_it(shopper, custo
     assert late.status_code == 400 and "already carries its label" in str(late.context["form"].non_field_errors())
     assert "Change the delivery address" not in shopper.get(
         reverse("portal:order-detail", args=[order.number])).content.decode()
+    assert "can no longer change" in shopper.get(url).content.decode()
 
 
 def test_the_invoice_is_a_pdf_of_the_customers_own_order(shopper, delivered):
