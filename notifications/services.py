@@ -13,6 +13,8 @@ Webhook delivery lives in notifications.webhooks.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import logging
 import random
 import threading
@@ -66,8 +68,21 @@ def _contact(subject, customer, recipient: str):
     return customer, recipient
 
 
+_quiet: contextvars.ContextVar[bool] = contextvars.ContextVar("waybill_notifications_quiet", default=False)
+
+
+@contextlib.contextmanager
+def notifications_quiet():
+    """Record nothing while importing the past (the demo's history): nobody is told about events long gone."""
+    token = _quiet.set(True)
+    try:
+        yield
+    finally:
+        _quiet.reset(token)
+
+
 def notification_emit(*, event: str, payload: dict, idempotency_key: str, subject=None, customer=None,
-                      recipient: str = "") -> OutboxMessage:
+                      recipient: str = "") -> OutboxMessage | None:
     """Record that `event` happened, in the caller's transaction. Call it inside the transaction that makes the
     change: if that rolls back, nothing is sent; once it commits, every recipient gets it exactly once.
 
@@ -76,6 +91,8 @@ def notification_emit(*, event: str, payload: dict, idempotency_key: str, subjec
     The same `idempotency_key` twice records the event once. See notifications.registry for events and payloads.
     """
     spec = registry.get_event(event)
+    if _quiet.get():
+        return None
     customer, recipient = _contact(subject, customer, recipient)
     # Written as already taken by this transaction's fast path (outbox_publish, after commit), which clears the
     # mark only if it cannot reach the broker: the common case costs no second write. Should the process die

@@ -57,9 +57,30 @@ def test_seed_demo_makes_every_status_a_consistent_ledger_and_a_real_history(db)
     assert not OrderEvent.objects.filter(created_at__gt=done).exists()
     assert not StockMovement.objects.filter(created_at__gt=done).exists()
     # an order's stock moved at the times of its timeline entries
-    order = Order.objects.filter(status="delivered", shipments__isnull=True).first()
+    order = Order.objects.filter(status="delivered", placed_at__lt=now - timezone.timedelta(days=5)).first()
     movements = StockMovement.objects.filter(reference_id=order.pk, reference_label=order.reference_label)
     assert movements and {m.created_at for m in movements} <= {e.created_at for e in order.events.all()}
+    # and every order that left the warehouse did so in parcels with a carrier, a tracking number and scans,
+    # dated with its history
+    from shipping.models import ShipmentEvent
+
+    for left in Order.objects.filter(status__in=["shipped", "delivered", "partially_shipped"]):
+        parcels = list(left.shipments.filter(direction="outbound").exclude(status="cancelled"))
+        assert parcels and all(p.carrier_id and p.tracking_number for p in parcels), left.number
+    last_arrival = max(p.delivered_at for p in order.shipments.filter(status="delivered"))
+    assert last_arrival == order.events.filter(transition="deliver").get().created_at
+    from django.db.models import Count
+
+    assert Order.objects.annotate(n=Count("shipments")).filter(n__gt=1).exists()  # some orders came in two parcels
+    # and nobody was told about the past: no email was recorded for an order of the history
+    from notifications.models import OutboxMessage
+
+    old = Order.objects.filter(placed_at__lt=now - timezone.timedelta(days=3)).values_list("pk", flat=True)
+    from django.contrib.contenttypes.models import ContentType
+
+    assert not OutboxMessage.objects.filter(subject_type=ContentType.objects.get_for_model(Order),
+                                            subject_id__in=[str(pk) for pk in old]).exists()
+    assert not ShipmentEvent.objects.filter(occurred_at__gt=done).exists()
 
     # and the printed demo logins work, with their roles
     admin, warehouse, support, customer = (User.objects.get(username=n)

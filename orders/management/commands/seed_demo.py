@@ -1,8 +1,9 @@
 """`manage.py seed_demo`: a back office with three months of history to click through.
 
-Everything is made through the real services (stock_receive, order_place, order_transition, order_ship_items,
-order_add_note, order_set_payment_status), so stock levels, the ledger and every order's timeline are the ones
-the application itself would have written. Afterwards each order's timestamps (placed_at, its timeline, its
+Everything is made through the real services (stock_receive, order_place, order_transition, order_add_note,
+order_set_payment_status; parcels through shipping.demo, returns through returns.demo, tickets through
+support.demo), so stock levels, the ledger and every order's timeline are the ones the application itself would
+have written. Afterwards each order's timestamps (placed_at, its timeline, its
 stock movements) are moved back to the day it was placed on.
 
 Running it again keeps the data: demo orders are added only to a database without orders. The history is
@@ -238,6 +239,7 @@ class Command(BaseCommand):
         self.rng = random.Random(seed)
         self.serials_used: set[str] = set()
         self.units_out: dict[int, list] = {}
+        self.parcels = None  # the shipping app's history: parcels with carriers, tracking and scans
         self.verbosity = options["verbosity"]
 
         logins = self._ensure_logins()
@@ -246,7 +248,7 @@ class Command(BaseCommand):
             self._say(f"Demo data already present ({existing} orders, {Product.objects.count()} products, "
                       f"{Warehouse.objects.count()} warehouses): keeping it, nothing added.")
         else:
-            with transaction.atomic(), receivers_muted(order_event_recorded, low_stock_alerts_raised):
+            with transaction.atomic():
                 self._seed(orders=orders, customers=customers, users=logins)
             self._say(f"Done in {time.monotonic() - self.started:.0f}s.")
         self._print_logins()
@@ -308,6 +310,10 @@ class Command(BaseCommand):
             for code, name, address, priority, _share in WAREHOUSES
         ]
         products = self._make_products()
+        if apps.is_installed("shipping"):
+            from shipping.demo import ParcelHistory
+
+            self.parcels = ParcelHistory(self, warehouse_user=users["warehouse"])
         self.tight = {p.sku for p in self.rng.sample(products, max(1, len(products) // 12))}
         people = self._make_customers(customers)
         in_flight = min(max(4, orders // 100), orders - len(S.values))  # sent as parcels today, at the end
@@ -319,22 +325,35 @@ class Command(BaseCommand):
         deliveries: list[tuple[int, int, datetime]] = []  # receipt movement pks (from, to) and when they arrived
         report_every = max(1, len(plans) // 10)
         waves = self._waves(plans, history_start)
-        for wave, (arrived, wave_plans) in enumerate(waves):
-            first = (StockMovement.objects.aggregate(last=Max("pk"))["last"] or 0) + 1
-            self._receive_stock(products, warehouses, wave_plans, actor=users["warehouse"], opening=wave == 0,
-                                last=wave == len(waves) - 1)
-            deliveries.append((first, StockMovement.objects.aggregate(last=Max("pk"))["last"] or 0, arrived))
-            for plan in wave_plans:
-                order, times = self._play(plan, users, now)
-                timelines[order.pk] = times
-                if len(timelines) % report_every == 0 or len(timelines) == len(plans):
-                    self._say(f"  orders {len(timelines)}/{len(plans)} ({time.monotonic() - self.started:.0f}s)")
+        # the history is imported quietly: no receiver of order events runs, and nobody is emailed
+        with receivers_muted(order_event_recorded, low_stock_alerts_raised), self._quiet():
+            for wave, (arrived, wave_plans) in enumerate(waves):
+                first = (StockMovement.objects.aggregate(last=Max("pk"))["last"] or 0) + 1
+                self._receive_stock(products, warehouses, wave_plans, actor=users["warehouse"], opening=wave == 0,
+                                    last=wave == len(waves) - 1)
+                deliveries.append((first, StockMovement.objects.aggregate(last=Max("pk"))["last"] or 0, arrived))
+                for plan in wave_plans:
+                    order, times = self._play(plan, users, now)
+                    timelines[order.pk] = times
+                    if len(timelines) % report_every == 0 or len(timelines) == len(plans):
+                        self._say(f"  orders {len(timelines)}/{len(plans)} "
+                                  f"({time.monotonic() - self.started:.0f}s)")
         self._backdate(timelines, deliveries, history_start, [p.sku for p in products])
         self._parcels_in_flight(products, warehouses, people, users, count=in_flight)
         self._returns(products, people, users, count=returns)
         self._tickets(people, users)
         counts = Counter(Order.objects.values_list("status", flat=True))
         self._say("  by status: " + ", ".join(f"{s} {counts.get(s, 0)}" for s in S.values))
+
+    @staticmethod
+    def _quiet():
+        if not apps.is_installed("notifications"):
+            import contextlib
+
+            return contextlib.nullcontext()
+        from notifications.services import notifications_quiet
+
+        return notifications_quiet()
 
     def _make_products(self) -> list[Product]:
         for sku, name, price, serial, _popularity in PRODUCTS:
@@ -467,7 +486,8 @@ class Command(BaseCommand):
         room = max(0.0, (now - plan.placed_at).total_seconds() / 3600 * 0.9)  # all of it before now
         if total > room:  # a young order: the same steps, closer together
             gaps = [g * room / total for g in gaps]
-        times, at, paid = [plan.placed_at], plan.placed_at, False
+        at, paid = plan.placed_at, False
+        times = [plan.placed_at] * order.events.count()  # one planned time per timeline entry, in order
         warehouse, support = users["warehouse"], users["support"]
         for step, gap in zip(plan.steps, gaps, strict=True):
             at += timedelta(hours=gap)
@@ -483,6 +503,8 @@ class Command(BaseCommand):
                                          reason="Refunded in full after cancellation")
             elif name == "note":
                 order_add_note(order=order, author=support, text=step[1], internal=step[2])
+            elif name in ("ship", "ship_part", "ship_rest", "deliver", "return") and self.parcels:
+                self.parcels.step(order, name, at=at, partial=name == "ship_part")
             elif name == "return":
                 back = [(a.line_id, a.warehouse_id, a.shipped)
                         for a in Allocation.objects.filter(order=order, shipped__gt=0).order_by("pk")]
@@ -501,7 +523,7 @@ class Command(BaseCommand):
             else:
                 actor = support if name == "cancel" else warehouse
                 order_transition(order=order, name=name, actor=actor, reason=step[1] if len(step) > 1 else "")
-            times.append(at)
+            times += [at] * (order.events.count() - len(times))
         return order, times
 
     def _ship_serials(self, order: Order, picks: list[tuple[int, int, int]], *, actor) -> None:

@@ -1,0 +1,75 @@
+"""The demo's past parcels for `seed_demo`: every historical order that left the warehouse did so in parcels made
+through the shipping services (one per warehouse, so some orders are split), each with a carrier, a tracking number
+that carrier's pattern accepts, the serial of every serial-tracked unit, and its scans at the times the order's
+history planned. Nobody is emailed about the past (notifications are quiet while the history is imported)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.contrib.contenttypes.models import ContentType
+from django.db.models import Max
+
+from inventory.models import StockMovement, UnitEvent
+
+from .models import Carrier, Shipment, ShipmentEvent
+from .services import shipment_create_for_lines, shipment_transition
+
+S = Shipment.Status
+DATED = ("created_at", "label_created_at", "shipped_at", "delivered_at", "status_changed_at", "updated_at")
+
+
+class ParcelHistory:
+    def __init__(self, command, *, warehouse_user):
+        self.command, self.actor = command, warehouse_user
+        self.carriers = list(Carrier.objects.filter(active=True).order_by("pk"))
+        self.shipment_type = ContentType.objects.get_for_model(Shipment)
+
+    def step(self, order, name: str, *, at: datetime, partial: bool = False) -> None:
+        """One step of an order's history: parcels leave ("ship", "ship_part", "ship_rest"), arrive ("deliver")
+        or come back undelivered ("return"); everything they write is dated `at`."""
+        marks = {model: model.objects.aggregate(m=Max("pk"))["m"] or 0
+                 for model in (ShipmentEvent, UnitEvent, StockMovement)}
+        if name in ("ship", "ship_part", "ship_rest"):
+            self._ship(order, partial=partial)
+        else:
+            moving = list(Shipment.objects.filter(order=order, direction=Shipment.Direction.OUTBOUND,
+                                                  status__in=Shipment.MOVING).order_by("pk"))
+            for parcel in moving:
+                if name == "deliver":
+                    shipment_transition(shipment=parcel.pk, name="send_out", actor=self.actor, reason="On the van")
+                    shipment_transition(shipment=parcel.pk, name="deliver", actor=self.actor,
+                                        reason="Handed to the recipient")
+                else:
+                    shipment_transition(shipment=parcel.pk, name="return_to_sender", actor=self.actor,
+                                        reason="nobody was at the address after three attempts")
+        self._date(order, at, marks)
+
+    def _ship(self, order, *, partial: bool) -> None:
+        picks = self.command._picks(order, partial=partial)
+        carrier = self.command.rng.choice(self.carriers)
+        for parcel in shipment_create_for_lines(order=order.number, items=picks, carrier=carrier, actor=self.actor):
+            shipment_transition(shipment=parcel.pk, name="pick", actor=self.actor)
+            serials = {sl.order_line_id: self.command._serials(sl.order_line.product, sl.quantity)
+                       for sl in parcel.lines.select_related("order_line__product")
+                       if sl.order_line.product.serial_tracked}
+            shipment_transition(shipment=parcel.pk, name="pack", actor=self.actor, serials=serials)
+            shipment_transition(shipment=parcel.pk, name="create_label", actor=self.actor, carrier=carrier,
+                                tracking_number=self.command._tracking_number(carrier))
+            shipment_transition(shipment=parcel.pk, name="hand_over", actor=self.actor)
+
+    def _date(self, order, at: datetime, marks: dict) -> None:
+        ShipmentEvent.objects.filter(pk__gt=marks[ShipmentEvent], shipment__order=order).update(occurred_at=at,
+                                                                                                created_at=at)
+        UnitEvent.objects.filter(pk__gt=marks[UnitEvent]).update(created_at=at)
+        StockMovement.objects.filter(pk__gt=marks[StockMovement], reference_type=self.shipment_type).update(
+            created_at=at)
+        parcels = Shipment.objects.filter(order=order)
+        for field in DATED:
+            parcels.filter(**{f"{field}__gt": at}).update(**{field: at})
+        for parcel in parcels.filter(expected_delivery__isnull=False, status__in=Shipment.MOVING).select_related(
+                "carrier"):
+            Shipment.objects.filter(pk=parcel.pk).update(
+                expected_delivery=(at + timedelta(days=parcel.carrier.transit_days)).date())
+        for parcel in parcels.filter(status=S.DELIVERED, delivered_at__isnull=False):
+            Shipment.objects.filter(pk=parcel.pk).update(expected_delivery=parcel.delivered_at.date())
