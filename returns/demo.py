@@ -52,9 +52,11 @@ STORIES = [
     Story(("approve", "receive", "inspect", "resolve"), reason="damaged_in_transit",
           note="The box arrived crushed."),
     Story(("approve", "resolve"), resolution="exchange", reason="not_as_described", handling="keep_it",
-          note="I wanted the other size."),
+          demo_customer=True, note="I wanted the other size."),
     Story(("approve", "resolve", "close"), reason="missing_item", handling="keep_it",
           note="One of the two was missing."),
+    Story(("approve", "replacement_on_its_way"), resolution="replacement", reason="defective", phone=True,
+          handling="advance_replacement", demo_customer=True, note="The battery drains in two hours."),
     Story(("approve", "ship_replacement", "receive", "inspect", "resolve", "close"), resolution="replacement",
           reason="defective", phone=True, handling="advance_replacement", disposition="scrap", demo_customer=True,
           note="The screen flickers and goes black."),
@@ -83,7 +85,7 @@ class ReturnSeeder:
         self._send(order)
         return order
 
-    def _send(self, order: Order) -> None:
+    def _send(self, order: Order, *, deliver: bool = True) -> None:
         warehouse = self.users["warehouse"]
         for name in ("confirm", "start_processing", "pack"):
             order_transition(order=order.number, name=name, actor=warehouse)
@@ -93,7 +95,7 @@ class ReturnSeeder:
                        for sl in parcel.lines.select_related("order_line__product")
                        if sl.order_line.product.serial_tracked}
             shipment_transition(shipment=parcel.pk, name="pack", actor=warehouse, serials=serials)
-            for name in ("create_label", "hand_over", "deliver"):
+            for name in ("create_label", "hand_over", "deliver") if deliver else ("create_label", "hand_over"):
                 shipment_transition(shipment=parcel.pk, name=name, actor=warehouse)
 
     def _play(self, story: Story) -> None:
@@ -124,9 +126,9 @@ class ReturnSeeder:
             elif step == "cancel":
                 return_cancel(return_request=rr.number, actor=customer, check_permission=False,
                               reason="Withdrawn by the customer")
-            elif step == "ship_replacement":
+            elif step in ("ship_replacement", "replacement_on_its_way"):
                 rr.refresh_from_db()
-                self._send(rr.replacement_order)
+                self._send(rr.replacement_order, deliver=step == "ship_replacement")
             elif step == "receive":
                 return_receive(return_request=rr.number, actor=warehouse)
             elif step == "inspect":

@@ -126,6 +126,8 @@ def test_seed_demo_makes_every_status_a_consistent_ledger_and_a_real_history(db)
     assert (claim.unit.status, claim.replacement_unit.status) == ("scrapped", "with_customer")
     assert story.replacement_order.status == "delivered"
     assert ReturnRequest.objects.filter(customer=customer, status="awaiting_item", label_shipment__isnull=False)
+    on_its_way = ReturnRequest.objects.get(customer=customer, handling="advance_replacement", status="awaiting_item")
+    assert on_its_way.replacement_order.shipments.get().status == "in_transit"  # the replacement travels
     for order in Order.objects.filter(refunds__isnull=False).distinct():
         assert order.refunded_total == sum(r.amount for r in Refund.objects.filter(order=order)) <= order.total
 
