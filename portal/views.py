@@ -244,7 +244,14 @@ def return_detail_page(request, number: str):
               .get(pk=rr.pk))
     replacement_parcels = list(Shipment.objects.filter(order=rr.replacement_order).select_related("carrier")
                                .order_by("created_at")) if rr.replacement_order_id else []
-    return render(request, "portal/returns/detail.html", {"rr": rr, "replacement_parcels": replacement_parcels})
+    # the story in the words written for the customer (the order's timeline), not the return's staff log
+    story = list(OrderEvent.objects.filter(order_id=rr.order_id, kind="return", internal=False,
+                                           data__return_number=rr.number).order_by("-created_at", "-id"))
+    story += [e for e in OrderEvent.objects.filter(order_id=rr.order_id, kind=OrderEvent.Kind.PAYMENT,
+                                                   data__return_number=rr.number).order_by("-created_at")]
+    story.sort(key=lambda e: (e.created_at, e.pk), reverse=True)
+    return render(request, "portal/returns/detail.html", {"rr": rr, "replacement_parcels": replacement_parcels,
+                                                          "story": story})
 
 
 def return_label_page(request, number: str):

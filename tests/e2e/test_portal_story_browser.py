@@ -165,3 +165,82 @@ def test_every_portal_page_passes_axe(live_server, page):
     for path in signed_in:
         page.goto(f"{live_server.url}{path}")
         check_accessibility(page, path)
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_sign_up_find_the_guest_order_read_the_reply_and_follow_the_replacement(live_server, page, mailoutbox,
+                                                                                settings):
+    from playwright.sync_api import expect
+
+    from orders.services import order_transition
+    from returns.services import return_approve
+    from shipping.services import shipment_create_all, shipment_transition
+    from support.models import Ticket
+    from support.services import ticket_reply
+    from tests.factories import StaffFactory
+    from tests.returns.conftest import IMEI_SPARE
+
+    settings.WAYBILL_SITE_URL = live_server.url
+    agent = StaffFactory(username="agent", group="Support agents")
+    WarehouseFactory(code="NORTH", priority=1)
+    phone = ProductFactory(sku="PH-PX9-128", name="Google Pixel 9 128 GB Obsidian", price="799.00",
+                           serial_tracked=True, serial_format=Product.SerialFormat.IMEI, stock={"NORTH": 3})
+    order = pack(place_order(email="grace@example.com", lines=[(phone, 1)]))  # as a guest
+    order_set_payment_status(order=order.number, payment_status="paid")
+    order = deliver(order, {"PH-PX9-128": [IMEI_SOLD]})
+    mailoutbox.clear()
+
+    # when Grace signs up with the same email and confirms it
+    page.goto(f"{live_server.url}/account/signup/")
+    page.fill("#id_name", "Grace Hopper")
+    page.fill("#id_email", "grace@example.com")
+    page.fill("#id_password1", "cobol-is-fine-1959")
+    page.fill("#id_password2", "cobol-is-fine-1959")
+    page.get_by_role("button", name="Create my account").click()
+    expect(page.locator("h1")).to_have_text("Check your email")
+    link = re.search(r"http://\S+/account/verify/\S+/", mailoutbox[-1].body).group(0)
+    page.goto(link)
+
+    # then the order she placed as a guest is in her account
+    expect(page.locator(".messages")).to_contain_text("1 earlier order joined it")
+    expect(page.locator("#orders")).to_contain_text(order.number)
+    shoot(page, "joined")
+
+    # when she reports the defect, support answers, and sends a replacement at once
+    page.get_by_role("link", name=order.number).click()
+    page.get_by_role("link", name="Report a problem").click()
+    page.get_by_label("Google Pixel 9 128 GB Obsidian (PH-PX9-128)").check()
+    page.select_option("#id_reason", "defective")
+    page.get_by_label("A replacement").check()
+    page.fill("#id_description", "Restarts all the time.")
+    page.get_by_role("button", name="Send my request").click()
+    expect(page.locator(".status")).to_contain_text("Requested")
+    ticket = Ticket.objects.get()
+    ticket_reply(ticket=ticket.number, author=agent, body="Sorry, Grace! A new phone leaves today.")
+    from returns.models import ReturnRequest
+
+    rr = ReturnRequest.objects.get()
+    return_approve(return_request=rr.number, actor=agent, handling="advance_replacement")
+    rr.refresh_from_db()
+    for name in ("confirm", "start_processing", "pack"):
+        order_transition(order=rr.replacement_order.number, name=name, check_permission=False)
+    (parcel,) = shipment_create_all(order=rr.replacement_order.number, carrier="local")
+    shipment_transition(shipment=parcel.pk, name="pick")
+    shipment_transition(shipment=parcel.pk, name="pack",
+                        serials={rr.replacement_order.lines.get().pk: [IMEI_SPARE]})
+    shipment_transition(shipment=parcel.pk, name="create_label")
+    parcel = shipment_transition(shipment=parcel.pk, name="hand_over")
+
+    # then she reads the reply (and only the reply) in her conversations
+    page.get_by_role("link", name="Help").click()
+    page.get_by_role("link", name=ticket.subject).click()
+    expect(page.locator("body")).to_contain_text("A new phone leaves today.")
+    check_accessibility(page, "conversation")
+    shoot(page, "conversation")
+
+    # and her return shows the replacement on its way with tracking, and the label for the faulty phone
+    page.goto(f"{live_server.url}/returns/{rr.number}/")
+    expect(page.locator("body")).to_contain_text(parcel.tracking_number)
+    expect(page.get_by_role("link", name="Print the return label (PDF)")).to_be_visible()
+    expect(page.locator("body")).to_contain_text(f"replaced by {IMEI_SPARE}")
+    shoot(page, "replacement")
