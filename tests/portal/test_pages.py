@@ -50,11 +50,15 @@ def test_anyone_elses_things_are_a_404(client, customer, delivered):
             reverse("portal:report-problem", args=[delivered.number]),
             reverse("portal:return-detail", args=[rr.number]), reverse("portal:return-label", args=[rr.number]),
             reverse("portal:ticket-detail", args=[ticket.number]),
+            reverse("portal:order-address", args=[delivered.number]),
+            reverse("portal:order-invoice", args=[delivered.number]),
             reverse("portal:order-detail", args=["WB-%00-ÿÿ"])]
     for visitor in (stranger, client):
         for url in urls:
             assert visitor.get(url).status_code in (404, 302), url  # 302: sign in first (ticket pages)
     assert stranger.get(reverse("portal:ticket-detail", args=[ticket.number])).status_code == 404
+    assert stranger.post(reverse("portal:order-cancel", args=[delivered.number]), {"reason": "x"}).status_code == 404
+    assert stranger.post(reverse("portal:order-address", args=[delivered.number]), {}).status_code == 404
 
 
 def test_reporting_a_defective_phone_makes_a_claim_and_a_conversation(shopper, customer, delivered):
