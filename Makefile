@@ -12,7 +12,7 @@ URL := http://127.0.0.1:$(PORT)
 # links in the demo's emails follow the port it serves on
 export WAYBILL_SITE_URL ?= $(URL)
 
-.PHONY: run test install lint bench migrate seed clean assets
+.PHONY: run test install lint bench migrate seed clean assets screenshots
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -63,6 +63,12 @@ assets:
 
 bench: $(STAMP) node_modules/.package-lock.json
 	$(PY) -m bench $(BENCH_ARGS)
+
+# The README's pictures of the phone story, taken by the browser tests (tests/e2e) and copied to docs/screenshots.
+SHOTS := portal-order portal-report-phone portal-replacement support-ticket admin-return-page admin-pack-serials
+screenshots: $(STAMP) assets
+	$(PY) -m pytest tests/e2e -q
+	@for shot in $(SHOTS); do cp /tmp/waybill-$$shot.png docs/screenshots/$$shot.png; done
 
 clean:
 	rm -rf $(VENV) db.sqlite3 test.sqlite3 staticfiles celerybeat-schedule*
