@@ -45,17 +45,68 @@ class ParcelHistory:
                                         reason="nobody was at the address after three attempts")
         self._date(order, at, marks)
 
+    def today(self, *, products, warehouse, people, users, count: int) -> list[int]:
+        """Today's orders sent through the shipping services: parcels with real tracking numbers at every stage
+        (label created, in transit, out for delivery, delivered), so the portal, the tracking page and
+        `simulate_carriers` have parcels to show and move. The demo customer gets one on its way and one
+        delivered. These do send their emails. Returns the orders' ids."""
+        from inventory.services import stock_receive
+        from orders.models import Order
+        from orders.services import order_place, order_set_payment_status, order_transition
+
+        rng, command = self.command.rng, self.command
+        phones = [p for p in products if p.serial_tracked] or products
+        stages = ["create_label", "hand_over", "send_out", "deliver"]
+        for product in products:  # a fresh delivery so today's orders never run short
+            stock_receive(product=product, warehouse=warehouse, quantity=5, actor=self.actor,
+                          reason="Delivery from supplier")
+        placed = []
+        for n in range(count):
+            customer = users["customer"] if n < 2 else rng.choice(people)
+            address, phone = command._address(customer)
+            lines = [(rng.choice(phones), 1)] + ([(rng.choice(products), 1)] if rng.random() < 0.3 else [])
+            lines = list({p.pk: (p, q) for p, q in lines}.values())
+            order, _ = order_place(customer=customer, email=customer.email, phone=phone, shipping_address=address,
+                                   lines=[{"sku": p.sku, "quantity": q} for p, q in lines], actor=customer)
+            order_set_payment_status(order=order, payment_status=Order.PaymentStatus.PAID,
+                                     reason="Card payment captured")  # a parcel leaves only once it is paid
+            placed.append(order.pk)
+            for name in ("confirm", "start_processing", "pack"):
+                order_transition(order=order, name=name, actor=self.actor)
+            last_stage = {0: "hand_over", 1: "deliver"}.get(n, stages[n % len(stages)])
+            carrier = self.carriers[n % len(self.carriers)]
+            for parcel in shipment_create_for_lines(order=order.number, items=command._picks(order, partial=False),
+                                                    carrier=carrier, actor=self.actor):
+                shipment_transition(shipment=parcel.pk, name="pick", actor=self.actor)
+                shipment_transition(shipment=parcel.pk, name="pack", actor=self.actor, serials=self._serials(parcel))
+                shipment_transition(shipment=parcel.pk, name="create_label", actor=self.actor, carrier=carrier,
+                                    tracking_number=self.tracking_number(carrier))
+                for name in stages[1: stages.index(last_stage) + 1]:
+                    shipment_transition(shipment=parcel.pk, name=name, actor=self.actor)
+        return placed
+
+    def tracking_number(self, carrier) -> str:
+        """A number the carrier's pattern accepts (our own courier makes its own)."""
+        digits = self.command._digits
+        if carrier.code == "parcelnet":
+            return f"PN{digits(10)}"
+        if carrier.code == "swiftpost":
+            return f"{digits(3)}-{digits(7)}-SP"
+        return ""
+
+    def _serials(self, parcel) -> dict[int, list[str]]:
+        """New serial numbers for the parcel's serial-tracked lines (IMEIs for phones), as a packer scans them."""
+        return {sl.order_line_id: self.command._serials(sl.order_line.product, sl.quantity)
+                for sl in parcel.lines.select_related("order_line__product") if sl.order_line.product.serial_tracked}
+
     def _ship(self, order, *, partial: bool) -> None:
         picks = self.command._picks(order, partial=partial)
         carrier = self.command.rng.choice(self.carriers)
         for parcel in shipment_create_for_lines(order=order.number, items=picks, carrier=carrier, actor=self.actor):
             shipment_transition(shipment=parcel.pk, name="pick", actor=self.actor)
-            serials = {sl.order_line_id: self.command._serials(sl.order_line.product, sl.quantity)
-                       for sl in parcel.lines.select_related("order_line__product")
-                       if sl.order_line.product.serial_tracked}
-            shipment_transition(shipment=parcel.pk, name="pack", actor=self.actor, serials=serials)
+            shipment_transition(shipment=parcel.pk, name="pack", actor=self.actor, serials=self._serials(parcel))
             shipment_transition(shipment=parcel.pk, name="create_label", actor=self.actor, carrier=carrier,
-                                tracking_number=self.command._tracking_number(carrier))
+                                tracking_number=self.tracking_number(carrier))
             shipment_transition(shipment=parcel.pk, name="hand_over", actor=self.actor)
 
     def _date(self, order, at: datetime, marks: dict) -> None:

@@ -561,47 +561,11 @@ class Command(BaseCommand):
         return made
 
     def _parcels_in_flight(self, products, warehouses, people, users, *, count: int) -> None:
-        """Today's orders sent through the shipping services: parcels with real tracking numbers at every stage
-        (label created, in transit, out for delivery, delivered), so the portal, the tracking page and
-        `simulate_carriers` have parcels to show and move. The demo customer gets one on its way and one delivered.
-        """
-        if not apps.is_installed("shipping"):
+        """Today's orders sent as parcels at every stage (shipping.demo)."""
+        if self.parcels is None:
             return
-        from shipping.models import Carrier
-        from shipping.services import shipment_create_all, shipment_transition
-
-        rng, warehouse = self.rng, users["warehouse"]
-        carriers = list(Carrier.objects.filter(active=True).order_by("pk"))
-        phones = [p for p in products if p.serial_tracked] or products
-        stages = ["create_label", "hand_over", "send_out", "deliver"]
-        for product in products:  # a fresh delivery so today's orders never run short
-            stock_receive(product=product, warehouse=warehouses[0], quantity=5, actor=warehouse,
-                          reason="Delivery from supplier")
-        placed = []
-        for n in range(count):
-            customer = users["customer"] if n < 2 else rng.choice(people)
-            address, phone = self._address(customer)
-            lines = [(rng.choice(phones), 1)] + ([(rng.choice(products), 1)] if rng.random() < 0.3 else [])
-            lines = list({p.pk: (p, q) for p, q in lines}.values())
-            order, _ = order_place(customer=customer, email=customer.email, phone=phone, shipping_address=address,
-                                   lines=[{"sku": p.sku, "quantity": q} for p, q in lines], actor=customer)
-            order_set_payment_status(order=order, payment_status=Order.PaymentStatus.PAID,
-                                     reason="Card payment captured")  # a parcel leaves only once it is paid
-            placed.append(order.pk)
-            for name in ("confirm", "start_processing", "pack"):
-                order_transition(order=order, name=name, actor=warehouse)
-            last_stage = {0: "hand_over", 1: "deliver"}.get(n, stages[n % len(stages)])
-            for parcel in shipment_create_all(order=order.number, actor=warehouse):
-                carrier = carriers[n % len(carriers)]
-                shipment_transition(shipment=parcel.pk, name="pick", actor=warehouse)
-                serials = {sl.order_line_id: self._serials(sl.order_line.product, sl.quantity)
-                           for sl in parcel.lines.select_related("order_line__product")
-                           if sl.order_line.product.serial_tracked}
-                shipment_transition(shipment=parcel.pk, name="pack", actor=warehouse, serials=serials)
-                shipment_transition(shipment=parcel.pk, name="create_label", actor=warehouse, carrier=carrier,
-                                    tracking_number=self._tracking_number(carrier))
-                for name in stages[1: stages.index(last_stage) + 1]:
-                    shipment_transition(shipment=parcel.pk, name=name, actor=warehouse)
+        placed = self.parcels.today(products=products, warehouse=warehouses[0], people=people, users=users,
+                                    count=count)
         self._timestamps_from_timelines(placed)  # like the history
         self._say(f"  {count} of today's orders sent as parcels with tracking numbers "
                   f"({time.monotonic() - self.started:.0f}s)")
@@ -643,14 +607,6 @@ class Command(BaseCommand):
             first=Min("created_at"), last=Max("created_at"))
         Order.objects.bulk_update([Order(pk=row["order_id"], placed_at=row["first"], updated_at=row["last"])
                                    for row in spans], ["placed_at", "updated_at"])
-
-    def _tracking_number(self, carrier) -> str:
-        """A number the carrier's pattern accepts (our own courier makes its own)."""
-        if carrier.code == "parcelnet":
-            return f"PN{self._digits(10)}"
-        if carrier.code == "swiftpost":
-            return f"{self._digits(3)}-{self._digits(7)}-SP"
-        return ""
 
     def _digits(self, count: int) -> str:
         return "".join(str(self.rng.randint(0, 9)) for _ in range(count))
