@@ -244,3 +244,39 @@ def test_sign_up_find_the_guest_order_read_the_reply_and_follow_the_replacement(
     expect(page.get_by_role("link", name="Print the return label (PDF)")).to_be_visible()
     expect(page.locator("body")).to_contain_text(f"replaced by {IMEI_SPARE}")
     shoot(page, "replacement")
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_the_customer_sees_the_refund_of_an_exchange(live_server, page):
+    from playwright.sync_api import expect
+
+    from returns.services import return_approve, return_create, return_resolve
+    from tests.factories import CustomerFactory, StaffFactory
+
+    CustomerFactory(username="ada")
+    from django.contrib.auth import get_user_model
+
+    customer = get_user_model().objects.get(username="ada")
+    agent = StaffFactory(username="agent", group="Support agents")
+    WarehouseFactory(code="NORTH", priority=1)
+    case = ProductFactory(sku="CASE-L", name="Leather case", price="49.90", stock={"NORTH": 3})
+    ProductFactory(sku="CASE-S", name="Slim case", price="19.90", stock={"NORTH": 3})
+    order = pack(place_order(customer=customer, lines=[(case, 1)]))
+    order_set_payment_status(order=order.number, payment_status="paid")
+    order = deliver(order)
+    rr = return_create(order=order, resolution="exchange", exchange_sku="CASE-S", channel="portal", lines=[
+        {"line": order.lines.get().pk, "quantity": 1, "reason": "not_as_described"}])
+    return_approve(return_request=rr.number, actor=agent, handling="keep_it")
+    return_resolve(return_request=rr.number, actor=agent)
+
+    page.goto(f"{live_server.url}/accounts/login/?next=/orders/{order.number}/")
+    page.fill("#id_username", "ada")
+    page.fill("#id_password", "secret-pass-123")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator("#timeline")).to_contain_text("Refund of 30.00 EUR issued")
+    expect(page.locator("body")).to_contain_text("Partially refunded")
+    page.goto(f"{live_server.url}/returns/{rr.number}/")
+    expect(page.locator("body")).to_contain_text("30.00 EUR")
+    expect(page.locator("body")).to_contain_text("Slim case in exchange")
+    check_accessibility(page, "exchange")
+    shoot(page, "exchange")
