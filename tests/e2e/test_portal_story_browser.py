@@ -18,6 +18,15 @@ AXE = Path(settings.BASE_DIR) / "node_modules" / "axe-core" / "axe.min.js"
 SHOTS = Path("/tmp")
 
 
+def fits_a_phone(page, name: str) -> None:
+    """At 360 px wide nothing scrolls sideways."""
+    width = page.viewport_size["width"]
+    page.set_viewport_size({"width": 360, "height": 780})
+    overflow = page.evaluate("() => document.documentElement.scrollWidth")
+    page.set_viewport_size({"width": width, "height": 1000})
+    assert overflow <= 360, f"{name} is {overflow} px wide at 360 px"
+
+
 def check_accessibility(page, name: str) -> None:
     """No serious or critical axe-core violation on the page (axe-core from npm; without it this check is
     skipped, and REQUIRE_SERVICES=1 makes that a failure)."""
@@ -156,6 +165,7 @@ def test_every_portal_page_passes_axe(live_server, page):
     for path in anonymous:
         page.goto(f"{live_server.url}{path}")
         check_accessibility(page, path)
+        fits_a_phone(page, path)
     page.goto(f"{live_server.url}/accounts/login/")
     page.fill("#id_username", "ada")
     page.fill("#id_password", "secret-pass-123")
@@ -165,6 +175,7 @@ def test_every_portal_page_passes_axe(live_server, page):
     for path in signed_in:
         page.goto(f"{live_server.url}{path}")
         check_accessibility(page, path)
+        fits_a_phone(page, path)
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)

@@ -203,3 +203,21 @@ def test_a_missing_page_says_what_to_do_next(client):
     response = client.get("/orders/WB-2222-3333/")
     page = response.content.decode()
     assert response.status_code == 404 and "find it with its number and email" in page
+
+
+def test_a_customer_replies_with_a_file_and_reopens_a_solved_conversation(shopper, customer, agents):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    ann, _ = agents
+    ticket = ticket_open(subject="Receipt", body="I need a receipt.", customer=customer, notify=False)
+    ticket_reply(ticket=ticket.number, author=ann, body="Here you are.", then="solved")
+    url = reverse("portal:ticket-detail", args=[ticket.number])
+    assert "Write again" in shopper.get(url).content.decode()
+    shopper.post(url, {"body": "The company name is missing.",
+                       "attachments": SimpleUploadedFile("receipt.pdf", b"%PDF-1.4 receipt")})
+    ticket.refresh_from_db()
+    assert ticket.status == "open"
+    message = ticket.messages.filter(from_customer=True).last()
+    assert [a.filename for a in message.attachments.all()] == ["receipt.pdf"]
+    refused = shopper.post(url, {"body": "And this", "attachments": SimpleUploadedFile("x.exe", b"MZ\x90\x00")})
+    assert refused.status_code == 400 and "not a PDF, an image or a text file" in refused.content.decode()
