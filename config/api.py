@@ -1,6 +1,6 @@
 """Pieces every app's API shares: permissions and pagination."""
 
-from rest_framework import permissions
+from rest_framework import permissions, serializers
 from rest_framework.pagination import CursorPagination, PageNumberPagination
 
 
@@ -29,3 +29,21 @@ class StandardPagination(PageNumberPagination):
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 500
+
+
+class ErrorSerializer(serializers.Serializer):
+    """Every error the API answers: what went wrong (`code`), in words (`message`), and the facts (`extra`,
+    with `fields` naming each invalid field)."""
+
+    code = serializers.CharField()
+    message = serializers.CharField()
+    extra = serializers.DictField()
+
+
+def with_errors(ok, *codes: int) -> dict:
+    """An endpoint's schema responses: the success ones and the errors it answers (400, 403, 404, 409, 422 unless
+    named)."""
+    responses = dict(ok) if isinstance(ok, dict) else {200: ok}
+    for code in codes or (400, 403, 404, 409, 422):
+        responses[code] = ErrorSerializer
+    return responses

@@ -98,6 +98,15 @@ def order_list(request):
     return render(request, "portal/orders/list.html", {"page": page, "orders": rows, "q": term})
 
 
+def _address_refusal(order: Order) -> str:
+    """Why the delivery address can no longer change ("" while it can): the order's state, or a guard."""
+    from orders.services import ADDRESS_CHANGE_GUARDS, ADDRESS_CHANGEABLE
+
+    if order.status not in ADDRESS_CHANGEABLE:
+        return f"Order {order.number} is {order.get_status_display().lower()}."
+    return next((why for guard in ADDRESS_CHANGE_GUARDS if (why := guard(order))), "")
+
+
 def _order_context(request, order: Order) -> dict:
     carriers = dict(Carrier.objects.values_list("code", "name"))
     parcels = list(Shipment.objects.filter(order=order).select_related("carrier").prefetch_related(
@@ -105,13 +114,8 @@ def _order_context(request, order: Order) -> dict:
         "lines__order_line").order_by("created_at", "id"))
     returns = list(ReturnRequest.objects.filter(order=order).select_related("replacement_order", "label_shipment")
                    .order_by("-created_at"))
-    from orders.services import ADDRESS_CHANGE_GUARDS, ADDRESS_CHANGEABLE
-
-    address_refusal = "" if order.status in ADDRESS_CHANGEABLE else "closed"
-    if not address_refusal:
-        address_refusal = next((why for guard in ADDRESS_CHANGE_GUARDS if (why := guard(order))), "")
     return {"order": order, "story": customer_story(order, list(order.events.all()), carriers=carriers),
-            "can_cancel": order.status in Order.HOLDABLE, "can_change_address": not address_refusal,
+            "can_cancel": order.status in Order.HOLDABLE, "can_change_address": not _address_refusal(order),
             "parcels": parcels, "returns": returns,
             "can_report": order.status in (Order.Status.DELIVERED, Order.Status.SHIPPED,
                                            Order.Status.PARTIALLY_SHIPPED),
@@ -202,13 +206,12 @@ def report_problem(request, number: str):
                                        "serial": data.get("serial", ""), "description": data["description"]}])
             for photo in request.FILES.getlist("photos")[:5]:
                 return_add_photo(line=rr.lines.get(), upload=photo, actor=request.user)
-            if data["reason"] in SUPPORT_NEEDED:
-                ticket = ticket_open(subject=f"{Reason(data['reason']).label}: {line.name}"[:200],
+            if data["reason"] in SUPPORT_NEEDED:  # a person looks at it: the claim comes with a conversation
+                ticket_open(subject=f"{Reason(data['reason']).label}: {line.name}"[:200],
                                      body=data["description"] or Reason(data["reason"]).label, email=order.email,
                                      customer=order.customer, category=SUPPORT_NEEDED[data["reason"]],
                                      order=order, order_line=line, serial=data.get("serial", ""),
                                      return_request=rr, channel=Ticket.Channel.PORTAL, notify=False)
-                del ticket
         except DomainError as err:
             form.add_error(None, err.message)
             for problems in (err.extra.get("fields") or {}).values():
@@ -385,7 +388,7 @@ def order_address(request, number: str):
         else:
             messages.success(request, "Saved: we will deliver to the new address.")
             return redirect(reverse("portal:order-detail", args=[order.number]))
-    allowed = _order_context(request, order)["can_change_address"] if request.method == "GET" else True
+    allowed = request.method != "GET" or not _address_refusal(order)
     return render(request, "portal/orders/address.html", {"order": order, "form": form, "allowed": allowed},
                   status=400 if form.errors else 200)
 

@@ -9,7 +9,7 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api import NewestFirstCursorPagination
+from config.api import NewestFirstCursorPagination, with_errors
 from inventory.models import Warehouse
 from orders.errors import OrderNotFound
 from orders.idempotency import idempotent
@@ -85,7 +85,7 @@ class ReturnListCreateApi(generics.ListAPIView):
     def get_queryset(self):
         return return_list(user=self.request.user)
 
-    @extend_schema(request=ReturnCreateSerializer, responses={201: ReturnDetailSerializer},
+    @extend_schema(request=ReturnCreateSerializer, responses=with_errors({201: ReturnDetailSerializer}),
                    parameters=[IDEMPOTENCY])
     def post(self, request):
         serializer = ReturnCreateSerializer(data=request.data)
@@ -108,7 +108,7 @@ class ReturnListCreateApi(generics.ListAPIView):
 
 
 class ReturnDetailApi(APIView):
-    @extend_schema(responses=ReturnDetailSerializer)
+    @extend_schema(responses=with_errors(ReturnDetailSerializer))
     def get(self, request, number: str):
         return _body(number, request)
 
@@ -118,7 +118,8 @@ def _visible(request, number: str) -> ReturnRequest:
 
 
 class ReturnTransitionApi(APIView):
-    @extend_schema(request=ReturnTransitionSerializer, responses=ReturnDetailSerializer, parameters=[IDEMPOTENCY],
+    @extend_schema(request=ReturnTransitionSerializer,
+                   responses=with_errors(ReturnDetailSerializer), parameters=[IDEMPOTENCY],
                    description=f"Steps: {', '.join(TRANSITIONS)}. A customer may cancel their own open return.")
     def post(self, request, number: str, name: str):
         rr = _visible(request, number)
@@ -155,7 +156,8 @@ class ReturnTransitionApi(APIView):
 
 
 class ReturnInspectionApi(APIView):
-    @extend_schema(request=InspectionSerializer, responses=ReturnDetailSerializer, parameters=[IDEMPOTENCY])
+    @extend_schema(request=InspectionSerializer,
+                   responses=with_errors(ReturnDetailSerializer), parameters=[IDEMPOTENCY])
     def post(self, request, number: str):
         rr = _visible(request, number)
         if not _staff(request.user):
@@ -173,7 +175,8 @@ class ReturnInspectionApi(APIView):
 
 
 class ReturnRefundApi(APIView):
-    @extend_schema(request=RefundCreateSerializer, responses={201: RefundSerializer}, parameters=[IDEMPOTENCY],
+    @extend_schema(request=RefundCreateSerializer,
+                   responses=with_errors({201: RefundSerializer}), parameters=[IDEMPOTENCY],
                    description="A refund for this return beyond its resolution (a goodwill gesture, shipping).")
     def post(self, request, number: str):
         rr = _visible(request, number)
@@ -183,7 +186,8 @@ class ReturnRefundApi(APIView):
 
 
 class OrderRefundApi(APIView):
-    @extend_schema(request=RefundCreateSerializer, responses={201: RefundSerializer}, parameters=[IDEMPOTENCY],
+    @extend_schema(request=RefundCreateSerializer,
+                   responses=with_errors({201: RefundSerializer}), parameters=[IDEMPOTENCY],
                    description="A refund on an order without a return: a parcel that came back to us, a gesture.")
     def post(self, request, number: str):
         if not order_list(user=request.user).filter(number=number).exists():
@@ -210,7 +214,8 @@ def _refund(request, *, order: str, return_request: str | None) -> Response:
 class ReturnPhotoApi(APIView):
     parser_classes = [MultiPartParser, FormParser]
 
-    @extend_schema(request={"multipart/form-data": PhotoUploadSerializer}, responses=ReturnDetailSerializer,
+    @extend_schema(request={"multipart/form-data": PhotoUploadSerializer},
+                   responses=with_errors(ReturnDetailSerializer),
                    parameters=[IDEMPOTENCY])
     def post(self, request, number: str):
         rr = _visible(request, number)

@@ -309,10 +309,6 @@ def _check_policy(order: Order, requested: list[LineRequest]) -> list[tuple[Line
     return result
 
 
-def _claim(order: Order, changes: dict[int, int]) -> None:
-    order_lines_claim(order=order, changes=changes)
-
-
 # --- creation ------------------------------------------------------------------------------------------------
 
 @atomic_service
@@ -358,7 +354,7 @@ def return_create(*, order: Order | str, lines: Sequence[LineRequest | dict], re
     changes: dict[int, int] = defaultdict(int)
     for r, line, _ in checked:
         changes[line.pk] += r.quantity
-    _claim(locked, changes)
+    order_lines_claim(order=locked, changes=changes)
     summary = ", ".join(f"{r.quantity} × {line.sku}" + (f" ({unit.serial})" if unit else "")
                         for r, line, unit in checked)
     _record(rr, to_status=rr.status, actor=actor, text=f"Return requested ({rr.get_channel_display()}): {summary}.",
@@ -507,7 +503,7 @@ def _give_back(order: Order, rr: ReturnRequest) -> None:
     changes: dict[int, int] = defaultdict(int)
     for line_id, qty in rr.lines.values_list("order_line_id", "quantity"):
         changes[line_id] -= qty
-    _claim(order, changes)
+    order_lines_claim(order=order, changes=changes)
 
 
 @atomic_service

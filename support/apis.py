@@ -12,7 +12,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api import NewestFirstCursorPagination
+from config.api import NewestFirstCursorPagination, with_errors
 from config.parsers import SafeJSONParser
 from orders.idempotency import idempotent
 
@@ -68,7 +68,8 @@ class TicketListCreateApi(generics.ListAPIView):
     def get_serializer_context(self):
         return {**super().get_serializer_context(), "agent": is_agent(self.request.user)}
 
-    @extend_schema(request=TicketCreateSerializer, responses={201: TicketDetailSerializer}, parameters=[IDEMPOTENCY])
+    @extend_schema(request=TicketCreateSerializer,
+                   responses=with_errors({201: TicketDetailSerializer}), parameters=[IDEMPOTENCY])
     def post(self, request):
         user, agent = request.user, is_agent(request.user)
         if user.is_staff and not agent:
@@ -96,7 +97,7 @@ class TicketListCreateApi(generics.ListAPIView):
 
 
 class TicketDetailApi(APIView):
-    @extend_schema(responses=TicketDetailSerializer)
+    @extend_schema(responses=with_errors(TicketDetailSerializer))
     def get(self, request, number: str):
         return _detail(number, request)
 
@@ -106,7 +107,7 @@ class TicketMessageApi(APIView):
 
     @extend_schema(request={"application/json": MessageCreateSerializer,
                             "multipart/form-data": MessageCreateSerializer},
-                   responses={201: MessageSerializer}, parameters=[IDEMPOTENCY],
+                   responses=with_errors({201: MessageSerializer}), parameters=[IDEMPOTENCY],
                    description="A customer's reply, or an agent's reply or internal note.")
     def post(self, request, number: str):
         ticket = ticket_detail(number=number, user=request.user)  # a 404 for anyone else's ticket
@@ -130,7 +131,8 @@ class TicketMessageApi(APIView):
 
 
 class TicketTransitionApi(APIView):
-    @extend_schema(request=TicketTransitionSerializer, responses=TicketDetailSerializer, parameters=[IDEMPOTENCY],
+    @extend_schema(request=TicketTransitionSerializer,
+                   responses=with_errors(TicketDetailSerializer), parameters=[IDEMPOTENCY],
                    description="Agents: open, wait, solve, close.")
     def post(self, request, number: str, name: str):
         ticket = ticket_detail(number=number, user=request.user)
@@ -148,7 +150,7 @@ class TicketTransitionApi(APIView):
 
 
 class TicketAssignApi(APIView):
-    @extend_schema(request=AssignSerializer, responses=TicketDetailSerializer, parameters=[IDEMPOTENCY],
+    @extend_schema(request=AssignSerializer, responses=with_errors(TicketDetailSerializer), parameters=[IDEMPOTENCY],
                    description="Take a ticket (your own id) or, as a lead, give it to another agent.")
     def post(self, request, number: str):
         ticket = ticket_detail(number=number, user=request.user)
@@ -177,7 +179,8 @@ class InboundEmailApi(APIView):
     permission_classes = [AllowAny]
     authentication_classes: list = []
 
-    @extend_schema(request={"message/rfc822": OpenApiTypes.BINARY}, responses={202: OpenApiTypes.OBJECT},
+    @extend_schema(request={"message/rfc822": OpenApiTypes.BINARY},
+                   responses=with_errors({202: OpenApiTypes.OBJECT}, 401),
                    auth=[])
     def post(self, request):
         raw = request._request.body

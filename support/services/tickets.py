@@ -21,6 +21,7 @@ from django.utils import timezone
 from django_fsm import can_proceed, has_transition_perm
 
 from config.db import atomic_service
+from config.links import order_link
 from config.text import clean_text
 from orders.models import Order, OrderLine
 from orders.services import order_event_record
@@ -103,10 +104,17 @@ def _notify(event: str, ticket: Ticket, *, key: str, **payload) -> None:
     from notifications.services import notification_emit
 
     site = settings.WAYBILL_SITE_URL.rstrip("/")
+    # the conversation in the portal for an account; a guest's order opens from its signed link
+    if ticket.customer_id:
+        link = f"{site}/help/{ticket.number}/"
+    elif ticket.order_id:
+        link = order_link(ticket.order.number)
+    else:
+        link = site
     notification_emit(event=event, subject=ticket, idempotency_key=f"ticket:{ticket.pk}:{key}", payload={
         "ticket_number": ticket.number, "subject": ticket.subject, "customer_name": ticket.name,
         "order_number": ticket.order.number if ticket.order_id else "", "status": ticket.status,
-        "status_display": ticket.get_status_display(), "link": f"{site}/orders/" if ticket.customer_id else site,
+        "status_display": ticket.get_status_display(), "link": link,
         "reply_to": reply_address(ticket), **payload})
 
 

@@ -90,6 +90,7 @@ def test_public_replies_email_the_customer_and_notes_never_do(customer, agents,
     assert ticket.status == "waiting" and ticket.first_responded_at is not None
     (mail,) = mailoutbox
     assert "on its way" in mail.body and "secret" not in mail.body and mail.reply_to == [reply_address(ticket)]
+    assert f"/help/{ticket.number}/" in mail.body  # the conversation in the portal
     payloads = " ".join(str(m.payload) for m in OutboxMessage.objects.all())
     assert "secret" not in payloads  # and so never in a webhook either
 
