@@ -68,7 +68,7 @@ bench: $(STAMP) node_modules/.package-lock.json
 SHOTS := portal-order portal-report-phone portal-replacement support-ticket admin-return-page admin-pack-serials
 screenshots: $(STAMP) assets
 	$(PY) -m pytest tests/e2e -q
-	@for shot in $(SHOTS); do cp /tmp/waybill-$$shot.png docs/screenshots/$$shot.png; done
+	@for shot in $(SHOTS); do cp var/test-artifacts/waybill-$$shot.png docs/screenshots/$$shot.png; done
 
 clean:
 	rm -rf $(VENV) db.sqlite3 test.sqlite3 staticfiles celerybeat-schedule*

@@ -1,14 +1,21 @@
 """Test settings: PostgreSQL when DATABASE_URL is set or 127.0.0.1:5432 answers, SQLite otherwise.
 
-With REQUIRE_SERVICES=1 an unreachable PostgreSQL stops the run (see tests/conftest.py)."""
+With REQUIRE_SERVICES=1 an unreachable PostgreSQL stops the run (see tests/conftest.py).
 
+Two checkouts on one machine never share test state: the test database is named after the checkout
+(test_waybill_<id>, or WAYBILL_TEST_DATABASE), and every Redis key the tests write (Celery's queues) carries the
+checkout's prefix in the Redis DB WAYBILL_TEST_REDIS_DB (default 15)."""
+
+import hashlib
 import os
 import socket
 import tempfile
 from pathlib import Path
 
 from .base import *  # noqa: F403
-from .base import BASE_DIR, env
+from .base import BASE_DIR, CELERY_BROKER_TRANSPORT_OPTIONS, env
+
+CHECKOUT_ID = hashlib.sha1(str(BASE_DIR.resolve()).encode()).hexdigest()[:8]
 
 
 def _port_open(host: str, port: int) -> bool:
@@ -28,6 +35,8 @@ else:
     DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": BASE_DIR / "test.sqlite3"}}
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"]["CONN_MAX_AGE"] = 0
+if DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    DATABASES["default"]["TEST"] = {"NAME": env("WAYBILL_TEST_DATABASE", default=f"test_waybill_{CHECKOUT_ID}")}
 
 DEBUG = False
 SECRET_KEY = "test-only-key"
@@ -38,8 +47,10 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
-REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/15")
+REDIS_URL = env("REDIS_URL", default=f"redis://127.0.0.1:6379/{env.int('WAYBILL_TEST_REDIS_DB', default=15)}")
 CELERY_BROKER_URL = "memory://"
+CELERY_BROKER_TRANSPORT_OPTIONS = {**CELERY_BROKER_TRANSPORT_OPTIONS,
+                                   "global_keyprefix": f"waybill-test-{CHECKOUT_ID}:"}
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 CELERY_TASK_ALWAYS_EAGER = True
 LOGGING = {"version": 1, "disable_existing_loggers": False}

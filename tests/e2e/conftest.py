@@ -1,5 +1,8 @@
-"""Browser tests: Debian Chromium driven by Playwright against pytest-django's live server."""
+"""Browser tests: Debian Chromium driven by Playwright against pytest-django's live server.
 
+Screenshots of every step are kept as test artifacts in var/test-artifacts (WAYBILL_TEST_ARTIFACTS to choose)."""
+
+import os
 from pathlib import Path
 
 import pytest
@@ -7,6 +10,9 @@ from django.db import connections
 
 from tests.conftest import service_missing
 
+ARTIFACTS = Path(os.environ.get("WAYBILL_TEST_ARTIFACTS",
+                                Path(__file__).resolve().parents[2] / "var" / "test-artifacts"))
+ARTIFACTS.mkdir(parents=True, exist_ok=True)
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]

@@ -1,14 +1,14 @@
 """The order admin in a real browser (Debian Chromium driven by Playwright) against a live server."""
 
-from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Group
 
 from orders.models import Order
+from tests.e2e.conftest import ARTIFACTS
 from tests.factories import ProductFactory, StaffFactory, place_order
 
-SCREENSHOT = Path("/tmp/waybill-admin-order.png")
+SCREENSHOT = ARTIFACTS / "waybill-admin-order.png"
 
 
 # serialized_rollback: the staff groups come from a data migration; they are restored after the flush.

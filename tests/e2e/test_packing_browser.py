@@ -1,17 +1,17 @@
 """Packing a parcel of phones in a real browser: the packer scans each IMEI into the field (scan, Enter)."""
 
-from pathlib import Path
 
 import pytest
 
 from inventory.models import Product, Unit
 from shipping.models import Shipment
 from shipping.services import shipment_create_all, shipment_transition
+from tests.e2e.conftest import ARTIFACTS
 from tests.factories import ProductFactory, StaffFactory, place_order
 from tests.shipping.conftest import pack
 
-SCREENSHOT_SCAN = Path("/tmp/waybill-admin-pack-serials.png")
-SCREENSHOT_PACKED = Path("/tmp/waybill-admin-packed.png")
+SCREENSHOT_SCAN = ARTIFACTS / "waybill-admin-pack-serials.png"
+SCREENSHOT_PACKED = ARTIFACTS / "waybill-admin-packed.png"
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)

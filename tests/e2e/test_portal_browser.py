@@ -1,16 +1,16 @@
 """A customer follows an order in the portal, in a real browser: sign in, open the order, follow the parcel."""
 
-from pathlib import Path
 
 import pytest
 
 from orders.services import order_transition
 from shipping.models import Carrier
 from shipping.services import shipment_create_all, shipment_transition
+from tests.e2e.conftest import ARTIFACTS
 from tests.factories import CustomerFactory, ProductFactory, place_order
 
-SCREENSHOT = Path("/tmp/waybill-portal-order.png")
-TRACKING_SCREENSHOT = Path("/tmp/waybill-tracking.png")
+SCREENSHOT = ARTIFACTS / "waybill-portal-order.png"
+TRACKING_SCREENSHOT = ARTIFACTS / "waybill-tracking.png"
 
 
 @pytest.mark.django_db(transaction=True)

@@ -10,12 +10,13 @@ from django.conf import settings
 
 from inventory.models import Product
 from orders.services import order_set_payment_status
+from tests.e2e.conftest import ARTIFACTS
 from tests.factories import ProductFactory, WarehouseFactory, place_order
 from tests.returns.conftest import IMEI_SOLD, deliver
 from tests.shipping.conftest import pack
 
 AXE = Path(settings.BASE_DIR) / "node_modules" / "axe-core" / "axe.min.js"
-SHOTS = Path("/tmp")
+SHOTS = ARTIFACTS
 
 
 def fits_a_phone(page, name: str) -> None:

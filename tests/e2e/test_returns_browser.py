@@ -1,21 +1,21 @@
 """A support agent handles a defect claim in a real browser: from the order's page to an approved advance
 replacement with its return label, then the list of returns."""
 
-from pathlib import Path
 
 import pytest
 
 from inventory.models import Product
 from orders.services import order_set_payment_status
 from returns.models import ReturnRequest
+from tests.e2e.conftest import ARTIFACTS
 from tests.factories import ProductFactory, StaffFactory, WarehouseFactory, place_order
 from tests.returns.conftest import IMEI_SOLD, deliver
 from tests.shipping.conftest import pack
 
-SCREENSHOT_START = Path("/tmp/waybill-admin-return-start.png")
-SCREENSHOT_APPROVE = Path("/tmp/waybill-admin-return-approve.png")
-SCREENSHOT_RETURN = Path("/tmp/waybill-admin-return-page.png")
-SCREENSHOT_LIST = Path("/tmp/waybill-admin-returns-list.png")
+SCREENSHOT_START = ARTIFACTS / "waybill-admin-return-start.png"
+SCREENSHOT_APPROVE = ARTIFACTS / "waybill-admin-return-approve.png"
+SCREENSHOT_RETURN = ARTIFACTS / "waybill-admin-return-page.png"
+SCREENSHOT_LIST = ARTIFACTS / "waybill-admin-returns-list.png"
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)

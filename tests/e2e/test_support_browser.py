@@ -1,7 +1,6 @@
 """An agent's morning in the workspace, in a real browser: take a ticket, answer with a canned reply, add an
 internal note, send a replacement at once, and see the case beside the conversation."""
 
-from pathlib import Path
 
 import pytest
 
@@ -9,13 +8,14 @@ from inventory.models import Product
 from orders.services import order_set_payment_status
 from support.models import CannedReply, Ticket
 from support.services import ticket_open
+from tests.e2e.conftest import ARTIFACTS
 from tests.factories import CustomerFactory, ProductFactory, StaffFactory, WarehouseFactory, place_order
 from tests.returns.conftest import IMEI_SOLD, deliver
 from tests.shipping.conftest import pack
 
-SCREENSHOT_QUEUE = Path("/tmp/waybill-support-queue.png")
-SCREENSHOT_TICKET = Path("/tmp/waybill-support-ticket.png")
-SCREENSHOT_CASE = Path("/tmp/waybill-support-replacement.png")
+SCREENSHOT_QUEUE = ARTIFACTS / "waybill-support-queue.png"
+SCREENSHOT_TICKET = ARTIFACTS / "waybill-support-ticket.png"
+SCREENSHOT_CASE = ARTIFACTS / "waybill-support-replacement.png"
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)

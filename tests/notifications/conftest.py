@@ -14,6 +14,7 @@ from django.core import mail
 from config.celery import app
 
 CLOSED_BROKER = "redis://127.0.0.1:6390/0"  # nothing listens there: the broker is "down"
+BROKER_KEY_PREFIX = app.conf.broker_transport_options.get("global_keyprefix", "")
 
 
 def use_broker(url: str, *, eager: bool = False) -> None:
@@ -38,11 +39,13 @@ def broker(redis_url, request):
 
     previous = (app.conf.broker_url, app.conf.task_always_eager)
     client = redis.Redis.from_url(redis_url)
-    client.delete("celery", "unacked", "unacked_index", "unacked_mutex")
+    # only this checkout's keys (settings.test gives them a prefix of its own): another checkout may be testing too
+    own_keys = [BROKER_KEY_PREFIX + key for key in ("celery", "unacked", "unacked_index", "unacked_mutex")]
+    client.delete(*own_keys)
     use_broker(redis_url)
     yield redis_url
     use_broker(previous[0], eager=previous[1])
-    client.delete("celery", "unacked", "unacked_index", "unacked_mutex")
+    client.delete(*own_keys)
 
 
 @contextlib.contextmanager
