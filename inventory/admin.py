@@ -15,7 +15,15 @@ class ProductAdmin(admin.ModelAdmin):
     list_display = ["sku", "name", "price", "active", "low_stock_threshold", "serial_tracked", "serial_format"]
     list_filter = ["active", "serial_tracked", "serial_format"]
     search_fields = ["sku", "name"]
-    list_editable = ["active"]
+
+    def has_add_permission(self, request):
+        return super().has_add_permission(request) and request.user.has_perm("inventory.manage_catalogue")
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        if not request.user.has_perm("inventory.manage_catalogue"):
+            fields += [f for f in Product.CATALOGUE_FIELDS if f not in fields]
+        return fields
 
     def has_delete_permission(self, request, obj=None):
         return False  # orders and the ledger refer to products; deactivate instead

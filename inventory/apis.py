@@ -45,6 +45,23 @@ class ProductApi(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Create
     def get_queryset(self):
         return product_list()
 
+    def perform_create(self, serializer):
+        self._check_catalogue(list(serializer.validated_data))
+        serializer.save()
+
+    def perform_update(self, serializer):
+        instance = serializer.instance
+        changed = [f for f, value in serializer.validated_data.items() if getattr(instance, f) != value]
+        self._check_catalogue(changed)
+        serializer.save()
+
+    def _check_catalogue(self, fields: list[str]) -> None:
+        catalogue = [f for f in fields if f in Product.CATALOGUE_FIELDS]
+        if catalogue and not self.request.user.has_perm("inventory.manage_catalogue"):
+            raise PermissionDenied(f"Changing {', '.join(catalogue)} needs the catalogue permission "
+                                   "(inventory.manage_catalogue); the warehouse role changes stock alerts and "
+                                   "serial numbers only.")
+
 
 class StockLevelFilter(django_filters.FilterSet):
     sku = django_filters.CharFilter(field_name="product__sku", lookup_expr="iexact")

@@ -35,9 +35,14 @@ class Product(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    # What the shop sells and for how much: changed only with inventory.manage_catalogue, which the warehouse
+    # role does not have (it keeps the operational fields: stock alerts and serial numbers).
+    CATALOGUE_FIELDS = ("sku", "name", "price", "active", "return_window_days", "final_sale")
+
     class Meta:
         ordering = ["sku"]
         constraints = [models.CheckConstraint(condition=Q(price__gte=0), name="product_price_not_negative")]
+        permissions = [("manage_catalogue", "Can add products and change their names, prices and sale terms")]
 
     def __str__(self) -> str:
         return f"{self.sku} · {self.name}"

@@ -78,16 +78,22 @@ class OrderListCreateApi(generics.ListAPIView):
             if "customer" in data:
                 raise ValidationError({"customer": ["Customers place orders for themselves only."]})
             customer = user
-            email = data.get("email") or user.email
+            email = user.email
             if not email:
-                raise ValidationError({"email": ["Give a contact email."]})
+                raise ValidationError({"email": ["Your account has no email address: add one before ordering."]})
+            if data.get("email") and data["email"].casefold() != email.casefold():
+                # The shop writes to the contact email: a customer's orders go to their own address only.
+                raise ValidationError({"email": [f"Your orders use your account's email ({email}); change it in "
+                                                 "your account, or leave this out."]})
         key = request.headers.get("Idempotency-Key", "").strip()
         if len(key) > 255:
             raise ValidationError({"Idempotency-Key": ["At most 255 characters."]})
         order, created = order_place(
             customer=customer, email=email, phone=data["phone"], shipping_address=dict(data["shipping_address"]),
             lines=[dict(line) for line in data["lines"]], currency=data.get("currency"),
-            shipping_total=data["shipping_total"], notes=data["notes"], actor=user,
+            shipping_total=data.get("shipping_total") if user.is_staff else None,
+            expected_shipping_total=None if user.is_staff else data.get("shipping_total"), notes=data["notes"],
+            actor=user,
             idempotency_key=key or None, fingerprint=_fingerprint(request.data), keep_related=True,
         )
         # A new order carries its lines, allocations and first timeline entry from the service: no read-back.

@@ -99,6 +99,9 @@ class Order(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
             models.Index(fields=["customer", "-placed_at", "-id"], name="order_customer_placed"),
             models.Index(Upper("email"), name="order_email_upper"),
             models.Index(Upper("number"), name="order_number_upper"),
+            # the unpaid-order expiry scan: only orders still waiting for payment, oldest first
+            models.Index(fields=["placed_at"], name="order_awaiting_payment",
+                         condition=Q(status__in=["placed", "confirmed"], payment_status="unpaid")),
         ]
         constraints = [
             models.UniqueConstraint(fields=["number"], name="order_number_unique"),

@@ -20,13 +20,19 @@ class LineInputSerializer(serializers.Serializer):
 
 
 class OrderCreateSerializer(serializers.Serializer):
-    email = serializers.EmailField(required=False, help_text="Contact email; a customer's own by default.")
+    email = serializers.EmailField(required=False, help_text="Staff: the contact email (a guest order needs one). "
+                                   "A customer's orders always use their account's email.")
     phone = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")
     customer = serializers.IntegerField(required=False, help_text="Staff only: the customer's user id.")
     shipping_address = AddressSerializer()
     lines = LineInputSerializer(many=True, allow_empty=False, max_length=200)
-    currency = serializers.RegexField(r"^[A-Z]{3}$", required=False, help_text="ISO 4217; default from settings.")
-    shipping_total = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=0, required=False, default=0)
+    currency = serializers.RegexField(r"^[A-Z]{3}$", required=False,
+                                      help_text="ISO 4217. Optional: orders are always in the shop's currency, and "
+                                      "another one is refused.")
+    shipping_total = serializers.DecimalField(
+        max_digits=12, decimal_places=2, min_value=0, required=False,
+        help_text="Staff: shipping priced by hand. Customers: optional, what the shop quoted (another figure is "
+        "refused). Left out: the shop's rate.")
     notes = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
 
     def validate_lines(self, lines):

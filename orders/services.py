@@ -26,7 +26,7 @@ from config.fsm import transitions_of
 from inventory.models import Product
 from inventory.services import stock_allocate, stock_release, stock_return, stock_ship
 
-from . import timeline
+from . import pricing, timeline
 from .errors import (
     IdempotencyKeyReused,
     InvalidOrder,
@@ -138,15 +138,35 @@ def _products_for(lines: list[LineRequest]) -> dict[str, Product]:
     return products
 
 
+def _priced_shipping(*, subtotal: Decimal, shipping_total, expected_shipping_total) -> Decimal:
+    """Shipping as the shop prices it, unless staff priced it by hand (`shipping_total`). A customer's client
+    may say what it expects to pay (`expected_shipping_total`); any other figure is refused, never charged."""
+    quote = pricing.shipping_quote(subtotal=subtotal)
+    if expected_shipping_total is not None and Decimal(expected_shipping_total) != quote:
+        raise InvalidOrder(
+            f"Shipping for this order is {quote} {pricing.shop_currency()}, priced by the shop.",
+            fields={"shipping_total": [f"Shipping is {quote} {pricing.shop_currency()}; leave it out or send that."]},
+            quoted_shipping_total=str(quote),
+        )
+    return quote if shipping_total is None else Decimal(shipping_total)
+
+
 def _new_order(*, customer, email, phone, shipping_address, currency, shipping_total, notes, subtotal) -> Order:
     unknown = set(shipping_address) - set(ADDRESS_FIELDS)
     if unknown:
         fields = {f"shipping_address.{k}": ["Unknown field."] for k in unknown}
         raise InvalidOrder("Unknown address fields.", fields=fields)
+    shop_currency = pricing.shop_currency()
+    if currency and currency.upper() != shop_currency:
+        raise InvalidOrder(
+            f"This shop's prices are in {shop_currency}: orders are placed in {shop_currency}, not {currency}.",
+            fields={"currency": [f"Prices are in {shop_currency}; leave it out or send {shop_currency}."]},
+            currency=shop_currency,
+        )
     shipping_total = Decimal(shipping_total or 0)
     order = Order(
         customer=customer, email=email or (customer.email if customer else ""), phone=phone or "",
-        currency=(currency or settings.WAYBILL_CURRENCY).upper(), subtotal=subtotal, shipping_total=shipping_total,
+        currency=shop_currency, subtotal=subtotal, shipping_total=shipping_total,
         total=subtotal + shipping_total, notes=notes or "",
         **{f"ship_{k}": (v or "") for k, v in shipping_address.items()},
     )
@@ -227,11 +247,13 @@ class _Replay(Exception):
 
 
 @atomic_service
-def _place(*, customer, email, phone="", shipping_address, lines, currency=None, shipping_total=0, notes="",
-           actor=None, idempotency=None) -> Order:
+def _place(*, customer, email, phone="", shipping_address, lines, currency=None, shipping_total=None,
+           expected_shipping_total=None, notes="", actor=None, idempotency=None) -> Order:
     requested = _validated_lines(lines)
     products = _products_for(requested)
     subtotal = sum((products[line.sku].price * line.quantity for line in requested), Decimal("0"))
+    shipping_total = _priced_shipping(subtotal=subtotal, shipping_total=shipping_total,
+                                      expected_shipping_total=expected_shipping_total)
     order = _new_order(customer=customer, email=email, phone=phone, shipping_address=shipping_address,
                        currency=currency, shipping_total=shipping_total, notes=notes, subtotal=subtotal)
     if idempotency is not None:
@@ -260,10 +282,14 @@ def _place(*, customer, email, phone="", shipping_address, lines, currency=None,
 
 
 def order_place(*, customer=None, email="", phone="", shipping_address: dict, lines: Sequence[LineRequest | dict],
-                currency: str | None = None, shipping_total=0, notes: str = "", actor=None,
-                idempotency_key: str | None = None, fingerprint: str = "",
+                currency: str | None = None, shipping_total=None, expected_shipping_total=None, notes: str = "",
+                actor=None, idempotency_key: str | None = None, fingerprint: str = "",
                 keep_related: bool = False) -> tuple[Order, bool]:
     """Place an order and allocate its stock, all or nothing. Returns (order, created).
+
+    Prices come from the shop (orders.pricing): each line at its product's price, in the shop's currency (a
+    `currency` given must be that one), shipping at the shop's rate unless staff price it (`shipping_total`).
+    `expected_shipping_total` is what a customer's client showed them: another figure is refused.
 
     With an idempotency key, a repeated request (same owner, key and body) returns the first order and
     created=False; the same key with another body raises IdempotencyKeyReused.
@@ -280,7 +306,8 @@ def order_place(*, customer=None, email="", phone="", shipping_address: dict, li
         idempotency = {"owner": owner, "key": idempotency_key, "fingerprint": fingerprint}
     try:
         order = _place(customer=customer, email=email, phone=phone, shipping_address=shipping_address, lines=lines,
-                       currency=currency, shipping_total=shipping_total, notes=notes, actor=actor,
+                       currency=currency, shipping_total=shipping_total,
+                       expected_shipping_total=expected_shipping_total, notes=notes, actor=actor,
                        idempotency=idempotency)
     except _Replay as replay:
         return replay.order, False
@@ -326,7 +353,8 @@ def _ship_allocations(order: Order, picks: list[tuple[Allocation, int]], *, acto
     OrderLine.objects.bulk_update(lines, ["shipped_quantity"])
 
 
-def _apply(order: Order, name: str, *, actor, reason: str, check_permission: bool) -> Order:
+def _apply(order: Order, name: str, *, actor, reason: str, check_permission: bool,
+           event_data: dict | None = None) -> Order:
     method = getattr(order, name, None)
     if name not in transition_names(for_api=False) or method is None:
         raise TransitionNotAllowed(f"There is no transition called {name!r}.", transition=name,
@@ -353,7 +381,8 @@ def _apply(order: Order, name: str, *, actor, reason: str, check_permission: boo
         _ship_allocations(order, [(a, a.quantity) for a in _outstanding(order)], actor=actor, reason=reason)
     method(reason=reason)
     order.save()
-    _record_event(order, actor=actor, from_status=before, to_status=order.status, transition=name, text=reason)
+    _record_event(order, actor=actor, from_status=before, to_status=order.status, transition=name, text=reason,
+                  data=event_data)
     return order
 
 
@@ -657,3 +686,36 @@ def order_change_address(*, order: Order | str, address: dict, actor=None) -> Or
     _record_event(locked, actor=actor, kind=OrderEvent.Kind.NOTE, text=f"Delivery address changed to {summary}.",
                   data={"address_changed": after})
     return locked
+
+
+# Unpaid orders that nobody has started to pick hold their stock for WAYBILL_UNPAID_ORDER_EXPIRY_HOURS at most.
+EXPIRABLE = [Order.Status.PLACED, Order.Status.CONFIRMED]
+
+
+def order_expire_unpaid(*, now=None, limit: int = 200) -> list[str]:
+    """Cancel unpaid orders older than WAYBILL_UNPAID_ORDER_EXPIRY_HOURS and release their stock, oldest first,
+    at most `limit` per call (the periodic task calls again next time). Each order is its own transaction and is
+    checked again under its row lock, so a payment recorded meanwhile keeps it. Returns the expired numbers."""
+    hours = settings.WAYBILL_UNPAID_ORDER_EXPIRY_HOURS
+    if hours <= 0:
+        return []
+    cutoff = (now or timezone.now()) - timedelta(hours=hours)
+    numbers = list(
+        Order.objects.filter(status__in=EXPIRABLE, payment_status=Order.PaymentStatus.UNPAID, total__gt=0,
+                             placed_at__lt=cutoff)
+        .order_by("placed_at", "pk").values_list("number", flat=True)[:limit]
+    )
+    return [number for number in numbers if _expire_unpaid(number=number, cutoff=cutoff, hours=hours)]
+
+
+@atomic_service
+def _expire_unpaid(*, number: str, cutoff, hours: int) -> bool:
+    order = _lock(number)
+    if (order.status not in EXPIRABLE or order.payment_status != Order.PaymentStatus.UNPAID or order.total <= 0
+            or order.placed_at >= cutoff):
+        return False  # paid, picked, held or cancelled since it was selected
+    waited = f"{hours // 24} days" if hours % 24 == 0 and hours >= 48 else f"{hours} hours"
+    _apply(order, "cancel", actor=None, check_permission=False,
+           reason=f"Payment did not arrive within {waited}, so the order was cancelled and its items released.",
+           event_data={"expired_unpaid": True, "expiry_hours": hours})
+    return True

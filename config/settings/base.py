@@ -1,5 +1,6 @@
 """Settings shared by every environment. Values come from the environment (django-environ)."""
 
+from decimal import Decimal
 from pathlib import Path
 
 import environ
@@ -146,7 +147,14 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- Business defaults -----------------------------------------------------------------------------------
-WAYBILL_CURRENCY = env("WAYBILL_CURRENCY", default="EUR")
+WAYBILL_CURRENCY = env("WAYBILL_CURRENCY", default="EUR")  # the price list's currency: every order's
+# Shipping charged to customers (staff may price a phone order's shipping by hand); free from an order value.
+WAYBILL_SHIPPING_RATE = Decimal(env("WAYBILL_SHIPPING_RATE", default="0.00"))
+_free_shipping_from = env("WAYBILL_FREE_SHIPPING_FROM", default="")
+WAYBILL_FREE_SHIPPING_FROM = Decimal(_free_shipping_from) if _free_shipping_from else None
+# An unpaid order (placed or confirmed, not yet being picked) is cancelled after this long and its stock
+# released; 0 keeps unpaid orders forever.
+WAYBILL_UNPAID_ORDER_EXPIRY_HOURS = env.int("WAYBILL_UNPAID_ORDER_EXPIRY_HOURS", default=72)
 WAYBILL_SHOP_NAME = env("WAYBILL_SHOP_NAME", default="Waybill demo shop")  # on invoices
 WAYBILL_IDEMPOTENCY_TTL_HOURS = env.int("WAYBILL_IDEMPOTENCY_TTL_HOURS", default=24)
 
@@ -168,6 +176,7 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 2 * 60 * 60, "socket_connect_timeout": 1, "socket_timeout": 5}
 CELERY_BEAT_SCHEDULE: dict = {
     "orders-idempotency-keys-purge": {"task": "orders.tasks.idempotency_keys_purge_task", "schedule": 60 * 60},
+    "orders-expire-unpaid": {"task": "orders.tasks.order_expire_unpaid_task", "schedule": 10 * 60},
     "shipping-overdue-scan-alerts": {"task": "shipping.tasks.shipment_alert_overdue_scans_task", "schedule": 15 * 60},
     "returns-overdue-alerts": {"task": "returns.tasks.return_alert_overdue_task", "schedule": 15 * 60},
     "support-sla-alerts": {"task": "support.tasks.sla_alert_task", "schedule": 5 * 60},

@@ -200,7 +200,11 @@ def test_stock_and_movement_lists_filter_by_sku_and_warehouse(client_staff, stoc
     assert [(row["sku"], row["quantity"], row["actor"]) for row in movements] == [(other.sku, 4, "system")]
 
 
-def test_products_are_created_and_updated_by_staff(client_staff):
+def test_products_are_created_and_updated_by_catalogue_managers(api_client):
+    from tests.factories import StaffFactory
+
+    client_staff = api_client
+    client_staff.force_authenticate(StaffFactory(group="Catalogue managers"))
     created = client_staff.post("/api/products/", {"sku": "NEW-1", "name": "Kettle", "price": "30.00"},
                                 format="json")
     updated = client_staff.patch("/api/products/NEW-1/", {"active": False}, format="json")
