@@ -1,5 +1,7 @@
 """Local development and the zero-setup demo: SQLite and in-process tasks unless DATABASE_URL / REDIS_URL."""
 
+from decimal import Decimal
+
 from .base import *  # noqa: F403
 from .base import BASE_DIR, env
 
@@ -22,3 +24,7 @@ LOGGING["loggers"]["celery.app.trace"] = {"level": "WARNING"}  # noqa: F405
 # Staff alerts (late parcels, SLA breaches, returns waiting) land in the demo staff mailbox: files in var/mail, and
 # each one listed in the admin under Notifications.
 WAYBILL_STAFF_ALERT_EMAILS = env.list("WAYBILL_STAFF_ALERT_EMAILS", default=["staff@waybill.localhost"])
+
+# The demo shop charges 4.90 for shipping, free from 50.00 (its seeded orders were priced so).
+WAYBILL_SHIPPING_RATE = Decimal(env("WAYBILL_SHIPPING_RATE", default="4.90"))
+WAYBILL_FREE_SHIPPING_FROM = Decimal(env("WAYBILL_FREE_SHIPPING_FROM", default="50.00") or "0") or None
