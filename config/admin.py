@@ -77,13 +77,27 @@ class AppendOnlyAdmin(admin.ModelAdmin):
 
 @dataclass(frozen=True)
 class AdminButton:
-    """A link in the object tools of a change page. `url(obj)` gives its address, `show(obj)` whether the object
-    is in a state where it makes sense, `permission` who may see it."""
+    """A link among a change page's next actions. `url(obj)` gives its address, `show(obj)` whether the object
+    is in a state where it makes sense, `permission` who may see it, `primary(obj)` whether it is the obvious next
+    step (drawn as the main button), `help_text` what it does."""
 
     label: str
     url: Callable[[Any], str]
     permission: str = ""
     show: Callable[[Any], bool] = field(default=lambda obj: True)
+    primary: Callable[[Any], bool] = field(default=lambda obj: False)
+    help_text: str = ""
+
+
+@dataclass(frozen=True)
+class AdminSection:
+    """A read-only block of a change page's summary, drawn by another app: `template` rendered with
+    `context(request, obj)` (which must cost a fixed number of queries), shown to users with `permission`."""
+
+    title: str
+    template: str
+    context: Callable[[Any, Any], dict]
+    permission: str = ""
 
 
 class AdminExtensions:
@@ -95,6 +109,7 @@ class AdminExtensions:
         self.actions: list[Callable] = []
         self.inlines: list[type] = []
         self.buttons: list[AdminButton] = []
+        self.sections: list[AdminSection] = []
 
     def add_action(self, action: Callable) -> None:
         """An admin action (a function decorated with @admin.action; `permissions` are honoured)."""
@@ -109,6 +124,14 @@ class AdminExtensions:
         if all(b.label != button.label for b in self.buttons):
             self.buttons.append(button)
 
+    def add_section(self, section: AdminSection) -> None:
+        if all(s.title != section.title for s in self.sections):
+            self.sections.append(section)
+
+    def sections_for(self, request, obj) -> list[dict]:
+        return [{"title": s.title, "template": s.template, **s.context(request, obj)} for s in self.sections
+                if not s.permission or request.user.has_perm(s.permission)]
+
     def actions_for(self, model_admin, request) -> dict:
         """The registered actions the user may run, in the shape ModelAdmin.get_actions() returns."""
         found = {}
@@ -121,5 +144,5 @@ class AdminExtensions:
         return found
 
     def buttons_for(self, request, obj) -> list[dict]:
-        return [{"label": b.label, "url": b.url(obj)} for b in self.buttons
-                if (not b.permission or request.user.has_perm(b.permission)) and b.show(obj)]
+        return [{"label": b.label, "url": b.url(obj), "primary": b.primary(obj), "help_text": b.help_text}
+                for b in self.buttons if (not b.permission or request.user.has_perm(b.permission)) and b.show(obj)]

@@ -4,17 +4,20 @@ from django.contrib.admin import helpers
 from django.contrib.admin.templatetags.admin_urls import add_preserved_filters
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
+from django.http import HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django_fsm.admin import FSMAdminMixin
 
-from config.admin import AdminExtensions, AppendOnlyAdmin, EstimatedCountPaginator, ReadOnlyTabularInline
+from config.admin import AdminExtensions, AppendOnlyAdmin, EstimatedCountPaginator
 from config.errors import DomainError
 
-from .models import Allocation, Order, OrderEvent, OrderLine
-from .selectors import order_filter_by_warehouse
-from .services import order_add_note, order_transition
+from .documents import invoice_pdf
+from .forms import AddressForm
+from .models import Order, OrderEvent
+from .selectors import order_admin_summary, order_filter_by_warehouse, order_search
+from .services import ADDRESS_CHANGEABLE, ADDRESS_FIELDS, order_add_note, order_change_address, order_transition
 
 # Other apps add actions, inlines and buttons to the order page here, from their AppConfig.ready():
 #     order_admin_extensions.add_action(create_shipments)          # an @admin.action function
@@ -37,41 +40,6 @@ class WarehouseFilter(admin.SimpleListFilter):
         return order_filter_by_warehouse(queryset, self.value()) if self.value() else queryset
 
 
-class OrderLineInline(ReadOnlyTabularInline):
-    model = OrderLine
-    fields = ["sku", "name", "quantity", "unit_price", "line_total", "shipped_quantity"]
-    readonly_fields = fields
-
-
-class AllocationInline(ReadOnlyTabularInline):
-    model = Allocation
-    fields = ["line", "warehouse", "quantity", "shipped", "released"]
-    readonly_fields = fields
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).select_related("warehouse", "line")
-
-
-class OrderEventInline(ReadOnlyTabularInline):
-    model = OrderEvent
-    verbose_name = "timeline entry"
-    verbose_name_plural = "timeline"
-    fields = ["created_at", "kind_label", "from_status", "to_status", "actor", "text", "facts", "internal"]
-    readonly_fields = fields
-    ordering = ["created_at", "id"]
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).select_related("actor")
-
-    @admin.display(description="kind")
-    def kind_label(self, obj: OrderEvent) -> str:
-        return obj.kind_label
-
-    @admin.display(description="facts")
-    def facts(self, obj: OrderEvent) -> str:
-        return ", ".join(f"{k}: {v}" for k, v in (obj.data or {}).items()) or "—"
-
-
 class OrderNoteForm(forms.Form):
     text = forms.CharField(label="Note", widget=forms.Textarea(attrs={"rows": 4}), max_length=4000)
     internal = forms.BooleanField(
@@ -80,29 +48,48 @@ class OrderNoteForm(forms.Form):
     )
 
 
+# What the order page says comes next, per status (the buttons beside it are the ways to do it).
+NEXT_STEP = {
+    Order.Status.PLACED: "Check the order and confirm it.",
+    Order.Status.CONFIRMED: "Start processing it: then its parcels can be made, picked and packed.",
+    Order.Status.PROCESSING: "Create its parcels, then pick and pack them; the order is packed when they are.",
+    Order.Status.PACKED: "Its parcels are packed: create their labels and hand them to the carrier.",
+    Order.Status.PARTIALLY_SHIPPED: "Part of it has left; the rest waits in its parcels or still needs one.",
+    Order.Status.SHIPPED: "With the carrier: the parcels' scans will mark it delivered.",
+    Order.Status.DELIVERED: "Delivered. A return, a claim or a refund starts here.",
+    Order.Status.RETURNED: "A parcel came back undelivered: send it again or refund the customer.",
+    Order.Status.ON_HOLD: "On hold: release it to carry on.",
+    Order.Status.CANCELLED: "Cancelled: nothing more to do.",
+}
+# Transitions drawn as the page's main button, and the one drawn as a warning.
+PRIMARY_TRANSITIONS = {"confirm", "start_processing", "deliver", "release"}
+DANGER_TRANSITIONS = {"cancel"}
+
+
 @admin.register(Order)
 class OrderAdmin(FSMAdminMixin, admin.ModelAdmin):
+    """The order page is a summary with the next actions on top; every change goes through a service (a
+    lifecycle button, "Change address", "Add note", or another app's action), never through a Save button."""
+
     fsm_fields = ["status"]
-    change_form_template = "admin/orders/order/change_form.html"  # the FSM buttons plus "Add note"
-    list_display = ["number", "status", "payment_status", "email", "total", "currency", "placed_at"]
+    change_form_template = "admin/orders/order/change_form.html"
+    list_display = ["number", "status", "payment_status", "ship_name", "email", "total", "currency", "placed_at"]
     list_filter = ["status", "payment_status", ("placed_at", admin.DateFieldListFilter), WarehouseFilter]
-    search_fields = ["=number", "=email"]
-    search_help_text = "Exact order number (WB-XXXX-XXXX) or customer email."
+    search_fields = ["number"]  # get_search_results: orders.selectors.order_search
+    search_help_text = ("Part of an order number, the customer's name, email or phone (at least three characters), "
+                        "or a whole tracking number or serial.")
     list_select_related = ["customer"]
     list_per_page = 50
     show_full_result_count = False
     paginator = EstimatedCountPaginator
-    raw_id_fields = ["customer"]
-    readonly_fields = ["number", "status", "customer", "email", "subtotal", "shipping_total", "total", "currency",
-                       "payment_status", "placed_at", "updated_at"]
-    fieldsets = [
-        (None, {"fields": ["number", "status", "payment_status", "placed_at", "updated_at"]}),
-        ("Customer", {"fields": ["customer", "email", "phone", "notes"]}),
-        ("Ship to", {"fields": ["ship_name", "ship_line1", "ship_line2", "ship_city", "ship_postal_code",
-                                "ship_region", "ship_country"]}),
-        ("Totals", {"fields": ["currency", "subtotal", "shipping_total", "total"]}),
-    ]
-    inlines = [OrderLineInline, AllocationInline, OrderEventInline]
+    readonly_fields = ["number", "status", "customer", "email", "phone", "notes", "subtotal", "shipping_total",
+                       "total", "currency", "payment_status", "placed_at", "updated_at", "ship_name", "ship_line1",
+                       "ship_line2", "ship_city", "ship_postal_code", "ship_region", "ship_country"]
+    fields = readonly_fields
+    inlines = []
+
+    def get_search_results(self, request, queryset, search_term):
+        return order_search(queryset, search_term), False
 
     def has_add_permission(self, request):
         return False  # orders are placed through the API (or by staff via /api/orders/), which allocates stock
@@ -124,8 +111,29 @@ class OrderAdmin(FSMAdminMixin, admin.ModelAdmin):
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         if obj is not None:
-            context["extension_buttons"] = order_admin_extensions.buttons_for(request, obj)
+            sections = order_admin_extensions.sections_for(request, obj)
+            context.update(order_admin_summary(order=obj))
+            context.update(title=f"Order {obj.number}", next_step=NEXT_STEP.get(obj.status, ""),
+                           next_actions=self._next_actions(request, obj, sections), sections=sections)
         return super().render_change_form(request, context, add=add, change=change, form_url=form_url, obj=obj)
+
+    def _next_actions(self, request, order: Order, sections: list[dict]) -> list[dict]:
+        """The buttons at the top of the page: the lifecycle steps this person may take now, then other apps'
+        actions (parcels, returns, refunds), then the order's own; the obvious next step first."""
+        actions = [action for section in sections for action in section.get("actions", [])]
+        for t in order.get_available_user_status_transitions(request.user):
+            if not self.is_fsm_transition_visible(t):
+                continue
+            actions.append({"transition": t.name, "label": self.get_fsm_label(t), "primary": t.name in
+                            PRIMARY_TRANSITIONS, "danger": t.name in DANGER_TRANSITIONS,
+                            "help_text": t.custom.get("help_text", "")})
+        actions += order_admin_extensions.buttons_for(request, order)
+        if request.user.has_perm("orders.change_order") and order.status in ADDRESS_CHANGEABLE:
+            actions.append({"label": "Change address", "url": reverse("admin:orders_order_address",
+                                                                      args=[order.pk]),
+                            "help_text": "Until a parcel has its label; the customer and staff are told."})
+        actions.append({"label": "Invoice (PDF)", "url": reverse("admin:orders_order_invoice", args=[order.pk])})
+        return sorted(actions, key=lambda a: (not a.get("primary"), bool(a.get("danger"))))
 
     def _transition_button_pressed(self, request, object_id, name):
         """A lifecycle button: only the transition happens (other edits on the page need Save).
@@ -154,8 +162,55 @@ class OrderAdmin(FSMAdminMixin, admin.ModelAdmin):
     def get_urls(self):
         return [
             path("<path:object_id>/note/", self.admin_site.admin_view(self.note_view), name="orders_order_note"),
+            path("<path:object_id>/address/", self.admin_site.admin_view(self.address_view),
+                 name="orders_order_address"),
+            path("<path:object_id>/invoice/", self.admin_site.admin_view(self.invoice_view),
+                 name="orders_order_invoice"),
             *super().get_urls(),
         ]
+
+    def address_view(self, request, object_id):
+        """A new delivery address through orders.services.order_change_address (timeline, customer, staff)."""
+        order = self.get_object(request, unquote(object_id))
+        if order is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        if not request.user.has_perm("orders.change_order"):
+            raise PermissionDenied
+        current = {k: getattr(order, f"ship_{k}") for k in ADDRESS_FIELDS}
+        current["country"] = str(current["country"])
+        form = AddressForm(request.POST if request.method == "POST" else None, initial=current)
+        if form.is_valid():
+            try:
+                order_change_address(order=order.number, address=form.cleaned_data, actor=request.user)
+            except DomainError as err:
+                form.add_error(None, err.message)
+                for field, problems in (err.extra.get("fields") or {}).items():
+                    name = field.removeprefix("shipping_address.")
+                    if name in form.fields:
+                        form.add_error(name, problems)
+            else:
+                self.message_user(request, f"{order.number}: the delivery address is changed; the customer is told.",
+                                  messages.SUCCESS)
+                return redirect(reverse("admin:orders_order_change", args=[order.pk]))
+        context = {
+            **self.admin_site.each_context(request), "title": f"Change the delivery address of {order.number}",
+            "opts": self.opts, "original": order, "form": form, "has_view_permission": True,
+            "adminform": helpers.AdminForm(form, [(None, {"fields": list(AddressForm.base_fields)})], {},
+                                           model_admin=self),
+            "step": "Change address", "submit_label": "Change the address",
+            "intro": f"Order {order.number} is {order.get_status_display().lower()}. The address can change until a "
+                     "parcel carries its label; the customer gets an email, and the warehouse is alerted so nothing "
+                     "leaves for the old address.",
+        }
+        return TemplateResponse(request, "admin/orders/order/order_form.html", context)
+
+    def invoice_view(self, request, object_id):
+        order = self.get_object(request, unquote(object_id))
+        if order is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        response = HttpResponse(invoice_pdf(order=order), content_type="application/pdf")
+        response["Content-Disposition"] = f'inline; filename="invoice-{order.number}.pdf"'
+        return response
 
     def note_view(self, request, object_id):
         """A note on the order's timeline, written by orders.services.order_add_note."""
@@ -182,9 +237,10 @@ class OrderAdmin(FSMAdminMixin, admin.ModelAdmin):
             "original": order,
             "form": form,
             "adminform": helpers.AdminForm(form, [(None, {"fields": ["text", "internal"]})], {}, model_admin=self),
-            "has_view_permission": True,
+            "has_view_permission": True, "step": "Add note", "submit_label": "Add note",
+            "intro": f"The note goes on the timeline of order {order.number} ({order.get_status_display().lower()}).",
         }
-        return TemplateResponse(request, "admin/orders/order/add_note.html", context)
+        return TemplateResponse(request, "admin/orders/order/order_form.html", context)
 
     def _execute_fsm_transition(self, *, transition_func, request, kwargs=None):
         """Every button goes through the service: row lock, stock effects, timeline entry."""

@@ -1,7 +1,7 @@
 import django_filters
 
 from .models import Order
-from .selectors import order_filter_by_warehouse
+from .selectors import order_filter_by_warehouse, order_search
 
 
 class OrderFilter(django_filters.FilterSet):
@@ -12,10 +12,16 @@ class OrderFilter(django_filters.FilterSet):
     number = django_filters.CharFilter(field_name="number", lookup_expr="iexact")
     warehouse = django_filters.CharFilter(method="filter_warehouse", help_text="Warehouse code")
     payment_status = django_filters.MultipleChoiceFilter(choices=Order.PaymentStatus.choices)
+    q = django_filters.CharFilter(method="filter_search", max_length=100,
+                                  help_text="Part of the order number, the customer's name, email or phone (three "
+                                  "characters or more), or a whole tracking number or serial.")
 
     class Meta:
         model = Order
-        fields = ["status", "payment_status", "placed_after", "placed_before", "email", "number", "warehouse"]
+        fields = ["status", "payment_status", "placed_after", "placed_before", "email", "number", "warehouse", "q"]
 
     def filter_warehouse(self, queryset, name, value):
         return order_filter_by_warehouse(queryset, value)
+
+    def filter_search(self, queryset, name, value):
+        return order_search(queryset, value)

@@ -92,6 +92,7 @@ class Order(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
             ("cancel_order", "Can cancel orders"),
             ("transition_order", "Can move orders through their lifecycle"),
             ("add_internal_note", "Can add internal notes to orders"),
+            ("ship_outside_waybill", "Can mark orders shipped outside Waybill (no parcel, no tracking)"),
         ]
         indexes = [
             models.Index(fields=["-placed_at", "-id"], name="order_placed_desc"),
@@ -129,20 +130,26 @@ class Order(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
     def start_processing(self, **kwargs):
         pass
 
+    # In the admin an order becomes packed when its parcels are (shipping does it); the API may still say so.
     @transition(field=status, source=Status.PROCESSING, target=Status.PACKED,
-                permission="orders.transition_order", custom={"label": "Mark packed"})
+                permission="orders.transition_order", custom={"label": "Mark packed", "admin": False})
     def pack(self, **kwargs):
         pass
 
-    @transition(field=status, source=[Status.PACKED, Status.PARTIALLY_SHIPPED], target=Status.PARTIALLY_SHIPPED,
-                permission="orders.transition_order", custom={"admin": False, "api": False})
+    @transition(field=status, source=[Status.PROCESSING, Status.PACKED, Status.PARTIALLY_SHIPPED],
+                target=Status.PARTIALLY_SHIPPED, permission="orders.transition_order",
+                custom={"admin": False, "api": False})
     def ship_partially(self, **kwargs):
         """Some lines have left the warehouse. Fired by the shipping service, not by a person."""
 
-    @transition(field=status, source=[Status.PACKED, Status.PARTIALLY_SHIPPED], target=Status.SHIPPED,
-                permission="orders.transition_order", custom={"label": "Ship everything"})
+    @transition(field=status, source=[Status.PROCESSING, Status.PACKED, Status.PARTIALLY_SHIPPED],
+                target=Status.SHIPPED, permission="orders.ship_outside_waybill",
+                custom={"label": "Shipped outside Waybill", "form": "orders.forms.ReasonRequiredForm",
+                        "help_text": "The goods left without a parcel in Waybill (no label, no tracking). Say how."})
     def ship(self, **kwargs):
-        pass
+        """Everything still reserved leaves at once, without a parcel: for goods sent outside Waybill. Parcels
+        (shipping) ship an order through ship_partially and this transition's effects, never by a person's
+        button."""
 
     @transition(field=status, source=Status.SHIPPED, target=Status.DELIVERED,
                 permission="orders.transition_order", custom={"label": "Mark delivered"})
@@ -164,12 +171,15 @@ class Order(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
             else self.Status.PACKED
 
     @transition(field=status, source=HOLDABLE, target=Status.CANCELLED, permission="orders.cancel_order",
-                custom={"label": "Cancel", "form": "orders.forms.ReasonRequiredForm"})
+                custom={"label": "Cancel", "form": "orders.forms.ReasonRequiredForm",
+                        "help_text": "Releases the reserved stock and tells the customer, with your reason."})
     def cancel(self, **kwargs):
         pass
 
     @transition(field=status, source=HOLDABLE, target=Status.ON_HOLD, permission="orders.transition_order",
-                custom={"label": "Put on hold", "form": "orders.forms.ReasonRequiredForm"})
+                custom={"label": "Put on hold", "form": "orders.forms.ReasonRequiredForm",
+                        "help_text": "Stops the order where it is (the stock stays reserved) until someone releases "
+                                     "it; the customer is told why."})
     def hold(self, **kwargs):
         self.status_before_hold = self.status
 

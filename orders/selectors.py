@@ -1,4 +1,8 @@
-from django.db.models import Exists, OuterRef, Prefetch, QuerySet
+from collections.abc import Callable, Iterable
+
+from django.db import connection
+from django.db.models import CharField, Exists, OuterRef, Prefetch, Q, QuerySet
+from django.db.models.expressions import RawSQL
 
 from .errors import OrderNotFound
 from .models import Allocation, Order, OrderEvent, OrderLine
@@ -58,3 +62,58 @@ def order_detail_for_customer(*, number: str, customer) -> Order:
         return qs.get(number=number)
     except Order.DoesNotExist:
         raise OrderNotFound(f"No order {number}.", number=number) from None
+
+
+TIMELINE_ON_PAGE = 100  # the newest entries on the staff order page; the rest are under Orders → Order events
+
+
+def order_admin_summary(*, order: Order) -> dict:
+    """What the staff order page shows above everything else, in three queries whatever the order's size: its
+    lines with what is reserved where and what has left, and the newest timeline entries."""
+    lines = list(OrderLine.objects.filter(order=order).order_by("pk"))
+    held: dict[int, list[dict]] = {}
+    for row in (Allocation.objects.filter(order=order).order_by("line_id", "warehouse__priority")
+                .values("line_id", "warehouse__code", "quantity", "shipped", "released")):
+        held.setdefault(row["line_id"], []).append(row)
+    for line in lines:
+        rows = held.get(line.pk, [])
+        line.reserved = sum(r["quantity"] for r in rows)
+        line.reserved_at = [f"{r['quantity']} at {r['warehouse__code']}" for r in rows if r["quantity"]]
+    events = list(OrderEvent.objects.filter(order=order).select_related("actor")
+                  .order_by("-created_at", "-pk")[:TIMELINE_ON_PAGE + 1])
+    return {"lines": lines, "events": events[:TIMELINE_ON_PAGE], "more_events": len(events) > TIMELINE_ON_PAGE,
+            "units": sum(line.quantity for line in lines)}
+
+
+# Other apps find orders by identifiers they own (shipping: tracking numbers and the serials packed in parcels). A
+# finder takes the search term in capitals and returns the ids of the orders it names exactly (through an index).
+ORDER_FINDERS: list[Callable[[str], Iterable[int]]] = []
+# The text the trigram index order_search_trgm covers (migration 0009): number, email, recipient, phone.
+ORDER_HAYSTACK = ("upper(\"orders_order\".\"number\" || ' ' || \"orders_order\".\"email\" || ' ' || "
+                  "\"orders_order\".\"ship_name\" || ' ' || \"orders_order\".\"phone\")")
+SEARCH_MIN_PARTIAL = 3  # shorter terms match whole numbers only: a trigram index cannot help below three letters
+
+
+def register_order_finder(finder: Callable[[str], Iterable[int]]) -> None:
+    if finder not in ORDER_FINDERS:
+        ORDER_FINDERS.append(finder)
+
+
+def order_search(qs: QuerySet[Order], term: str) -> QuerySet[Order]:
+    """Orders whose number, email, recipient's name or phone contains `term` (any case), or that a tracking
+    number or serial names exactly. On PostgreSQL the partial match runs on the trigram index, so it costs the
+    same at a million orders as at a thousand."""
+    term = " ".join((term or "").split())
+    if not term:
+        return qs
+    upper = term.upper()
+    ids = {pk for finder in ORDER_FINDERS for pk in finder(upper)}
+    if len(term) < SEARCH_MIN_PARTIAL:
+        return qs.filter(Q(pk__in=ids) | Q(number=upper))
+    if connection.vendor == "postgresql":
+        text = Q(haystack__contains=upper)  # LIKE '%TERM%' over the indexed expression
+        qs = qs.annotate(haystack=RawSQL(ORDER_HAYSTACK, [], output_field=CharField()))
+    else:
+        text = (Q(number__icontains=term) | Q(email__icontains=term) | Q(ship_name__icontains=term)
+                | Q(phone__icontains=term))
+    return qs.filter(Q(pk__in=ids) | text) if ids else qs.filter(text)

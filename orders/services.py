@@ -39,6 +39,9 @@ from .models import Allocation, IdempotencyKey, IdempotentResponse, Order, Order
 from .signals import order_event_recorded
 
 REASON_REQUIRED = {"cancel", "hold"}
+# Parcels are made and leave while an order is being processed (picked and packed), once it is packed, and until
+# everything has left.
+SHIPPABLE = (Order.Status.PROCESSING, Order.Status.PACKED, Order.Status.PARTIALLY_SHIPPED)
 
 # Other apps may refuse "ship everything" for an order (shipping does while the order has open shipments, whose
 # stock would otherwise leave twice). A guard takes the locked order and returns why not, or "".
@@ -370,6 +373,9 @@ def _apply(order: Order, name: str, *, actor, reason: str, check_permission: boo
         raise TransitionForbidden(f"You may not {name} orders.", transition=name)
     if name in REASON_REQUIRED and not reason.strip():
         raise InvalidOrder(f"Say why: a reason is required to {name} an order.", fields={"reason": ["Required."]})
+    if name == "ship" and getattr(actor, "is_authenticated", False) and not reason.strip():
+        raise InvalidOrder("Say how the goods left: shipping outside Waybill needs a reason (no parcel, no "
+                           "tracking number).", fields={"reason": ["Required."]})
     if name == "ship":
         refusal = next((why for guard in SHIP_EVERYTHING_GUARDS if (why := guard(order))), "")
         if refusal:
@@ -417,9 +423,10 @@ def order_ship_items(*, order: Order | str, items: Sequence[tuple[int, int, int]
     nothing is left to send.
     """
     locked = _lock(order)
-    if locked.status not in (Order.Status.PACKED, Order.Status.PARTIALLY_SHIPPED):
-        raise TransitionNotAllowed(f"Order {locked.number} is {locked.get_status_display().lower()}; pack it first.",
-                                   status=locked.status)
+    if locked.status not in SHIPPABLE:
+        raise TransitionNotAllowed(
+            f"Order {locked.number} is {locked.get_status_display().lower()}; start processing it first.",
+            status=locked.status)
     outstanding = _outstanding(locked)
     picks, errors = [], {}
     for i, (line_id, warehouse_id, qty) in enumerate(items):

@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
+from django.db.models import Prefetch
 from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -222,8 +223,17 @@ class ShipmentAdmin(FSMAdminMixin, admin.ModelAdmin):
                  name="shipping_shipment_create_for_order"),
             path("reship/<str:number>/", self.admin_site.admin_view(self.reship_view),
                  name="shipping_shipment_reship"),
+            path("pick-list/<str:number>/", self.admin_site.admin_view(self.order_pick_list_view),
+                 name="shipping_shipment_order_pick_list"),
             *super().get_urls(),
         ]
+
+    def order_pick_list_view(self, request, number: str):
+        """The pick list of one order (the order page's "Print pick list")."""
+        if not request.user.has_perm("orders.view_order"):
+            raise PermissionDenied
+        order = get_object_or_404(Order, number=number)
+        return _pdf_response(pick_list_pdf(order_ids=[order.pk]), f"pick-list-{order.number}.pdf")
 
     def reship_view(self, request, number: str):
         """A parcel came back to sender: send the order's returned units again in new shipments."""
@@ -242,7 +252,7 @@ class ShipmentAdmin(FSMAdminMixin, admin.ModelAdmin):
             else:
                 self.message_user(request, f"{order.number}: sent again in {len(created)} new shipment(s).",
                                   level=messages.SUCCESS)
-                return HttpResponseRedirect(reverse("admin:shipping_shipment_changelist") + f"?q={order.number}")
+                return HttpResponseRedirect(reverse("admin:orders_order_change", args=[order.pk]))
         context = {
             **self.admin_site.each_context(request), "opts": self.model._meta, "title": f"Send {order.number} again",
             "order": order, "rows": rows, "returned": returned, "carriers": Carrier.objects.filter(active=True),
@@ -280,10 +290,9 @@ class ShipmentAdmin(FSMAdminMixin, admin.ModelAdmin):
                 except DomainError as err:
                     self.message_user(request, err.message, level=messages.ERROR)
                 else:
-                    self.message_user(request, f"{order.number}: {len(created)} shipment(s) created.",
-                                      level=messages.SUCCESS)
-                    return HttpResponseRedirect(
-                        reverse("admin:shipping_shipment_changelist") + f"?q={order.number}")
+                    self.message_user(request, f"{order.number}: {len(created)} shipment(s) created; pick and "
+                                      "pack them next.", level=messages.SUCCESS)
+                    return HttpResponseRedirect(reverse("admin:orders_order_change", args=[order.pk]))
         context = {
             **self.admin_site.each_context(request), "opts": self.model._meta, "title": f"Ship {order.number}",
             "order": order, "rows": rows, "carriers": carriers,
@@ -336,7 +345,51 @@ def print_pick_list(modeladmin, request, queryset):
 
 @admin.action(description="Print packing slips (PDF, one page per shipment)")
 def print_packing_slips(modeladmin, request, queryset):
-    ids = list(queryset.values_list("pk", flat=True))
-    return _pdf_response(packing_slips_pdf(order_ids=ids), f"packing-slips-{timezone.now():%Y%m%d-%H%M}.pdf")
+    orders = dict(queryset.order_by("pk").values_list("pk", "number"))
+    with_parcels = set(Shipment.objects.filter(order_id__in=orders, direction=Shipment.Direction.OUTBOUND)
+                       .exclude(status=Shipment.Status.CANCELLED).values_list("order_id", flat=True))
+    missing = [number for pk, number in orders.items() if pk not in with_parcels]
+    if missing:  # a packing slip belongs to a parcel: say which orders have none yet instead of leaving them out
+        listed = ", ".join(missing[:20]) + (f" and {len(missing) - 20} more" if len(missing) > 20 else "")
+        modeladmin.message_user(request, f"No packing slip for {listed}: create their shipments first.",
+                                level=messages.WARNING)
+    if not with_parcels:
+        return None
+    return _pdf_response(packing_slips_pdf(order_ids=sorted(with_parcels)),
+                         f"packing-slips-{timezone.now():%Y%m%d-%H%M}.pdf")
+
+
+def order_parcels_section(request, order: Order) -> dict:
+    """The order page's "Parcels" block (orders.admin's extension hook): every parcel with its carrier, tracking
+    and what to do with it next, in two queries."""
+    parcels = list(Shipment.objects.filter(order=order).select_related("carrier", "warehouse")
+                   .prefetch_related(Prefetch("lines", queryset=ShipmentLine.objects.select_related("order_line")))
+                   .order_by("created_at", "pk"))
+    may_move = request.user.has_perm("shipping.change_shipment")
+    actions = []
+    for parcel in parcels:
+        parcel.next_step = PARCEL_NEXT_STEP.get(parcel.status, "") if not parcel.is_return else ""
+        parcel.admin_url = reverse("admin:shipping_shipment_change", args=[parcel.pk])
+        parcel.next_url = parcel.admin_url
+        if parcel.status in PARCEL_STEP_FORMS:  # the step's own page (scanning, the carrier): one click less
+            parcel.next_url = reverse("admin:shipping_shipment_transition",
+                                      args=[parcel.pk, PARCEL_STEP_FORMS[parcel.status]])
+        parcel.public_url = parcel.tracking_url or (
+            reverse("shipping:track", args=[parcel.tracking_number]) if parcel.tracking_number else "")
+        if parcel.next_step and may_move and parcel.status in Shipment.OPEN:
+            actions.append({"label": f"Parcel {parcel.pk}: {parcel.next_step.lower()}", "url": parcel.next_url,
+                            "primary": order.status in (Order.Status.PROCESSING, Order.Status.PACKED,
+                                                        Order.Status.PARTIALLY_SHIPPED)})
+    return {"parcels": parcels, "actions": actions}
+
+
+PARCEL_STEP_FORMS = {Shipment.Status.PICKED: "pack", Shipment.Status.PACKED: "create_label"}
+PARCEL_NEXT_STEP = {
+    Shipment.Status.PENDING: "Pick its items",
+    Shipment.Status.PICKED: "Pack it (scan the items)",
+    Shipment.Status.PACKED: "Create its label",
+    Shipment.Status.LABEL_CREATED: "Hand it to the carrier",
+    Shipment.Status.EXCEPTION: "See what the carrier reported",
+}
 
 

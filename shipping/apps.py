@@ -6,10 +6,13 @@ class ShippingConfig(AppConfig):
     verbose_name = "Shipping"
 
     def ready(self) -> None:
+        from orders.selectors import register_order_finder
         from orders.services import register_address_change_guard, register_ship_everything_guard
         from orders.timeline import register_event_kind
 
-        from . import services
+        from . import selectors, services
+
+        register_order_finder(selectors.order_ids_for_identifier)
 
         register_ship_everything_guard(services.open_shipments_refusal)
         register_ship_everything_guard(services.serial_tracked_refusal)
@@ -25,20 +28,31 @@ class ShippingConfig(AppConfig):
         """Shipping's actions, inline and buttons on the order page, through the order admin's extension hook."""
         from django.urls import reverse
 
-        from config.admin import AdminButton
+        from config.admin import AdminButton, AdminSection
         from orders.admin import order_admin_extensions
         from orders.models import Order
 
-        from . import admin
+        from . import admin, selectors
 
         for action in (admin.create_shipments, admin.print_pick_list, admin.print_packing_slips):
             order_admin_extensions.add_action(action)
-        order_admin_extensions.add_inline(admin.ShipmentInline)
+        order_admin_extensions.add_section(AdminSection(
+            "Parcels", "admin/shipping/shipment/_order_parcels.html", context=admin.order_parcels_section,
+            permission="shipping.view_shipment"))
+        S = Order.Status
         order_admin_extensions.add_button(AdminButton(
             "Create shipments", permission="shipping.add_shipment",
             url=lambda order: reverse("admin:shipping_shipment_create_for_order", args=[order.number]),
-            show=lambda order: order.status in (Order.Status.PACKED, Order.Status.PARTIALLY_SHIPPED)))
+            show=lambda order: (order.status in (S.PROCESSING, S.PACKED, S.PARTIALLY_SHIPPED)
+                                and bool(selectors.shippable_quantities(order_id=order.pk))),
+            primary=lambda order: True,
+            help_text="Put the reserved items into parcels, one per warehouse, ready to pick and pack."))
+        order_admin_extensions.add_button(AdminButton(
+            "Print pick list", permission="orders.view_order",
+            url=lambda order: reverse("admin:shipping_shipment_order_pick_list", args=[order.number]),
+            show=lambda order: order.status in (S.CONFIRMED, S.PROCESSING)))
         order_admin_extensions.add_button(AdminButton(
             "Send again", permission="shipping.add_shipment",
             url=lambda order: reverse("admin:shipping_shipment_reship", args=[order.number]),
-            show=lambda order: order.status == Order.Status.RETURNED))
+            show=lambda order: order.status == S.RETURNED, primary=lambda order: True,
+            help_text="Reserve the returned units again and make a new parcel."))

@@ -141,12 +141,17 @@ class Shipment(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
         pass
 
     @transition(field=status, source=Status.PACKED, target=Status.LABEL_CREATED,
-                permission="shipping.transition_shipment", custom={"label": "Create label"})
+                permission="shipping.transition_shipment", custom={
+                    "label": "Create label",
+                    "help_text": "Choose the carrier: the label gets its tracking number and the customer can follow "
+                                 "the parcel."})
     def create_label(self, **kwargs):
         pass
 
     @transition(field=status, source=Status.LABEL_CREATED, target=Status.IN_TRANSIT,
-                permission="shipping.transition_shipment", custom={"label": "Picked up by carrier"})
+                permission="shipping.transition_shipment", custom={
+                    "label": "Picked up by carrier",
+                    "help_text": "The carrier has the parcel: its stock leaves the warehouse."})
     def hand_over(self, **kwargs):
         pass
 
@@ -162,7 +167,10 @@ class Shipment(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
         pass
 
     @transition(field=status, source=[Status.IN_TRANSIT, Status.OUT_FOR_DELIVERY], target=Status.EXCEPTION,
-                permission="shipping.transition_shipment", custom={"label": "Report exception"})
+                permission="shipping.transition_shipment", custom={
+                    "label": "Report exception",
+                    "help_text": "Something held the parcel up (damage, a wrong address, a lost scan); the customer "
+                                 "is told it is delayed."})
     def report_exception(self, **kwargs):
         pass
 

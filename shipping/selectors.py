@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db.models import Max, Prefetch, Q, QuerySet, Sum
 from django.utils import timezone
 
-from inventory.models import Warehouse
+from inventory.models import Unit, Warehouse
 from orders.models import Allocation, OrderLine
 
 from .errors import ShipmentNotFound, TrackingNumberNotFound
@@ -137,3 +137,12 @@ def delivered_lines(*, order_id: int) -> dict[int, tuple[int, datetime | None]]:
                                         shipment__direction=Shipment.Direction.OUTBOUND)
             .values("order_line_id").annotate(total=Sum("quantity"), last=Max("shipment__delivered_at")))
     return {row["order_line_id"]: (row["total"], row["last"]) for row in rows}
+
+
+def order_ids_for_identifier(upper: str) -> list[int]:
+    """Orders a tracking number or a packed unit's serial names exactly (orders.selectors.order_search)."""
+    ids = list(Shipment.objects.filter(tracking_number=upper).values_list("order_id", flat=True))
+    serial = upper.replace(" ", "")
+    units = Unit.objects.filter(serial=serial).values("pk")
+    ids += ShipmentUnit.objects.filter(unit__in=units).values_list("shipment__order_id", flat=True)
+    return ids

@@ -25,6 +25,7 @@ from inventory.errors import InvalidSerial, SerialUnavailable
 from inventory.services import units_pack, units_return_to_stock, units_ship, units_unpack
 from orders.models import Allocation, Order, OrderLine
 from orders.services import (
+    SHIPPABLE,
     order_event_record,
     order_reship,
     order_return_shipped_items,
@@ -161,10 +162,10 @@ def shipment_create(*, order: Order | str, warehouse, items: Sequence[tuple[int,
     if order_id is None:
         raise InvalidShipment(f"No order {number}.", fields={"order": [f"No order {number}."]})
     locked = _lock_order(order_id)
-    if locked.status not in (Order.Status.PACKED, Order.Status.PARTIALLY_SHIPPED):
+    if locked.status not in SHIPPABLE:
         raise OrderNotReadyToShip(
-            f"Order {locked.number} is {locked.get_status_display().lower()}; shipments are made from packed orders.",
-            status=locked.status,
+            f"Order {locked.number} is {locked.get_status_display().lower()}; shipments are made once it is being "
+            "processed (confirm it and start processing).", status=locked.status,
         )
     warehouse_id = getattr(warehouse, "pk", warehouse)
     carrier_obj = _carrier(carrier)
@@ -386,6 +387,7 @@ def _step(order: Order, shipment: Shipment, name: str, *, actor, reason: str, at
         )
     before = shipment.status
     today = timezone.localdate()
+    packed_now = False
     if shipment.is_return:
         _step_return_parcel(order, shipment, name, actor=actor, reason=reason, at=at, before=before)
         return
@@ -405,6 +407,7 @@ def _step(order: Order, shipment: Shipment, name: str, *, actor, reason: str, at
         shipment.delivered_at = at
     elif name == "pack":
         _pack_units(order, shipment, serials, actor=actor)
+        packed_now = True
     elif name == "cancel" and (unit_ids := _unit_ids(shipment)):
         units_unpack(unit_ids=unit_ids, actor=actor, reference=shipment)
     elif name == "return_to_sender":
@@ -433,8 +436,23 @@ def _step(order: Order, shipment: Shipment, name: str, *, actor, reason: str, at
                              "carrier": shipment.carrier.code if shipment.carrier_id else "",
                              "tracking_number": shipment.tracking_number})
     _notify(shipment, order, shipment.status, at=at)
+    if packed_now:
+        _pack_order_if_complete(order, actor=actor)
     if shipment.status == S.DELIVERED:
         _deliver_order_if_complete(order, actor=actor)
+
+
+def _pack_order_if_complete(order: Order, *, actor) -> None:
+    """An order being processed is packed once every reserved unit is in a parcel and every open parcel is
+    packed: the warehouse packs parcels, never the order a second time."""
+    if order.status != Order.Status.PROCESSING or shippable_quantities(order_id=order.pk):
+        return
+    waiting = Shipment.objects.filter(order=order, direction=Shipment.Direction.OUTBOUND,
+                                      status__in=[S.PENDING, S.PICKED]).exists()
+    if not waiting:
+        order_transition(order=order.number, name="pack", actor=_person(actor), check_permission=False,
+                         reason="Every parcel is packed")
+        order.refresh_from_db()
 
 
 def _step_return_parcel(order: Order, shipment: Shipment, name: str, *, actor, reason: str, at: datetime,

@@ -1,8 +1,7 @@
 """Reads for the agent workspace: the case beside a ticket, and one search box over tickets, orders and customers.
 
-Search at a million orders: a ticket number, a tracking number and a serial are exact lookups on their indexes;
-anything else (part of an order number, a name, an email, a phone number) uses one trigram index over the
-order's searchable text (orders/migrations/0009), so `%term%` never scans the table.
+Search at a million orders: a ticket number is an exact lookup; orders are found by orders.selectors.order_search
+(tracking numbers and serials exactly, part of a number, name, email or phone on a trigram index).
 """
 
 from __future__ import annotations
@@ -10,20 +9,16 @@ from __future__ import annotations
 import re
 
 from django.contrib.auth import get_user_model
-from django.db import connection
-from django.db.models import CharField, Prefetch, Q
-from django.db.models.expressions import RawSQL
+from django.db.models import Prefetch, Q
 
-from inventory.models import Unit
 from orders.models import Order, OrderEvent
+from orders.selectors import order_search
 from shipping.models import Shipment, ShipmentUnit
 
 from .models import Ticket
 
 TICKET_NUMBER = re.compile(r"TK-[A-Z0-9]{4}-[A-Z0-9]{4}")
 RESULTS = 20
-ORDER_HAYSTACK = ("upper(\"orders_order\".\"number\" || ' ' || \"orders_order\".\"email\" || ' ' || "
-                  "\"orders_order\".\"ship_name\" || ' ' || \"orders_order\".\"phone\")")
 
 
 def case_for(ticket: Ticket) -> dict:
@@ -57,24 +52,8 @@ def search(term: str) -> dict:
     users = get_user_model().objects.filter(is_staff=False).order_by("username")
     if TICKET_NUMBER.fullmatch(upper):
         return {"tickets": list(tickets.filter(number=upper)[:1]), "orders": [], "customers": [], "term": term}
-    order_ids: set[int] = set()
-    # a tracking number or a serial: exact, through their own indexes
-    order_ids |= set(Shipment.objects.filter(tracking_number=upper).values_list("order_id", flat=True))
-    units = list(Unit.objects.filter(serial=upper.replace(" ", "")).values_list("pk", flat=True))
-    if units:
-        order_ids |= set(ShipmentUnit.objects.filter(unit_id__in=units).values_list("shipment__order_id",
-                                                                                   flat=True))
-    matched = orders.filter(pk__in=order_ids) if order_ids else orders.none()
     email = "@" in term
-    if email and not order_ids:  # an address: exact, on the order's email index (a customer may have thousands)
-        matched = orders.filter(email__iexact=term)
-    if connection.vendor == "postgresql":
-        text = orders.annotate(haystack=RawSQL(ORDER_HAYSTACK, [], output_field=CharField()))
-        by_text = text.filter(haystack__contains=upper)  # LIKE '%TERM%' on the trigram index
-    else:
-        by_text = orders.filter(Q(number__icontains=term) | Q(email__icontains=term) | Q(ship_name__icontains=term)
-                                | Q(phone__icontains=term))
-    found_orders = list(matched[:RESULTS]) or list(by_text[:RESULTS])
+    found_orders = list(order_search(orders, term)[:RESULTS])  # tracking numbers, serials, number, email, name
     ticket_hits = list(tickets.filter(Q(email__iexact=term) | Q(order__in=[o.pk for o in found_orders])
                                       | Q(subject__icontains=term) | Q(serial=upper))[:RESULTS])
     customers = list(users.filter(pk__in={o.customer_id for o in found_orders if o.customer_id})[:RESULTS])

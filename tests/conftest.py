@@ -102,11 +102,13 @@ def client_customer(api_client, customer):
 
 @pytest.fixture
 def manager_user(db):
-    """Staff in both groups: may move orders along, cancel them and change stock."""
-    from django.contrib.auth.models import Group
+    """Staff in both groups, and allowed to mark orders shipped outside Waybill: may move orders along, cancel
+    them and change stock."""
+    from django.contrib.auth.models import Group, Permission
 
     from tests.factories import StaffFactory
 
     user = StaffFactory(group="Warehouse staff")
     user.groups.add(Group.objects.get(name="Support agents"))
+    user.user_permissions.add(Permission.objects.get(codename="ship_outside_waybill"))
     return user

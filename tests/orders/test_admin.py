@@ -116,23 +116,40 @@ def test_confirm_button_moves_the_order_and_writes_the_timeline(client, staff_us
     assert f"{order.number}: Confirm done; now confirmed." in messages_of(response)
 
 
-def test_ship_everything_button_ships_all_stock(client, staff_user, customer):
-    # given a packed order
+def test_shipped_outside_waybill_needs_its_permission_and_a_reason(client, staff_user, customer):
+    # given a packed order, and warehouse staff who do not hold orders.ship_outside_waybill
+    from django.contrib.auth.models import Permission
+
     from tests.factories import advance_order
 
     product = ProductFactory(stock=5)
     order = advance_order(place_order(customer=customer, lines=[(product, 2)]), "packed")
     client.force_login(staff_user)
-    data = change_form_data(client.get(change_url(order)))
-
-    # when warehouse staff press "Ship everything"
+    page = client.get(change_url(order))
+    data = change_form_data(page)
+    # then no button ships goods without a parcel, and a forged press changes nothing
+    assert not re.search(r'value="ship"', page.content.decode())
     client.post(change_url(order), {**data, "_fsm_transition_to": "ship"})
-
-    # then the order is shipped and the stock has left the warehouse
+    order.refresh_from_db()
+    assert order.status == Order.Status.PACKED
+    # when someone with the permission presses "Shipped outside Waybill", they are asked how the goods left
+    lead = StaffFactory(group="Warehouse staff")
+    lead.user_permissions.add(Permission.objects.get(codename="ship_outside_waybill"))
+    client.force_login(lead)
+    assert "Shipped outside Waybill" in client.get(change_url(order)).content.decode()
+    form_url = reverse("admin:orders_order_transition", args=[order.pk, "ship"])
+    pressed = client.post(change_url(order), {**data, "_fsm_transition_to": "ship"})
+    assert pressed["Location"] == form_url
+    assert client.post(form_url, {"reason": " "}).status_code == 200
+    order.refresh_from_db()
+    assert order.status == Order.Status.PACKED
+    # and with a reason the order is shipped and the stock has left the warehouse
+    client.post(form_url, {"reason": "Collected by the customer at the Berlin counter"})
     order.refresh_from_db()
     level = product.stock_levels.get()
     assert order.status == Order.Status.SHIPPED
     assert (level.on_hand, level.allocated) == (3, 0)
+    assert order.events.get(transition="ship").text == "Collected by the customer at the Berlin counter"
 
 
 def test_refused_transition_shows_the_reason_and_changes_nothing(client, staff_user, order):

@@ -168,7 +168,7 @@ def test_ship_turns_allocations_into_shipments(manager_user):
     assert _level(product) == (10, 3)
 
     # when it ships
-    order_transition(order=order, name="ship", actor=manager_user)
+    order_transition(order=order, name="ship", actor=manager_user, reason="Collected at the counter")
 
     # then the units leave: on_hand and allocated both fall, the ledger has a shipment, the line is shipped
     assert _level(product) == (7, 0)
@@ -217,7 +217,7 @@ def test_ship_transition_after_partial_shipment_sends_only_the_rest(manager_user
     order = order_ship_items(order=order, items=[(order.lines.get().pk, wh.pk, 1)], actor=manager_user)
 
     # when staff ship everything
-    order = order_transition(order=order, name="ship", actor=manager_user)
+    order = order_transition(order=order, name="ship", actor=manager_user, reason="The rest went by pallet")
 
     # then the other 3 leave, and only those
     assert order.status == "shipped"

@@ -135,9 +135,12 @@ def test_cancelled_shipment_releases_nothing_and_frees_its_lines(packed_order, l
         shipment_transition(shipment=again.pk, name="cancel")
 
 
-def test_shipments_need_a_packed_order(customer):
+def test_shipments_need_an_order_being_processed(customer):
     order = place_order(customer=customer)
     with pytest.raises(OrderNotReadyToShip):
+        shipment_create_all(order=order.number)
+    order_transition(order=order.number, name="confirm", check_permission=False)
+    with pytest.raises(OrderNotReadyToShip, match="start processing"):
         shipment_create_all(order=order.number)
 
 
