@@ -52,7 +52,8 @@ class OrderNoteForm(forms.Form):
 NEXT_STEP = {
     Order.Status.PLACED: "Check the order and confirm it.",
     Order.Status.CONFIRMED: "Start processing it: then its parcels can be made, picked and packed.",
-    Order.Status.PROCESSING: "Create its parcels, then pick and pack them; the order is packed when they are.",
+    Order.Status.PROCESSING: "Put its items into parcels, then pick and pack them; the order is packed when every "
+                             "parcel is.",
     Order.Status.PACKED: "Its parcels are packed: create their labels and hand them to the carrier.",
     Order.Status.PARTIALLY_SHIPPED: "Part of it has left; the rest waits in its parcels or still needs one.",
     Order.Status.SHIPPED: "With the carrier: the parcels' scans will mark it delivered.",

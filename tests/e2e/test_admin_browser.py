@@ -5,10 +5,12 @@ import pytest
 from django.contrib.auth.models import Group
 
 from orders.models import Order
+from orders.services import order_transition
 from tests.e2e.conftest import ARTIFACTS
 from tests.factories import ProductFactory, StaffFactory, place_order
 
 SCREENSHOT = ARTIFACTS / "waybill-admin-order.png"
+NEXT_SCREENSHOT = ARTIFACTS / "waybill-admin-order-parcels.png"
 
 
 # serialized_rollback: the staff groups come from a data migration; they are restored after the flush.
@@ -29,23 +31,27 @@ def test_shift_lead_confirms_then_cancels_an_order(live_server, page):
     page.get_by_role("link", name=order.number).click()
     expect(page.locator("h2").first).to_be_visible()
 
-    # and press Confirm
-    page.click("button[name=_fsm_transition_to][value=confirm]")
+    # then the page says what comes next, with Confirm as its main button
+    expect(page.locator(".wb-next-step")).to_contain_text("confirm it")
+    primary = page.locator(".wb-actions .wb-primary").first
+    expect(primary).to_have_text("Confirm")
+    primary.click()
 
     # then the admin says it is done, and the order shows as confirmed
     expect(page.locator("ul.messagelist")).to_contain_text(f"{order.number}: Confirm done; now confirmed.")
-    expect(page.locator(".field-status .readonly")).to_have_text("Confirmed")
+    expect(page.locator(".wb-status")).to_have_text("Confirmed")
 
     # when they press Cancel and give a reason on the form
     page.click("button[name=_fsm_transition_to][value=cancel]")
-    expect(page.locator("h1")).to_have_text("Cancel")
+    expect(page.locator("h1")).to_contain_text("Cancel")
+    expect(page.locator("#content")).not_to_contain_text("None")
     page.fill("textarea[name=reason]", "Customer ordered the wrong colour")
-    page.click("input[type=submit][value=Apply]")
+    page.click("input[type=submit][value=Cancel]")
 
     # then the order is cancelled and the timeline shows the reason
     expect(page.locator("ul.messagelist")).to_contain_text("Cancel done; now cancelled.")
-    expect(page.locator(".field-status .readonly")).to_have_text("Cancelled")
-    timeline = page.locator("#events-group")
+    expect(page.locator(".wb-status")).to_have_text("Cancelled")
+    timeline = page.locator(".wb-timeline")
     expect(timeline).to_contain_text("Customer ordered the wrong colour")
     expect(timeline).to_contain_text("lead")
     page.screenshot(path=str(SCREENSHOT), full_page=True)
@@ -53,3 +59,35 @@ def test_shift_lead_confirms_then_cancels_an_order(live_server, page):
     order.refresh_from_db()
     assert order.status == Order.Status.CANCELLED
     assert order.events.last().text == "Customer ordered the wrong colour"
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_the_next_step_is_always_the_main_button_from_confirmed_to_parcels(live_server, page):
+    from playwright.sync_api import expect
+
+    # given warehouse staff and a confirmed order of two items
+    StaffFactory(username="picker", group="Warehouse staff")
+    order = place_order(lines=[(ProductFactory(stock=5, name="Pixel 9 128 GB"), 1),
+                               (ProductFactory(stock=5, name="Clear case"), 2)])
+    order_transition(order=order.number, name="confirm", check_permission=False)
+    page.goto(f"{live_server.url}/admin/orders/order/{order.pk}/change/")
+    page.fill("#id_username", "picker")
+    page.fill("#id_password", "secret-pass-123")
+    page.click("input[type=submit]")
+
+    # when they follow the main button each time
+    primary = page.locator(".wb-actions .wb-primary").first
+    expect(primary).to_have_text("Start processing")
+    primary.click()
+    expect(page.locator(".wb-status")).to_have_text("Processing")
+    expect(primary).to_have_text("Create shipments")
+    primary.click()
+    page.locator("#carrier").select_option("local")
+    page.click("input[type=submit][value='Create shipments']")
+
+    # then they are back on the order, which shows its parcel and what to do with it
+    expect(page.locator("ul.messagelist")).to_contain_text("1 shipment(s) created")
+    parcel = order.shipments.get()
+    expect(primary).to_have_text(f"Parcel {parcel.pk}: pick its items")
+    expect(page.locator(".wb-card", has_text="Parcels")).to_contain_text("1 × ")
+    page.screenshot(path=str(NEXT_SCREENSHOT), full_page=True)

@@ -154,3 +154,28 @@ def test_order_page_lists_its_shipments(admin_client, packed_order):
     html = admin_client.get(f"/admin/orders/order/{packed_order.pk}/change/").content.decode()
     assert f"/admin/shipping/shipment/{north.pk}/change/" in html
     assert f"/admin/shipping/shipment/{south.pk}/change/" in html
+
+
+def test_packing_slips_name_the_orders_without_a_parcel_instead_of_leaving_them_out(admin_client, packed_order,
+                                                                                    customer):
+    from django.contrib.messages import get_messages
+
+    shipment_create_all(order=packed_order.number, carrier="local")
+    bare = pack(place_order(customer=customer, lines=[(ProductFactory(stock={"NORTH": 2}), 1)]))
+    response = admin_client.post("/admin/orders/order/", {
+        "action": "print_packing_slips", "_selected_action": [packed_order.pk, bare.pk]})
+    pages, _ = pdf_text(response)
+    assert pages == 2  # the parcels that exist
+    warnings = [str(m) for m in get_messages(response.wsgi_request)]
+    assert any(bare.number in w and "create their shipments first" in w for w in warnings)
+    # with no parcel at all, nothing to print: the list says why instead of an empty PDF
+    response = admin_client.post("/admin/orders/order/", {
+        "action": "print_packing_slips", "_selected_action": [bare.pk]}, follow=True)
+    assert response["Content-Type"].startswith("text/html")
+    assert bare.number in response.content.decode()
+
+
+def test_the_order_page_prints_its_own_pick_list(admin_client, packed_order):
+    response = admin_client.get(f"/admin/shipping/shipment/pick-list/{packed_order.number}/")
+    _, text = pdf_text(response)
+    assert "SKU-A" in text and packed_order.number in text
