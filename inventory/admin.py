@@ -7,7 +7,7 @@ from config.errors import DomainError
 
 from .models import LowStockAlert, Product, StockLevel, StockMovement, Unit, UnitEvent, Warehouse
 from .selectors import serial_lookup_value
-from .services import stock_adjust, stock_receive
+from .services import stock_adjust, stock_level_set_bin, stock_receive
 
 
 @admin.register(Product)
@@ -49,12 +49,18 @@ class StockChangeForm(forms.Form):
 
 @admin.register(StockLevel)
 class StockLevelAdmin(admin.ModelAdmin):
-    list_display = ["product", "warehouse", "on_hand", "allocated", "available_units", "updated_at"]
+    list_display = ["product", "warehouse", "bin", "on_hand", "allocated", "available_units", "updated_at"]
+    list_editable = ["bin"]
     list_filter = ["warehouse"]
-    search_fields = ["product__sku", "product__name"]
+    search_fields = ["product__sku", "product__name", "bin"]
     list_select_related = ["product", "warehouse"]
     actions = ["receive_stock", "adjust_stock"]
     readonly_fields = ["product", "warehouse", "on_hand", "allocated", "updated_at"]
+    fields = ["product", "warehouse", "bin", "on_hand", "allocated", "updated_at"]
+
+    def save_model(self, request, obj, form, change):
+        """Only the bin is editable, and only the bin is written (never quantities read when the page loaded)."""
+        stock_level_set_bin(stock_level=obj.pk, bin=obj.bin)
 
     @admin.display(description="available")
     def available_units(self, obj):

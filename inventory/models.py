@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
-from django.core.validators import MinValueValidator
+from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import F, Q
 from django.db.models.functions import Upper
@@ -69,6 +69,13 @@ class StockLevel(models.Model):
     warehouse = models.ForeignKey(Warehouse, on_delete=models.PROTECT, related_name="stock_levels")
     on_hand = models.IntegerField(default=0)
     allocated = models.IntegerField(default=0)
+    bin = models.CharField(
+        "bin location", max_length=32, blank=True,
+        validators=[RegexValidator(r"^[A-Za-z0-9][A-Za-z0-9 ./-]*$",
+                                   "Letters, digits, spaces, dots, slashes and dashes.")],
+        help_text="Where it sits in the warehouse, e.g. A-03-2 (aisle, rack, shelf): pick lists walk the bins in "
+                  "order.",
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

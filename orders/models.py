@@ -239,7 +239,12 @@ class Allocation(models.Model):
 
     class Meta:
         ordering = ["order", "id"]
-        indexes = [models.Index(fields=["warehouse", "order"], name="allocation_warehouse_order")]
+        indexes = [
+            models.Index(fields=["warehouse", "order"], name="allocation_warehouse_order"),
+            # the fulfilment queue: units still reserved at a warehouse (shipped and released rows drop out)
+            models.Index(fields=["warehouse", "order"], name="allocation_open_at_warehouse",
+                         condition=Q(quantity__gt=0)),
+        ]
 
     def __str__(self) -> str:
         return f"{self.quantity} reserved at {self.warehouse_id}"

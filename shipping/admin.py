@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
-from django.db.models import Prefetch
+from django.db.models import Count, Prefetch
 from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -23,9 +23,22 @@ from orders.services import order_units_to_send
 
 from .documents import packing_slips_pdf, pick_list_pdf
 from .forms import PackForm
-from .models import Carrier, Shipment, ShipmentEvent, ShipmentLine, ShipmentUnit
-from .selectors import overdue_hours, shipment_overdue_q, shippable_quantities
-from .services import shipment_create_all, shipment_create_for_lines, shipment_reship, shipment_transition
+from .models import Carrier, FulfilmentQueue, PickWave, Shipment, ShipmentEvent, ShipmentLine, ShipmentUnit
+from .selectors import (
+    QUEUE_PAGE,
+    fulfilment_counts,
+    fulfilment_queue,
+    overdue_hours,
+    shipment_overdue_q,
+    shippable_quantities,
+)
+from .services import (
+    shipment_create_all,
+    shipment_create_for_lines,
+    shipment_reship,
+    shipment_transition,
+    wave_create,
+)
 
 
 class OverdueScanFilter(admin.SimpleListFilter):
@@ -393,3 +406,125 @@ PARCEL_NEXT_STEP = {
 }
 
 
+
+
+# --- the fulfilment queue and pick waves --------------------------------------------------------------------
+
+@admin.register(FulfilmentQueue)
+class FulfilmentQueueAdmin(admin.ModelAdmin):
+    """One page per warehouse: orders to pick (select many → one wave), parcels to pack and to send, parcels that
+    came back. Everything on it links to the step that moves the work on."""
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.has_perm("shipping.view_shipment")
+
+    def has_module_permission(self, request):
+        return self.has_view_permission(request)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def changelist_view(self, request, extra_context=None):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        warehouses = list(Warehouse.objects.filter(active=True).order_by("priority", "code"))
+        if not warehouses:
+            self.message_user(request, "There is no active warehouse yet: add one under Inventory → Warehouses.",
+                              level=messages.WARNING)
+            return HttpResponseRedirect(reverse("admin:index"))
+        counts = fulfilment_counts()
+        chosen = request.GET.get("warehouse") or request.POST.get("warehouse") or ""
+        warehouse = next((w for w in warehouses if w.code == chosen), None) or next(
+            (w for w in warehouses if counts.get(w.pk)), warehouses[0])
+        if request.method == "POST":
+            return self._make_wave(request, warehouse)
+        context = {
+            **self.admin_site.each_context(request), "opts": self.opts, "title": f"Fulfilment queue · {warehouse}",
+            "warehouse": warehouse, "queue": fulfilment_queue(warehouse_id=warehouse.pk),
+            "tabs": [{"warehouse": w, "count": counts.get(w.pk, 0), "current": w.pk == warehouse.pk}
+                     for w in warehouses],
+            "carriers": Carrier.objects.filter(active=True), "page_size": QUEUE_PAGE,
+            "may_pick": request.user.has_perm("shipping.add_shipment"),
+            "may_refund": request.user.has_perm("returns.refund_returnrequest"),
+        }
+        return TemplateResponse(request, "admin/shipping/fulfilmentqueue/queue.html", context)
+
+    def _make_wave(self, request, warehouse):
+        if not request.user.has_perm("shipping.add_shipment"):
+            raise PermissionDenied
+        back = reverse("admin:shipping_fulfilmentqueue_changelist") + f"?warehouse={warehouse.code}"
+        numbers = [n for n in request.POST.getlist("order")[:QUEUE_PAGE] if n]
+        try:
+            wave, left_out = wave_create(warehouse=warehouse, orders=numbers,
+                                         carrier=request.POST.get("carrier") or None, actor=request.user)
+        except DomainError as err:
+            self.message_user(request, err.message, level=messages.ERROR)
+            return HttpResponseRedirect(back)
+        for number, why in left_out.items():
+            self.message_user(request, f"{number} left out: {why}", level=messages.WARNING)
+        self.message_user(request, f"Wave {wave.pk}: {wave.shipments.count()} parcel(s) to pick. Print the pick "
+                          "list, then pack each parcel.", level=messages.SUCCESS)
+        return HttpResponseRedirect(reverse("admin:shipping_pickwave_change", args=[wave.pk]))
+
+
+@admin.register(PickWave)
+class PickWaveAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "warehouse", "created_by", "created_at", "parcels"]
+    list_filter = ["warehouse"]
+    list_select_related = ["warehouse", "created_by"]
+    change_form_template = "admin/shipping/pickwave/change_form.html"
+    readonly_fields = ["warehouse", "created_by", "created_at"]
+    fields = readonly_fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(parcel_count=Count("shipments"))
+
+    @admin.display(description="parcels")
+    def parcels(self, obj) -> int:
+        return obj.parcel_count
+
+    def has_add_permission(self, request):
+        return False  # waves are made from the fulfilment queue
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.has_perm("shipping.view_shipment")
+
+    def has_module_permission(self, request):
+        return False  # reached from the fulfilment queue
+
+    def get_urls(self):
+        return [path("<int:pk>/pick-list/", self.admin_site.admin_view(self.pick_list_view),
+                     name="shipping_pickwave_pick_list"), *super().get_urls()]
+
+    def pick_list_view(self, request, pk: int):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        wave = get_object_or_404(PickWave.objects.select_related("warehouse"), pk=pk)
+        return _pdf_response(pick_list_pdf(wave=wave), f"pick-list-wave-{wave.pk}.pdf")
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None:
+            parcels = list(obj.shipments.select_related("order", "carrier").prefetch_related(
+                Prefetch("lines", queryset=ShipmentLine.objects.select_related("order_line"))).order_by("pk"))
+            for parcel in parcels:
+                parcel.next_step = PARCEL_NEXT_STEP.get(parcel.status, "")
+                parcel.next_url = reverse("admin:shipping_shipment_change", args=[parcel.pk])
+                if parcel.status in PARCEL_STEP_FORMS:
+                    parcel.next_url = reverse("admin:shipping_shipment_transition",
+                                              args=[parcel.pk, PARCEL_STEP_FORMS[parcel.status]])
+            context.update(parcels=parcels, title=f"Pick wave {obj.pk} · {obj.warehouse.code}",
+                           queue_url=reverse("admin:shipping_fulfilmentqueue_changelist")
+                           + f"?warehouse={obj.warehouse.code}")
+        return super().render_change_form(request, context, add=add, change=change, form_url=form_url, obj=obj)

@@ -3,7 +3,7 @@
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from .selectors import packing_slip_shipments, pick_list_rows
+from .selectors import packing_slip_shipments, pick_list_rows, wave_pick_rows
 
 
 def _pdf(html: str) -> bytes:
@@ -12,16 +12,18 @@ def _pdf(html: str) -> bytes:
     return HTML(string=html).write_pdf()
 
 
-def pick_list_pdf(*, order_ids) -> bytes:
-    """Units to pick for the orders, grouped by warehouse, then SKU, with quantities and the orders they go to."""
-    rows = pick_list_rows(order_ids=order_ids)
+def pick_list_pdf(*, order_ids=None, wave=None) -> bytes:
+    """Units to pick for the orders (or a wave's parcels), per warehouse, walked by bin location, with
+    quantities and how many go to which order."""
+    rows = wave_pick_rows(wave=wave) if wave is not None else pick_list_rows(order_ids=order_ids)
     groups: list[dict] = []
     for row in rows:
         if not groups or groups[-1]["warehouse"] != row["warehouse"]:
             groups.append({"warehouse": row["warehouse"], "rows": [], "units": 0})
         groups[-1]["rows"].append(row)
         groups[-1]["units"] += row["quantity"]
-    html = render_to_string("shipping/pdf/pick_list.html", {"groups": groups, "printed_at": timezone.now()})
+    html = render_to_string("shipping/pdf/pick_list.html", {"groups": groups, "printed_at": timezone.now(),
+                                                            "wave": wave})
     return _pdf(html)
 
 

@@ -5,7 +5,7 @@ earlier: until then a shipment can be cancelled and the units stay reserved for 
 """
 
 from django.conf import settings
-from django.core.validators import MinValueValidator, RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
 from django_fsm import ConcurrentTransitionMixin, FSMField, FSMModelMixin, transition
@@ -40,6 +40,28 @@ class Carrier(models.Model):
         if not (self.tracking_url_template and tracking_number):
             return ""
         return self.tracking_url_template.replace("{tracking_number}", tracking_number)
+
+
+class ParcelSize(models.TextChoices):
+    SMALL = "S", "Small (up to 35 × 25 × 10 cm)"
+    MEDIUM = "M", "Medium (up to 60 × 30 × 30 cm)"
+    LARGE = "L", "Large (up to 120 × 60 × 60 cm)"
+
+
+class PickWave(models.Model):
+    """A batch pick list: parcels of several orders at one warehouse, picked in one walk through the bins."""
+
+    warehouse = models.ForeignKey("inventory.Warehouse", on_delete=models.PROTECT, related_name="+")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "pick wave"
+
+    def __str__(self) -> str:
+        return f"Wave {self.pk} · {self.warehouse_id and self.warehouse.code}"
 
 
 class Shipment(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
@@ -97,6 +119,11 @@ class Shipment(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
     status_changed_at = models.DateTimeField(
         null=True, blank=True, help_text="Time (carrier time for carrier events) of the event that set the status.",
     )
+    wave = models.ForeignKey("PickWave", null=True, blank=True, on_delete=models.SET_NULL, related_name="shipments",
+                             help_text="The batch pick list it was picked in.")
+    weight_grams = models.PositiveIntegerField("weight (g)", null=True, blank=True,
+                                               validators=[MaxValueValidator(70_000)])
+    parcel_size = models.CharField(max_length=10, choices=ParcelSize.choices, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -268,3 +295,12 @@ class ShipmentEvent(models.Model):
         """What the carrier's code means, in words ("In transit"), for a scan without a description."""
         status = self.reported_status or self.to_status
         return Shipment.Status(status).label if status in Shipment.Status.values else ""
+
+
+class FulfilmentQueue(Shipment):
+    """The admin's "Fulfilment queue" page (what each warehouse has to pick, pack, send and take back); no table
+    of its own."""
+
+    class Meta:
+        proxy = True
+        verbose_name = verbose_name_plural = "fulfilment queue"

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Max, Prefetch, Q, QuerySet, Sum
+from django.db.models import Count, Exists, F, Max, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum
 from django.utils import timezone
 
-from inventory.models import Unit, Warehouse
-from orders.models import Allocation, OrderLine
+from inventory.models import StockLevel, Unit, Warehouse
+from orders.models import Allocation, Order, OrderLine
 
 from .errors import ShipmentNotFound, TrackingNumberNotFound
 from .models import Shipment, ShipmentEvent, ShipmentLine, ShipmentUnit
@@ -109,16 +110,92 @@ def pick_list_rows(*, order_ids) -> list[dict]:
         for (_, line_id, warehouse_id), qty in unassigned.items():
             line = lines[line_id]
             _add_pick(rows, warehouses[warehouse_id], line, qty, line.order.number)
-    return [rows[key] for key in sorted(rows)]
+    return _walk_bins(rows)
+
+
+def wave_pick_rows(*, wave) -> list[dict]:
+    """A wave's pick list: every unit of its parcels, walked by bin, with how many go to which order."""
+    rows: dict = {}
+    lines = (ShipmentLine.objects.filter(shipment__wave=wave).exclude(shipment__status=Shipment.Status.CANCELLED)
+             .select_related("shipment__warehouse", "shipment__order", "order_line"))
+    for sl in lines:
+        _add_pick(rows, sl.shipment.warehouse, sl.order_line, sl.quantity, sl.shipment.order.number)
+    return _walk_bins(rows)
+
+
+# --- the fulfilment queue ------------------------------------------------------------------------------------
+
+QUEUE_PAGE = 100
+READY_TO_PICK = [Order.Status.CONFIRMED, Order.Status.PROCESSING, Order.Status.PARTIALLY_SHIPPED]
+
+
+def _to_pick_q(warehouse_id: int):
+    """Orders with units reserved at the warehouse (the partial index allocation_open_at_warehouse)."""
+    return Exists(Allocation.objects.filter(order=OuterRef("pk"), warehouse_id=warehouse_id, quantity__gt=0))
+
+
+def fulfilment_queue(*, warehouse_id: int) -> dict:
+    """What a warehouse has to do, oldest first: orders to pick (units reserved there and in no parcel yet, or in
+    a parcel not picked), parcels to pack and to label, and parcels that came back. Each list is one query,
+    capped at QUEUE_PAGE; `counts` says how many there are in all."""
+    in_parcel_at = ShipmentLine.objects.filter(
+        shipment__order=OuterRef("pk"), shipment__warehouse_id=warehouse_id, shipment__status__in=Shipment.OPEN,
+        shipment__direction=Shipment.Direction.OUTBOUND).values("shipment__order").annotate(
+        n=Sum("quantity")).values("n")
+    reserved_at = Allocation.objects.filter(order=OuterRef("pk"), warehouse_id=warehouse_id,
+                                            quantity__gt=0).values("order").annotate(n=Sum("quantity")).values("n")
+    to_pick = (Order.objects.filter(status__in=READY_TO_PICK).filter(_to_pick_q(warehouse_id))
+               .annotate(reserved=Subquery(reserved_at), in_parcels=Subquery(in_parcel_at))
+               .filter(Q(in_parcels__isnull=True) | Q(reserved__gt=F("in_parcels")))
+               # replacements first (a customer is waiting with a faulty item), then the oldest
+               .order_by(F("replaces_id").asc(nulls_last=True), "placed_at", "pk"))
+    parcels = (Shipment.objects.filter(warehouse_id=warehouse_id, direction=Shipment.Direction.OUTBOUND)
+               .select_related("order", "carrier").prefetch_related(
+                   Prefetch("lines", queryset=ShipmentLine.objects.select_related("order_line")))
+               .order_by("created_at", "pk"))
+    to_pack = parcels.filter(status__in=[Shipment.Status.PENDING, Shipment.Status.PICKED])
+    to_send = parcels.filter(status__in=[Shipment.Status.PACKED, Shipment.Status.LABEL_CREATED])
+    came_back = (Order.objects.filter(status=Order.Status.RETURNED, shipments__warehouse_id=warehouse_id,
+                                      shipments__status=Shipment.Status.RETURNED).distinct().order_by("updated_at"))
+    counts = {
+        "to_pick": to_pick.count(), "to_pack": to_pack.count(), "to_send": to_send.count(),
+        "came_back": came_back.count(),
+    }
+    return {"to_pick": list(to_pick[:QUEUE_PAGE]), "to_pack": list(to_pack[:QUEUE_PAGE]),
+            "to_send": list(to_send[:QUEUE_PAGE]), "came_back": list(came_back[:QUEUE_PAGE]), "counts": counts}
+
+
+def fulfilment_counts() -> dict[int, int]:
+    """Warehouse id → orders with units reserved there (the queue's tabs), in one query."""
+    return dict(Allocation.objects.filter(quantity__gt=0, order__status__in=READY_TO_PICK)
+                .values("warehouse_id").annotate(n=Count("order", distinct=True)).values_list("warehouse_id", "n"))
 
 
 def _add_pick(rows, warehouse, line, quantity, order_number) -> None:
-    row = rows.setdefault((warehouse.code, line.sku), {
-        "warehouse": warehouse, "sku": line.sku, "name": line.name, "quantity": 0, "orders": [],
+    row = rows.setdefault((warehouse.code, line.product_id), {
+        "warehouse": warehouse, "sku": line.sku, "name": line.name, "quantity": 0, "orders": [], "per_order": {},
+        "product_id": line.product_id,
     })
     row["quantity"] += quantity
+    row["per_order"][order_number] = row["per_order"].get(order_number, 0) + quantity
     if order_number not in row["orders"]:
         row["orders"].append(order_number)
+
+
+def _walk_bins(rows: dict) -> list[dict]:
+    """The rows in the order a picker walks them: per warehouse, by bin location (natural order: A-2 before
+    A-10), unbinned last, then SKU. Bins come from the stock levels in one query."""
+    keys = {(row["product_id"], row["warehouse"].pk) for row in rows.values()}
+    bins = {(p, w): b for p, w, b in StockLevel.objects.filter(
+        product_id__in={p for p, _ in keys}, warehouse_id__in={w for _, w in keys}).values_list(
+        "product_id", "warehouse_id", "bin")}
+    for row in rows.values():
+        row["bin"] = bins.get((row["product_id"], row["warehouse"].pk), "")
+    return sorted(rows.values(), key=lambda r: (r["warehouse"].code, not r["bin"], _natural(r["bin"]), r["sku"]))
+
+
+def _natural(text: str) -> list:
+    return [int(part) if part.isdigit() else part.upper() for part in re.split(r"(\d+)", text)]
 
 
 def packing_slip_shipments(*, order_ids) -> QuerySet[Shipment]:

@@ -20,8 +20,10 @@ from django.utils import timezone
 from django_fsm import can_proceed, has_transition_perm
 
 from config.db import atomic_service
+from config.errors import DomainError
 from config.fsm import transitions_of
 from inventory.errors import InvalidSerial, SerialUnavailable
+from inventory.models import Warehouse
 from inventory.services import units_pack, units_return_to_stock, units_ship, units_unpack
 from orders.models import Allocation, Order, OrderLine
 from orders.services import (
@@ -43,7 +45,7 @@ from .errors import (
     ShipmentTransitionNotAllowed,
     TrackingNumberNotFound,
 )
-from .models import Carrier, Shipment, ShipmentEvent, ShipmentLine, ShipmentUnit
+from .models import Carrier, PickWave, Shipment, ShipmentEvent, ShipmentLine, ShipmentUnit
 from .selectors import shipment_overdue_list, shippable_quantities
 from .signals import shipment_status_changed
 
@@ -649,3 +651,53 @@ def shipment_alert_overdue_scans(*, now: datetime | None = None) -> int:
         )
         raised += 1
     return raised
+
+
+# --- pick waves ----------------------------------------------------------------------------------------------
+
+@atomic_service
+def wave_create(*, warehouse, orders: Sequence[str], carrier=None, actor=None) -> tuple[PickWave, dict[str, str]]:
+    """A batch pick list at one warehouse for several orders: each order's units reserved there and in no parcel
+    yet go into a new parcel of the wave (a confirmed order starts processing), and its pending parcels there
+    join the wave. An order that cannot join is left out with the reason (returned as number → why); the others
+    go on. Orders are locked one at a time, in order-number order."""
+    warehouse_id = getattr(warehouse, "pk", warehouse)
+    if not Warehouse.objects.filter(pk=warehouse_id).exists():
+        raise InvalidShipment(f"No warehouse {warehouse_id}.", fields={"warehouse": ["Unknown warehouse."]})
+    numbers = sorted(set(orders))
+    if not numbers:
+        raise InvalidShipment("Choose the orders to pick.", fields={"orders": ["Nothing chosen."]})
+    wave = PickWave.objects.create(warehouse_id=warehouse_id, created_by=_person(actor))
+    left_out: dict[str, str] = {}
+    for number in numbers:
+        try:
+            with transaction.atomic():
+                _join_wave(wave, number, carrier=carrier, actor=actor)
+        except DomainError as err:
+            left_out[number] = err.message
+    if not wave.shipments.exists():
+        raise InvalidShipment("None of these orders has anything to pick at this warehouse.",
+                              fields={"orders": list(left_out.values())[:20]}, left_out=left_out)
+    return wave, left_out
+
+
+def _join_wave(wave: PickWave, number: str, *, carrier, actor) -> None:
+    order_id = Order.objects.filter(number=number).values_list("pk", flat=True).first()
+    if order_id is None:
+        raise InvalidShipment(f"No order {number}.")
+    order = _lock_order(order_id)
+    if order.status == Order.Status.CONFIRMED:
+        order_transition(order=order.number, name="start_processing", actor=actor,
+                         reason=f"Picked in wave {wave.pk}")
+        order.refresh_from_db()
+    items = [(line_id, qty) for (line_id, warehouse_id), qty in sorted(shippable_quantities(order_id=order.pk).items())
+             if warehouse_id == wave.warehouse_id]
+    joined = Shipment.objects.filter(order=order, warehouse_id=wave.warehouse_id, wave__isnull=True,
+                                     direction=Shipment.Direction.OUTBOUND,
+                                     status=Shipment.Status.PENDING).update(wave=wave)
+    if items:
+        shipment = shipment_create(order=order.number, warehouse=wave.warehouse_id, items=items, carrier=carrier,
+                                   actor=actor)
+        Shipment.objects.filter(pk=shipment.pk).update(wave=wave)
+    elif not joined:
+        raise InvalidShipment(f"Order {number} has nothing waiting to be picked at this warehouse.")

@@ -6,6 +6,7 @@ from .stock import (
     low_stock_check,
     stock_adjust,
     stock_allocate,
+    stock_level_set_bin,
     stock_receive,
     stock_release,
     stock_return,
@@ -25,8 +26,8 @@ from .units import (
 )
 
 __all__ = [
-    "AllocationPlan", "low_stock_check", "stock_adjust", "stock_allocate", "stock_receive", "stock_release",
-    "stock_return", "stock_ship", "stock_transfer",
+    "AllocationPlan", "low_stock_check", "stock_adjust", "stock_allocate", "stock_level_set_bin", "stock_receive",
+    "stock_release", "stock_return", "stock_ship", "stock_transfer",
     "serial_normalize", "unit_shipped_to", "units_dispose", "units_pack", "units_receive", "units_receive_return",
     "units_return_to_stock", "units_ship", "units_unpack",
 ]

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
@@ -379,3 +380,19 @@ def stock_return(*, items: Sequence[tuple[int, int, int]], actor=None, reason: s
         ))
     _record(list(levels.values()), movements)
     low_stock_check(products=Product.objects.filter(pk__in={p for p, _, _ in items}))
+
+
+def stock_level_set_bin(*, stock_level: StockLevel | int, bin: str) -> None:  # noqa: A002 - the business word
+    """Where a product sits in a warehouse. Only the bin is written: the quantities of the row are the ledger's,
+    and a form showing them must never write back what it read."""
+    pk = getattr(stock_level, "pk", stock_level)
+    value = " ".join((bin or "").split()).upper()
+    field = StockLevel._meta.get_field("bin")
+    try:
+        field.run_validators(value) if value else None
+        if len(value) > field.max_length:
+            raise ValidationError(f"At most {field.max_length} characters.")
+    except ValidationError as exc:
+        raise InvalidQuantity(f"A bin is letters and digits like A-03-2: {' '.join(exc.messages)}",
+                              fields={"bin": exc.messages}) from None
+    StockLevel.objects.filter(pk=pk).update(bin=value, updated_at=timezone.now())

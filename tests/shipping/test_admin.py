@@ -56,10 +56,10 @@ def test_pick_list_pdf_groups_by_warehouse_then_sku(admin_client, packed_order, 
     north, south = rows.index(next(r for r in rows if r.startswith("NORTH"))), \
         rows.index(next(r for r in rows if r.startswith("SOUTH")))
     assert north < south
-    assert rows[north + 2:south] == [f"☐ SKU-A {a.name} 3 {packed_order.number}",
-                                     f"☐ SKU-B {b.name} 1 {packed_order.number}"]
-    assert rows[south + 2:south + 4] == [f"☐ SKU-B {b.name} 1 {packed_order.number}",
-                                         f"☐ SKU-C {c.name} 4 {other.number}"]
+    assert rows[north + 2:south] == [f"☐ — SKU-A {a.name} 3 {packed_order.number} ×3",
+                                     f"☐ — SKU-B {b.name} 1 {packed_order.number}"]
+    assert rows[south + 2:south + 4] == [f"☐ — SKU-B {b.name} 1 {packed_order.number}",
+                                         f"☐ — SKU-C {c.name} 4 {other.number} ×4"]
     assert "(4 units)" in rows[north] and "(5 units)" in rows[south]
 
 

@@ -25,8 +25,9 @@ def test_pick_list_queries_do_not_grow_with_orders(warehouses, django_assert_num
         return [pack(place_order(lines=[(ProductFactory(stock={"NORTH": 1}), 1)])).pk for _ in range(n)]
 
     few = orders(3)
-    with django_assert_num_queries(5):  # pending lines, allocations, open shipment lines, lines, warehouses
+    # pending lines, allocations, open shipment lines, lines, warehouses, bins
+    with django_assert_num_queries(6):
         assert len(summary(few)) == 3
     many = few + orders(12)
-    with django_assert_num_queries(5):
+    with django_assert_num_queries(6):
         assert len(summary(many)) == 15
