@@ -12,6 +12,11 @@ class Product(models.Model):
     name = models.CharField(max_length=200)
     price = models.DecimalField(max_digits=12, decimal_places=2, validators=[MinValueValidator(0)])
     active = models.BooleanField(default=True)
+    ean = models.CharField(
+        "EAN / GTIN", max_length=14, blank=True, db_index=True,
+        validators=[RegexValidator(r"^(\d{8}|\d{12,14})$", "8, 12, 13 or 14 digits.")],
+        help_text="The barcode on the box: the pack station accepts it as well as the SKU.",
+    )
     low_stock_threshold = models.PositiveIntegerField(
         default=5, help_text="Alert staff when available stock (on hand − allocated) falls to this or below."
     )

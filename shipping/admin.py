@@ -21,9 +21,10 @@ from inventory.models import Warehouse
 from orders.models import Order
 from orders.services import order_units_to_send
 
-from .documents import packing_slips_pdf, pick_list_pdf
-from .forms import PackForm
+from .documents import packing_slips_pdf, pick_list_pdf, shipping_label_pdf
+from .forms import PackForm, PackStationForm
 from .models import Carrier, FulfilmentQueue, PickWave, Shipment, ShipmentEvent, ShipmentLine, ShipmentUnit
+from .packing import PACKABLE, ScanRefused, pack_lines, pack_scan, parcel_for_scan
 from .selectors import (
     QUEUE_PAGE,
     fulfilment_counts,
@@ -35,10 +36,17 @@ from .selectors import (
 from .services import (
     shipment_create_all,
     shipment_create_for_lines,
+    shipment_pack_and_label,
     shipment_reship,
     shipment_transition,
     wave_create,
 )
+
+
+def _just_packed(request):
+    """The parcel this packer labelled last (shown once on the station, with its label to print)."""
+    pk = request.session.pop("pack:last", None)
+    return Shipment.objects.select_related("order", "carrier").filter(pk=pk).first() if pk else None
 
 
 class OverdueScanFilter(admin.SimpleListFilter):
@@ -238,8 +246,112 @@ class ShipmentAdmin(FSMAdminMixin, admin.ModelAdmin):
                  name="shipping_shipment_reship"),
             path("pick-list/<str:number>/", self.admin_site.admin_view(self.order_pick_list_view),
                  name="shipping_shipment_order_pick_list"),
+            path("pack-station/", self.admin_site.admin_view(self.pack_station_view),
+                 name="shipping_shipment_pack_station"),
+            path("pack-station/<int:pk>/", self.admin_site.admin_view(self.pack_parcel_view),
+                 name="shipping_shipment_pack_parcel"),
+            path("<int:pk>/label/", self.admin_site.admin_view(self.label_view), name="shipping_shipment_label"),
             *super().get_urls(),
         ]
+
+    # --- the pack station: a scanner and Enter are all it needs ---------------------------------------------
+
+    def _packer(self, request):
+        if not (request.user.has_perm("shipping.change_shipment")
+                and request.user.has_perm("shipping.transition_shipment")):
+            raise PermissionDenied
+
+    def pack_station_view(self, request):
+        """Scan a parcel (its number on the packing slip) or an order number to start packing it."""
+        self._packer(request)
+        error = ""
+        if request.method == "POST":
+            code = request.POST.get("code", "")
+            parcel = parcel_for_scan(code)
+            if parcel is not None:
+                return HttpResponseRedirect(reverse("admin:shipping_shipment_pack_parcel", args=[parcel.pk]))
+            error = (f"No parcel waiting to be packed is called {' '.join(code.split())[:40] or 'that'}: scan the "
+                     "parcel number on the packing slip, or the order number.")
+        context = {**self.admin_site.each_context(request), "opts": self.opts, "title": "Pack station",
+                   "error": error, "just_packed": _just_packed(request)}
+        return TemplateResponse(request, "admin/shipping/shipment/pack_station.html", context,
+                                status=422 if error else 200)
+
+    def pack_parcel_view(self, request, pk: int):
+        """Scan each item of the parcel (a wrong or extra one is refused at once), then weigh it, choose its
+        size and print its label in one step."""
+        self._packer(request)
+        parcel = get_object_or_404(Shipment.objects.select_related("order", "warehouse", "carrier"), pk=pk,
+                                   direction=Shipment.Direction.OUTBOUND)
+        key = f"pack:{parcel.pk}"
+        scans = list(request.session.get(key, []))
+        here = reverse("admin:shipping_shipment_pack_parcel", args=[parcel.pk])
+        if parcel.status not in PACKABLE:
+            request.session.pop(key, None)
+            self.message_user(request, f"Parcel {parcel.pk} is {parcel.get_status_display().lower()}: nothing to "
+                              "pack.", level=messages.WARNING)
+            return HttpResponseRedirect(reverse("admin:shipping_shipment_pack_station"))
+        lines = pack_lines(parcel, scans)
+        error, form = "", PackStationForm(initial={"carrier": parcel.carrier.code if parcel.carrier_id else ""})
+        status = 200
+        if request.method == "POST":
+            action = request.POST.get("action", "scan")
+            if action == "scan":
+                try:
+                    scans.append(pack_scan(lines, request.POST.get("code", ""), warehouse_id=parcel.warehouse_id))
+                except ScanRefused as refused:
+                    error, status = refused.message, 422
+                else:
+                    request.session[key] = scans
+                    if not request.htmx:
+                        return HttpResponseRedirect(here)
+            elif action == "undo" and scans:
+                scans.pop()
+                request.session[key] = scans
+                if not request.htmx:
+                    return HttpResponseRedirect(here)
+            elif action == "pack":
+                form = PackStationForm(request.POST)
+                if form.is_valid():
+                    serials = {line.line_id: line.scanned for line in lines if line.tracked}
+                    if not all(line.done for line in lines):
+                        error, status = "Scan every item before packing.", 422
+                    else:
+                        try:
+                            done = shipment_pack_and_label(
+                                shipment=parcel.pk, serials=serials, actor=request.user,
+                                weight_grams=form.cleaned_data["weight_grams"],
+                                parcel_size=form.cleaned_data["parcel_size"],
+                                carrier=form.cleaned_data["carrier"] or None,
+                                tracking_number=form.cleaned_data["tracking_number"])
+                        except DomainError as err:
+                            error, status = err.message, 422
+                        else:
+                            request.session.pop(key, None)
+                            request.session["pack:last"] = done.pk
+                            return HttpResponseRedirect(reverse("admin:shipping_shipment_pack_station"))
+                else:
+                    status = 422
+        lines = pack_lines(parcel, scans)
+        context = {
+            **self.admin_site.each_context(request), "opts": self.opts, "parcel": parcel, "lines": lines,
+            "title": f"Pack parcel {parcel.pk} · {parcel.order.number}", "error": error, "form": form,
+            "complete": all(line.done for line in lines), "scanned": sum(len(line.scanned) for line in lines),
+            "units": sum(line.quantity for line in lines),
+        }
+        if request.htmx and request.POST.get("action") in ("scan", "undo"):
+            # htmx swaps 2xx answers only: a refused scan is drawn as the station's error, answered 200
+            return TemplateResponse(request, "admin/shipping/shipment/pack_parcel.html#station", context)
+        return TemplateResponse(request, "admin/shipping/shipment/pack_parcel.html", context, status=status)
+
+    def label_view(self, request, pk: int):
+        if not request.user.has_perm("shipping.view_shipment"):
+            raise PermissionDenied
+        parcel = get_object_or_404(Shipment.objects.select_related("order", "warehouse", "carrier"), pk=pk)
+        if not parcel.tracking_number:
+            self.message_user(request, f"Parcel {parcel.pk} has no label yet.", level=messages.ERROR)
+            return HttpResponseRedirect(reverse("admin:shipping_shipment_change", args=[parcel.pk]))
+        return _pdf_response(shipping_label_pdf(shipment=parcel), f"label-{parcel.tracking_number}.pdf")
 
     def order_pick_list_view(self, request, number: str):
         """The pick list of one order (the order page's "Print pick list")."""
@@ -383,10 +495,7 @@ def order_parcels_section(request, order: Order) -> dict:
     for parcel in parcels:
         parcel.next_step = PARCEL_NEXT_STEP.get(parcel.status, "") if not parcel.is_return else ""
         parcel.admin_url = reverse("admin:shipping_shipment_change", args=[parcel.pk])
-        parcel.next_url = parcel.admin_url
-        if parcel.status in PARCEL_STEP_FORMS:  # the step's own page (scanning, the carrier): one click less
-            parcel.next_url = reverse("admin:shipping_shipment_transition",
-                                      args=[parcel.pk, PARCEL_STEP_FORMS[parcel.status]])
+        parcel.next_url = _parcel_next_url(parcel)
         parcel.public_url = parcel.tracking_url or (
             reverse("shipping:track", args=[parcel.tracking_number]) if parcel.tracking_number else "")
         if parcel.next_step and may_move and parcel.status in Shipment.OPEN:
@@ -396,10 +505,19 @@ def order_parcels_section(request, order: Order) -> dict:
     return {"parcels": parcels, "actions": actions}
 
 
-PARCEL_STEP_FORMS = {Shipment.Status.PICKED: "pack", Shipment.Status.PACKED: "create_label"}
+def _parcel_next_url(parcel: Shipment) -> str:
+    """Where a parcel's next step happens: the pack station (scan, weigh, label in one go), the label form, or the
+    parcel's page (hand over)."""
+    if parcel.status in (Shipment.Status.PENDING, Shipment.Status.PICKED):
+        return reverse("admin:shipping_shipment_pack_parcel", args=[parcel.pk])
+    if parcel.status == Shipment.Status.PACKED:
+        return reverse("admin:shipping_shipment_transition", args=[parcel.pk, "create_label"])
+    return reverse("admin:shipping_shipment_change", args=[parcel.pk])
+
+
 PARCEL_NEXT_STEP = {
-    Shipment.Status.PENDING: "Pick its items",
-    Shipment.Status.PICKED: "Pack it (scan the items)",
+    Shipment.Status.PENDING: "Pick and pack it",
+    Shipment.Status.PICKED: "Pack it",
     Shipment.Status.PACKED: "Create its label",
     Shipment.Status.LABEL_CREATED: "Hand it to the carrier",
     Shipment.Status.EXCEPTION: "See what the carrier reported",
@@ -520,10 +638,7 @@ class PickWaveAdmin(admin.ModelAdmin):
                 Prefetch("lines", queryset=ShipmentLine.objects.select_related("order_line"))).order_by("pk"))
             for parcel in parcels:
                 parcel.next_step = PARCEL_NEXT_STEP.get(parcel.status, "")
-                parcel.next_url = reverse("admin:shipping_shipment_change", args=[parcel.pk])
-                if parcel.status in PARCEL_STEP_FORMS:
-                    parcel.next_url = reverse("admin:shipping_shipment_transition",
-                                              args=[parcel.pk, PARCEL_STEP_FORMS[parcel.status]])
+                parcel.next_url = _parcel_next_url(parcel)
             context.update(parcels=parcels, title=f"Pick wave {obj.pk} · {obj.warehouse.code}",
                            queue_url=reverse("admin:shipping_fulfilmentqueue_changelist")
                            + f"?warehouse={obj.warehouse.code}")

@@ -40,3 +40,9 @@ def return_label_pdf(*, shipment, return_number: str = "") -> bytes:
     html = render_to_string("shipping/pdf/return_label.html", {"shipment": shipment, "return_number": return_number,
                                                                "printed_at": timezone.now()})
     return _pdf(html)
+
+
+def shipping_label_pdf(*, shipment) -> bytes:
+    """The label on an outbound parcel: carrier, tracking number, from, to, weight, contents."""
+    html = render_to_string("shipping/pdf/shipping_label.html", {"shipment": shipment, "printed_at": timezone.now()})
+    return _pdf(html)

@@ -1,6 +1,6 @@
 from django import forms
 
-from .models import Carrier, Shipment
+from .models import Carrier, ParcelSize, Shipment
 
 
 class CreateLabelForm(forms.Form):
@@ -57,3 +57,15 @@ class PackForm(forms.Form):
         line = err.extra.get("line")
         field = f"serials_{line}" if line is not None and f"serials_{line}" in self.fields else None
         self.add_error(field, err.message)
+
+
+class PackStationForm(forms.Form):
+    """The last step at the pack station: weight, size and carrier, then the label (Enter in the weight field)."""
+
+    weight_grams = forms.IntegerField(label="Weight (g)", min_value=1, max_value=70_000, required=False,
+                                      widget=forms.NumberInput(attrs={"autofocus": True, "inputmode": "numeric"}))
+    parcel_size = forms.ChoiceField(label="Parcel size", choices=ParcelSize.choices, initial=ParcelSize.MEDIUM)
+    carrier = forms.ModelChoiceField(queryset=Carrier.objects.filter(active=True), to_field_name="code",
+                                     required=False, empty_label="— the parcel's carrier —")
+    tracking_number = forms.CharField(max_length=64, required=False,
+                                      help_text="Only for carriers that give their own numbers; ours issues one.")

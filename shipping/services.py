@@ -45,7 +45,7 @@ from .errors import (
     ShipmentTransitionNotAllowed,
     TrackingNumberNotFound,
 )
-from .models import Carrier, PickWave, Shipment, ShipmentEvent, ShipmentLine, ShipmentUnit
+from .models import Carrier, ParcelSize, PickWave, Shipment, ShipmentEvent, ShipmentLine, ShipmentUnit
 from .selectors import shipment_overdue_list, shippable_quantities
 from .signals import shipment_status_changed
 
@@ -701,3 +701,28 @@ def _join_wave(wave: PickWave, number: str, *, carrier, actor) -> None:
         Shipment.objects.filter(pk=shipment.pk).update(wave=wave)
     elif not joined:
         raise InvalidShipment(f"Order {number} has nothing waiting to be picked at this warehouse.")
+
+
+# --- the pack station ----------------------------------------------------------------------------------------
+
+@atomic_service
+def shipment_pack_and_label(*, shipment: Shipment | int, serials: dict[int, list[str]] | None = None,
+                            weight_grams: int | None = None, parcel_size: str = "", carrier=None,
+                            tracking_number: str = "", actor=None) -> Shipment:
+    """The pack station's one step: a parcel that is pending or picked is picked (if need be), packed with the
+    scanned serials, weighed and sized, and labelled with its carrier, all or nothing."""
+    pk = getattr(shipment, "pk", shipment)
+    errors = {}
+    if weight_grams is not None and not (isinstance(weight_grams, int) and 0 < weight_grams <= 70_000):
+        errors["weight_grams"] = ["Grams, from 1 to 70000."]
+    if parcel_size and parcel_size not in ParcelSize.values:
+        errors["parcel_size"] = [f"One of {', '.join(ParcelSize.values)}."]
+    if errors:
+        raise InvalidShipment("The parcel's weight or size is invalid.", fields=errors)
+    current = Shipment.objects.filter(pk=pk).values_list("status", flat=True).first()
+    if current == Shipment.Status.PENDING:
+        shipment_transition(shipment=pk, name="pick", actor=actor)
+    shipment_transition(shipment=pk, name="pack", actor=actor, serials=serials or {})
+    Shipment.objects.filter(pk=pk).update(weight_grams=weight_grams, parcel_size=parcel_size or "")
+    return shipment_transition(shipment=pk, name="create_label", actor=actor, carrier=carrier,
+                               tracking_number=tracking_number)

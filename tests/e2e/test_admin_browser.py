@@ -88,6 +88,6 @@ def test_the_next_step_is_always_the_main_button_from_confirmed_to_parcels(live_
     # then they are back on the order, which shows its parcel and what to do with it
     expect(page.locator("ul.messagelist")).to_contain_text("1 shipment(s) created")
     parcel = order.shipments.get()
-    expect(primary).to_have_text(f"Parcel {parcel.pk}: pick its items")
+    expect(primary).to_have_text(f"Parcel {parcel.pk}: pick and pack it")
     expect(page.locator(".wb-card", has_text="Parcels")).to_contain_text("1 × ")
     page.screenshot(path=str(NEXT_SCREENSHOT), full_page=True)

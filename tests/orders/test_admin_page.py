@@ -48,10 +48,10 @@ def test_an_order_being_processed_offers_its_parcels_then_their_next_step(wareho
     (parcel,) = shipment_create_all(order=order.number, carrier="local")
     page = warehouse_client.get(change_url(order)).content.decode()
     assert "Create shipments" not in page  # everything is in a parcel
-    assert re.search(rf'wb-primary"[^>]*>Parcel {parcel.pk}: pick its items<', page)
+    assert re.search(rf'wb-primary"[^>]*>Parcel {parcel.pk}: pick and pack it<', page)
     shipment_transition(shipment=parcel.pk, name="pick", actor=staff_user)
     page = warehouse_client.get(change_url(order)).content.decode()
-    pack_url = reverse("admin:shipping_shipment_transition", args=[parcel.pk, "pack"])
+    pack_url = reverse("admin:shipping_shipment_pack_parcel", args=[parcel.pk])
     assert f'href="{pack_url}"' in page
 
 
