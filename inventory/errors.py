@@ -37,3 +37,15 @@ class SerialUnavailable(DomainError):
 
 class UnitNotFound(NotFound):
     code = "unit_not_found"
+
+
+class InvalidReceipt(InvalidInput):
+    """A goods receipt with lines that cannot be booked (unknown products, quantities, serial numbers)."""
+
+    code = "invalid_receipt"
+
+
+class ReceiptAlreadyBooked(DomainError):
+    """The supplier's delivery note was booked before: a second booking would count the goods twice."""
+
+    code = "receipt_already_booked"

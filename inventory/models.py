@@ -252,3 +252,49 @@ class UnitEvent(Referenced):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.unit_id}"
+
+
+class GoodsReceipt(models.Model):
+    """A delivery booked in at a warehouse: who sent it, their delivery note, and a quantity per product (with
+    the serial number of each unit for serial-tracked products). Its ledger lines and units name it."""
+
+    warehouse = models.ForeignKey(Warehouse, on_delete=models.PROTECT, related_name="receipts")
+    supplier = models.CharField(max_length=200)
+    reference = models.CharField("delivery note", max_length=100, blank=True,
+                                 help_text="The supplier's delivery note or invoice number: booked once only.")
+    note = models.TextField(blank=True)
+    received_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                    related_name="+")
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        constraints = [
+            # one delivery note is booked once (a double click, a retried request): the last line of defence
+            models.UniqueConstraint(Upper("supplier"), Upper("reference"), "warehouse",
+                                    condition=~Q(reference=""), name="goodsreceipt_unique_delivery_note"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Receipt {self.pk} · {self.supplier}" + (f" · {self.reference}" if self.reference else "")
+
+    @property
+    def reference_label(self) -> str:
+        return f"receipt {self.pk}"
+
+
+class GoodsReceiptLine(models.Model):
+    receipt = models.ForeignKey(GoodsReceipt, on_delete=models.CASCADE, related_name="lines")
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="+")
+    quantity = models.PositiveIntegerField()
+    serials = models.JSONField(default=list, blank=True, help_text="The units' serial numbers, as received.")
+
+    class Meta:
+        ordering = ["receipt", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["receipt", "product"], name="goodsreceiptline_product_once"),
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="goodsreceiptline_quantity_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} × {self.product_id}"

@@ -8,7 +8,8 @@ from django.urls import reverse
 
 from inventory.models import LowStockAlert, StockLevel, StockMovement
 from inventory.selectors import ledger_totals
-from tests.factories import ProductFactory, place_order
+from inventory.services import stock_receive
+from tests.factories import ProductFactory, WarehouseFactory, place_order
 
 
 def stock_changelist() -> str:
@@ -75,24 +76,25 @@ def test_stock_changelists_queries_do_not_grow(admin_client, name):
     assert len(with_30) == len(with_3), [q["sql"] for q in with_30.captured_queries]
 
 
-def test_receive_action_writes_a_ledger_movement(client, staff_user, level):
-    # given warehouse staff on the stock levels page
+def test_each_selected_level_gets_its_own_change(client, staff_user, level):
+    # given three levels of one product, selected together (the old action added one number to every row)
+    other = WarehouseFactory(code="SIDE", priority=9)
+    third = WarehouseFactory(code="BACK", priority=10)
+    product = level.product
+    for warehouse, quantity in ((other, 4), (third, 6)):
+        stock_receive(product=product, warehouse=warehouse, quantity=quantity)
+    levels = list(StockLevel.objects.filter(product=product).order_by("pk"))
     client.force_login(staff_user)
-    form = {"action": "receive_stock", "_selected_action": [level.pk]}
-    assert client.post(stock_changelist(), form).status_code == 200  # the quantity form
-
-    # when they receive 7 units
-    response = client.post(stock_changelist(), {**form, "apply": "1", "quantity": "7", "reason": "Delivery 4711"})
-
-    # then on hand grows by 7 through a receipt in the ledger, signed by them
+    form = {"action": "adjust_stock", "_selected_action": [lv.pk for lv in levels], "apply": "1",
+            "reason": "Cycle count", f"quantity_{levels[0].pk}": "-2", f"quantity_{levels[1].pk}": "3",
+            f"quantity_{levels[2].pk}": ""}
+    # when each gets its own count difference
+    response = client.post(stock_changelist(), form)
+    # then each changes by its own amount, and the blank one not at all
     assert response.status_code == 302
-    level.refresh_from_db()
-    assert level.on_hand == 17
-    receipt = StockMovement.objects.filter(product=level.product).first()
-    assert (receipt.kind, receipt.quantity, receipt.on_hand_delta, receipt.reason, receipt.actor) == (
-        "receipt", 7, 7, "Delivery 4711", staff_user)
+    assert [StockLevel.objects.get(pk=lv.pk).on_hand for lv in levels] == [8, 7, 6]
     assert ledger_matches_levels()
-    assert "Receive stock: 1 stock level(s) updated." in messages_of(response)
+    assert "Adjust stock: 2 stock level(s) updated." in messages_of(response)
 
 
 def test_adjust_action_writes_off_with_a_reason(client, staff_user, level):
@@ -101,7 +103,8 @@ def test_adjust_action_writes_off_with_a_reason(client, staff_user, level):
     form = {"action": "adjust_stock", "_selected_action": [level.pk], "apply": "1"}
 
     # when they write off 3 damaged units
-    client.post(stock_changelist(), {**form, "quantity": "-3", "reason": "Crushed in transit", "write_off": "on"})
+    client.post(stock_changelist(), {**form, f"quantity_{level.pk}": "-3", "reason": "Crushed in transit",
+                                     "write_off": "on"})
 
     # then a write-off movement takes them off on hand
     level.refresh_from_db()
@@ -118,7 +121,7 @@ def test_adjust_action_without_reason_is_refused(client, staff_user, level):
 
     # when they adjust without saying why
     response = client.post(stock_changelist(), {"action": "adjust_stock", "_selected_action": [level.pk],
-                                                 "apply": "1", "quantity": "-2", "reason": ""})
+                                                 "apply": "1", f"quantity_{level.pk}": "-2", "reason": ""})
 
     # then nothing changes and the service's message is shown
     level.refresh_from_db()
@@ -134,7 +137,7 @@ def test_adjust_cannot_remove_allocated_units(client, staff_user, level, custome
 
     # when staff try to remove 5
     response = client.post(stock_changelist(), {"action": "adjust_stock", "_selected_action": [level.pk],
-                                                 "apply": "1", "quantity": "-5", "reason": "Recount"})
+                                                 "apply": "1", f"quantity_{level.pk}": "-5", "reason": "Recount"})
 
     # then the ledger refuses and says how many are free
     level.refresh_from_db()
@@ -149,12 +152,12 @@ def test_support_agent_cannot_see_or_use_the_stock_actions(client, agent_user, l
     # when they open the stock levels page and try the adjust action anyway
     page = client.get(stock_changelist())
     client.post(stock_changelist(), {"action": "adjust_stock", "_selected_action": [level.pk],
-                                               "apply": "1", "quantity": "-5", "reason": "x"})
+                                               "apply": "1", f"quantity_{level.pk}": "-5", "reason": "x"})
 
     # then the actions are not offered and the stock is untouched
     assert page.status_code == 200
     content = page.content.decode()
-    assert "adjust_stock" not in content and "receive_stock" not in content
+    assert "adjust_stock" not in content
     level.refresh_from_db()
     assert level.on_hand == 10
     assert StockMovement.objects.filter(product=level.product).count() == 1
@@ -167,5 +170,5 @@ def test_warehouse_staff_see_the_stock_actions(client, staff_user, level):
     # when they open the stock levels page
     content = client.get(stock_changelist()).content.decode()
 
-    # then both actions are offered
-    assert 'value="adjust_stock"' in content and 'value="receive_stock"' in content
+    # then the adjustment is offered (goods arrive as goods receipts, a quantity per line)
+    assert 'value="adjust_stock"' in content and 'value="receive_stock"' not in content
