@@ -33,6 +33,13 @@ class Product(models.Model):
         "return window (days)", null=True, blank=True,
         help_text="Days after delivery a customer may return it. Empty: the shop's default.",
     )
+    allow_backorder = models.BooleanField(
+        "sell on backorder", default=False,
+        help_text="Orders may take more than is in stock: the rest waits for the next delivery, first come first "
+                  "served, and the customer is told when it is reserved.")
+    restock_days = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="Days until a backordered unit is expected (the supplier's lead time). "
+                                         "Empty: the shop's default.")
     final_sale = models.BooleanField(
         default=False, help_text="Sold as final: no return for a change of mind (defects and transit damage are "
         "still claimed).",
@@ -42,7 +49,7 @@ class Product(models.Model):
 
     # What the shop sells and for how much: changed only with inventory.manage_catalogue, which the warehouse
     # role does not have (it keeps the operational fields: stock alerts and serial numbers).
-    CATALOGUE_FIELDS = ("sku", "name", "price", "active", "return_window_days", "final_sale")
+    CATALOGUE_FIELDS = ("sku", "name", "price", "active", "return_window_days", "final_sale", "allow_backorder")
 
     class Meta:
         ordering = ["sku"]

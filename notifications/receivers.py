@@ -29,7 +29,10 @@ def order_event_name(event: OrderEvent) -> str | None:
     if event.kind == OrderEvent.Kind.STATUS:
         return TRANSITION_EVENTS.get(event.transition)
     if event.kind == OrderEvent.Kind.NOTE:
-        return "order.address_changed" if "address_changed" in (event.data or {}) else "order.note_added"
+        data = event.data or {}
+        if "address_changed" in data:
+            return "order.address_changed"
+        return "order.backorder_allocated" if "backorder_allocated" in data else "order.note_added"
     if event.kind == OrderEvent.Kind.PAYMENT:
         return "order.payment_updated"
     return None  # other apps' kinds (parcels, returns...) emit their own notifications with their details
@@ -51,7 +54,9 @@ def order_payload(order, event: OrderEvent) -> dict:
         "total": str(order.total),
         "currency": order.currency,
         "lines": [
-            {"sku": line.sku, "name": line.name, "quantity": line.quantity, "shipped_quantity": line.shipped_quantity}
+            {"sku": line.sku, "name": line.name, "quantity": line.quantity, "shipped_quantity": line.shipped_quantity,
+             "backordered_quantity": line.backordered_quantity,
+             "backorder_expected_on": line.backorder_expected_on.isoformat() if line.backorder_expected_on else ""}
             for line in order.lines.all()
         ],
         "shipping_address": {

@@ -208,10 +208,23 @@ class OrderLine(models.Model):
         "claimed in returns", default=0, editable=False,
         help_text="Units named by returns and claims that were not rejected or cancelled.",
     )
+    backordered_quantity = models.PositiveIntegerField(
+        "backordered", default=0, editable=False,
+        help_text="Units ordered beyond the stock there was, waiting for a delivery (the product sells on backorder).",
+    )
+    backorder_expected_on = models.DateField("backorder expected", null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["order", "id"]
+        indexes = [
+            # receipts fill the waiting lines of a product, oldest first
+            models.Index(fields=["product", "id"], name="orderline_waiting_backorder",
+                         condition=Q(backordered_quantity__gt=0)),
+        ]
         constraints = [
+            models.CheckConstraint(condition=Q(backordered_quantity__lte=models.F("quantity")
+                                                - models.F("shipped_quantity")),
+                                   name="orderline_backordered_le_unshipped"),
             models.UniqueConstraint(fields=["order", "product"], name="orderline_unique_product_per_order"),
             models.CheckConstraint(condition=Q(quantity__gt=0), name="orderline_quantity_positive"),
             models.CheckConstraint(condition=Q(shipped_quantity__lte=models.F("quantity")),

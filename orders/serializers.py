@@ -46,7 +46,8 @@ class OrderCreateSerializer(serializers.Serializer):
 class OrderLineSerializer(serializers.ModelSerializer):
     class Meta:
         model = OrderLine
-        fields = ["id", "sku", "name", "quantity", "unit_price", "line_total", "shipped_quantity"]
+        fields = ["id", "sku", "name", "quantity", "unit_price", "line_total", "shipped_quantity",
+                  "backordered_quantity", "backorder_expected_on"]
 
 
 class AllocationSerializer(serializers.ModelSerializer):

@@ -270,18 +270,96 @@ def _place(*, customer, email, phone="", shipping_address, lines, currency=None,
         for line in requested
     ])
     _remember(order, lines=order_lines)
-    placed = _record_event(order, actor=actor, to_status=order.status, transition="place", text="Order placed")
-    # Stock rows are locked last, so the locks on hot rows are held as briefly as possible.
+    # Products sold on backorder may take more than there is: the placement entry then says what waits, so it is
+    # written once the stock is known. Otherwise the stock rows are locked last, held as briefly as possible.
+    short_ok = {p.pk for p in products.values() if p.allow_backorder}
+    if not short_ok:
+        placed = _record_event(order, actor=actor, to_status=order.status, transition="place", text="Order placed")
     plans = stock_allocate(requests=[(products[line.sku], line.quantity) for line in requested], actor=actor,
-                           reference=order)
+                           reference=order, short_ok=short_ok)
     line_for = {line.product_id: line for line in order_lines}
     allocations = Allocation.objects.bulk_create([
         Allocation(order=order, line=line_for[plan.product.pk], product=plan.product, warehouse=plan.warehouse,
                    quantity=plan.quantity)
         for plan in plans
     ])
+    if short_ok:
+        waiting = _mark_backorders(order_lines, plans)
+        placed = _record_event(order, actor=actor, to_status=order.status, transition="place", text="Order placed",
+                               data={"backordered": waiting} if waiting else None)
     _remember(order, events=[placed], allocations=allocations)
     return order
+
+
+def _mark_backorders(lines: list[OrderLine], plans) -> list[dict]:
+    """Lines that got less stock than they asked for wait for a delivery: how many, and until when (the
+    product's restock days, or WAYBILL_BACKORDER_DAYS)."""
+    reserved: dict[int, int] = defaultdict(int)
+    for plan in plans:
+        reserved[plan.product.pk] += plan.quantity
+    waiting, today = [], timezone.localdate()
+    for line in lines:
+        short = line.quantity - reserved[line.product_id]
+        if short > 0:
+            days = line.product.restock_days or settings.WAYBILL_BACKORDER_DAYS
+            line.backordered_quantity, line.backorder_expected_on = short, today + timedelta(days=days)
+            waiting.append({"sku": line.sku, "name": line.name, "quantity": short,
+                            "expected_on": line.backorder_expected_on.isoformat()})
+    if waiting:
+        OrderLine.objects.bulk_update([line for line in lines if line.backordered_quantity],
+                                      ["backordered_quantity", "backorder_expected_on"])
+    return waiting
+
+
+# Orders whose backordered lines a delivery may fill (cancelled, shipped-out and returned ones no longer wait).
+WAITING_FOR_STOCK = [Order.Status.PLACED, Order.Status.CONFIRMED, Order.Status.PROCESSING, Order.Status.PACKED,
+                     Order.Status.PARTIALLY_SHIPPED, Order.Status.ON_HOLD]
+
+
+def order_fill_backorders(receipt) -> list[str]:
+    """A delivery arrived (inventory's goods receipt, in its transaction): its products go to the lines waiting
+    for them, first come first served, and each customer is told what is now reserved for them. The waiting
+    orders are locked in primary-key order; returns the numbers of the orders that got stock."""
+    product_ids = sorted({line.product_id for line in receipt.lines.all()})
+    waiting = list(OrderLine.objects.filter(product_id__in=product_ids, backordered_quantity__gt=0,
+                                            order__status__in=WAITING_FOR_STOCK)
+                   .select_related("product").order_by("order__placed_at", "order_id", "pk"))
+    if not waiting:
+        return []
+    orders = {o.pk: o for o in Order.objects.select_for_update().filter(
+        pk__in={line.order_id for line in waiting}).order_by("pk")}
+    exhausted: set[int] = set()
+    filled: dict[int, list[dict]] = defaultdict(list)
+    for line in waiting:
+        order = orders[line.order_id]
+        if line.product_id in exhausted or order.status not in WAITING_FOR_STOCK:
+            continue
+        plans = stock_allocate(requests=[(line.product, line.backordered_quantity)], reference=order,
+                               short_ok={line.product_id})
+        got = sum(plan.quantity for plan in plans)
+        if got < line.backordered_quantity:
+            exhausted.add(line.product_id)
+        if not got:
+            continue
+        Allocation.objects.bulk_create([Allocation(order=order, line=line, product=line.product,
+                                                   warehouse=plan.warehouse, quantity=plan.quantity)
+                                        for plan in plans])
+        line.backordered_quantity -= got
+        if not line.backordered_quantity:
+            line.backorder_expected_on = None
+        line.save(update_fields=["backordered_quantity", "backorder_expected_on"])
+        filled[order.pk].append({"sku": line.sku, "name": line.name, "quantity": got,
+                                 "still_waiting": line.backordered_quantity})
+    for order_id, items in filled.items():
+        order = orders[order_id]
+        words = ", ".join(f"{item['quantity']} × {item['name']}" for item in items)
+        _record_event(order, kind=OrderEvent.Kind.NOTE, text=f"Now reserved for you from a new delivery: {words}.",
+                      data={"backorder_allocated": items})
+    return [orders[pk].number for pk in filled]
+
+
+def order_has_backorders(order: Order) -> bool:
+    return OrderLine.objects.filter(order=order, backordered_quantity__gt=0).exists()
 
 
 def order_place(*, customer=None, email="", phone="", shipping_address: dict, lines: Sequence[LineRequest | dict],
@@ -380,9 +458,14 @@ def _apply(order: Order, name: str, *, actor, reason: str, check_permission: boo
         refusal = next((why for guard in SHIP_EVERYTHING_GUARDS if (why := guard(order))), "")
         if refusal:
             raise TransitionNotAllowed(refusal, transition=name, status=order.status)
+    if name == "ship" and order_has_backorders(order):
+        raise TransitionNotAllowed(f"Order {order.number} still has units on backorder: they cannot ship before "
+                                   "they arrive.", transition=name, status=order.status)
     before = order.status
     if name == "cancel":
         _release_all(order, actor=actor, reason=reason)
+        OrderLine.objects.filter(order=order, backordered_quantity__gt=0).update(backordered_quantity=0,
+                                                                              backorder_expected_on=None)
     elif name == "ship":
         _ship_allocations(order, [(a, a.quantity) for a in _outstanding(order)], actor=actor, reason=reason)
     method(reason=reason)
@@ -445,7 +528,7 @@ def order_ship_items(*, order: Order | str, items: Sequence[tuple[int, int, int]
     if errors or not picks:
         raise InvalidOrder("Some items cannot be shipped.", fields=errors or {"items": ["Nothing to ship."]})
     _ship_allocations(locked, picks, actor=actor, reason=reason)
-    if any(a.quantity for a in outstanding):
+    if any(a.quantity for a in outstanding) or order_has_backorders(locked):
         return _apply(locked, "ship_partially", actor=actor, reason=reason, check_permission=False)
     # Everything has left: move to shipped (the stock already moved above, so nothing ships twice).
     before = locked.status

@@ -29,6 +29,7 @@ from orders.models import Allocation, Order, OrderLine
 from orders.services import (
     SHIPPABLE,
     order_event_record,
+    order_has_backorders,
     order_reship,
     order_return_shipped_items,
     order_ship_items,
@@ -447,8 +448,9 @@ def _step(order: Order, shipment: Shipment, name: str, *, actor, reason: str, at
 def _pack_order_if_complete(order: Order, *, actor) -> None:
     """An order being processed is packed once every reserved unit is in a parcel and every open parcel is
     packed: the warehouse packs parcels, never the order a second time."""
-    if order.status != Order.Status.PROCESSING or shippable_quantities(order_id=order.pk):
-        return
+    if order.status != Order.Status.PROCESSING or shippable_quantities(order_id=order.pk) \
+            or order_has_backorders(order):
+        return  # something still needs a parcel, or is still to arrive
     waiting = Shipment.objects.filter(order=order, direction=Shipment.Direction.OUTBOUND,
                                       status__in=[S.PENDING, S.PICKED]).exists()
     if not waiting:

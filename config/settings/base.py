@@ -155,6 +155,7 @@ WAYBILL_FREE_SHIPPING_FROM = Decimal(_free_shipping_from) if _free_shipping_from
 # An unpaid order (placed or confirmed, not yet being picked) is cancelled after this long and its stock
 # released; 0 keeps unpaid orders forever.
 WAYBILL_UNPAID_ORDER_EXPIRY_HOURS = env.int("WAYBILL_UNPAID_ORDER_EXPIRY_HOURS", default=72)
+WAYBILL_BACKORDER_DAYS = env.int("WAYBILL_BACKORDER_DAYS", default=14)  # a backorder's expected wait by default
 WAYBILL_SHOP_NAME = env("WAYBILL_SHOP_NAME", default="Waybill demo shop")  # on invoices
 WAYBILL_IDEMPOTENCY_TTL_HOURS = env.int("WAYBILL_IDEMPOTENCY_TTL_HOURS", default=24)
 

@@ -7,6 +7,8 @@ from collections.abc import Callable, Sequence
 from django.db import IntegrityError, transaction
 from django.db.models.functions import Upper
 
+from config.db import atomic_service
+
 from ..errors import InvalidReceipt, InvalidSerial, ReceiptAlreadyBooked
 from ..models import GoodsReceipt, GoodsReceiptLine, Product, Unit, Warehouse
 from .stock import stock_receive
@@ -23,7 +25,7 @@ def register_receipt_listener(listener: Callable[[GoodsReceipt], None]) -> None:
         RECEIPT_LISTENERS.append(listener)
 
 
-@transaction.atomic
+@atomic_service  # the listeners lock orders after the receipt locked stock: a deadlock is retried as a whole
 def goods_receipt_create(*, warehouse: Warehouse | str, supplier: str, lines: Sequence[dict], reference: str = "",
                          note: str = "", actor=None) -> GoodsReceipt:
     """Book a delivery: `lines` are {"sku", "quantity", "serials"} (serials for serial-tracked products, one per

@@ -8,7 +8,7 @@ StockLevel (0 <= allocated <= on_hand) are the last line of defence.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 
 from django.contrib.contenttypes.models import ContentType
@@ -65,7 +65,10 @@ def _lock_levels(pairs: Iterable[tuple[int, int]], *, create: bool = False) -> d
 
 
 def _record(levels: Sequence[StockLevel], movements: Sequence[StockMovement]) -> None:
-    """Write the movements and apply them to the levels the caller holds locked: two statements."""
+    """Write the movements and apply them to the levels the caller holds locked: two statements (none when a
+    backorder got nothing)."""
+    if not movements:
+        return
     now = timezone.now()
     for level in levels:
         level.updated_at = now  # neither statement below runs auto_now
@@ -249,10 +252,12 @@ def stock_transfer(
     return out, into
 
 
-def _plan(requests: Sequence[tuple[Product, int]], levels: Sequence[StockLevel]) -> list[AllocationPlan]:
+def _plan(requests: Sequence[tuple[Product, int]], levels: Sequence[StockLevel],
+          short_ok: Collection[int] = ()) -> list[AllocationPlan]:
     """Choose warehouses: the first (by priority) that can supply everything, else each line on its own.
 
-    A line no single warehouse can supply is split across warehouses in priority order.
+    A line no single warehouse can supply is split across warehouses in priority order. A product in `short_ok`
+    (sold on backorder) takes what there is when there is not enough; the rest is the caller's to record.
     """
     by_product: dict[int, list[StockLevel]] = defaultdict(list)
     warehouses: dict[int, Warehouse] = {}
@@ -275,10 +280,12 @@ def _plan(requests: Sequence[tuple[Product, int]], levels: Sequence[StockLevel])
             plans.append(AllocationPlan(product, whole, qty))
             continue
         total = sum(free[(product.pk, w.pk)] for w in candidates)
-        if total < qty:
+        if total < qty and product.pk not in short_ok:
             shortages.append({"sku": product.sku, "requested": qty, "available": total})
             continue
-        remaining = qty
+        remaining = min(qty, total)
+        if not remaining:
+            continue
         for w in candidates:
             take = min(remaining, free[(product.pk, w.pk)])
             plans.append(AllocationPlan(product, w, take))
@@ -294,11 +301,13 @@ def _plan(requests: Sequence[tuple[Product, int]], levels: Sequence[StockLevel])
     return plans
 
 
-def stock_allocate(*, requests: Sequence[tuple[Product, int]], actor=None, reference=None) -> list[AllocationPlan]:
+def stock_allocate(*, requests: Sequence[tuple[Product, int]], actor=None, reference=None,
+                   short_ok: Collection[int] = ()) -> list[AllocationPlan]:
     """Reserve stock for (product, quantity) requests, all or nothing. Call inside the caller's transaction.
 
-    One locking SELECT for all levels of the requested products, one UPDATE, one INSERT of movements: the
-    number of queries does not depend on the number of lines.
+    Products in `short_ok` (ids of products sold on backorder) may get less than requested, even nothing: the
+    plans say what was reserved. One locking SELECT for all levels of the requested products, one UPDATE, one
+    INSERT of movements: the number of queries does not depend on the number of lines.
     """
     for _, qty in requests:
         _positive(qty)
@@ -309,7 +318,7 @@ def stock_allocate(*, requests: Sequence[tuple[Product, int]], actor=None, refer
         .filter(product_id__in=product_ids, warehouse__active=True)
         .order_by("pk")
     )
-    plans = _plan(requests, levels)
+    plans = _plan(requests, levels, short_ok)
     by_key = {(lv.product_id, lv.warehouse_id): lv for lv in levels}
     changed, movements = [], []
     ref = _reference_fields(reference)
