@@ -1,10 +1,14 @@
+from csp.constants import SELF, UNSAFE_INLINE
+from csp.decorators import csp_replace
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
+from config.ratelimit import CarrierEventThrottle, InboundEmailThrottle
 from inventory.apis import ProductApi, SerialLookupApi, StockApi, StockMovementApi
 from orders.apis import OrderDetailApi, OrderListCreateApi, OrderNoteApi, OrderTransitionApi
+from portal.accounts import PasswordResetView
 from returns.apis import (
     OrderRefundApi,
     ReturnDetailApi,
@@ -49,11 +53,16 @@ api = [
     path("tickets/<str:number>/messages/", TicketMessageApi.as_view(), name="ticket-messages"),
     path("tickets/<str:number>/transitions/<str:name>/", TicketTransitionApi.as_view(), name="ticket-transition"),
     path("tickets/<str:number>/assign/", TicketAssignApi.as_view(), name="ticket-assign"),
-    path("support/inbound-email/", InboundEmailApi.as_view(), name="inbound-email"),
+    path("support/inbound-email/", InboundEmailApi.as_view(throttle_classes=[InboundEmailThrottle]),
+         name="inbound-email"),
     path("serials/<str:serial>/", SerialLookupApi.as_view(), name="serial-lookup"),
-    path("carriers/<slug:code>/events/", CarrierEventApi.as_view(), name="carrier-events"),
+    path("carriers/<slug:code>/events/", CarrierEventApi.as_view(throttle_classes=[CarrierEventThrottle]),
+         name="carrier-events"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    # ReDoc styles itself with injected <style> elements and renders in a blob: worker: its page alone allows both.
+    path("redoc/", csp_replace({"style-src": [SELF, UNSAFE_INLINE], "worker-src": [SELF, "blob:"]})(
+        SpectacularRedocView.as_view(url_name="schema")), name="api-redoc"),
     path("", include(router.urls)),
 ]
 
@@ -62,6 +71,7 @@ urlpatterns = [
     path("api/", include(api)),
     path("track/", include("shipping.urls")),
     path("support/", include("support.urls")),
+    path("accounts/password_reset/", PasswordResetView.as_view(), name="password_reset"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("", include("portal.urls")),
 ]

@@ -1,8 +1,10 @@
 """Settings shared by every environment. Values come from the environment (django-environ)."""
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
+from csp.constants import NONCE, NONE, SELF
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -21,10 +23,13 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "axes",
     "rest_framework",
     "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and ReDoc from our own static files
+    "csp",
     "django_countries",
     "django_fsm",  # templates for the admin's transition buttons and forms
     "django_htmx",
@@ -40,6 +45,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "django_permissions_policy.PermissionsPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -48,6 +55,14 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "config.middleware.PrivatePagesMiddleware",
+    # Last: turns a login that django-axes refused into the lockout page (config.ratelimit.login_lockout_response).
+    "axes.middleware.AxesMiddleware",
+]
+
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out client before any password is checked
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -64,6 +79,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "support.context_processors.htmx",
+                "csp.context_processors.nonce",
             ],
         },
     },
@@ -122,12 +138,24 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PAGINATION_CLASS": "config.api.StandardPagination",
     "PAGE_SIZE": 50,
+    # Per signed-in user and per anonymous client (its real address, config.ratelimit.client_ip), counted in the
+    # cache: Redis in production, so every web process shares the count.
+    "DEFAULT_THROTTLE_CLASSES": ["config.ratelimit.AnonThrottle", "config.ratelimit.UserThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": env("WAYBILL_API_RATE_ANON", default="60/minute"),
+        "user": env("WAYBILL_API_RATE_USER", default="1200/minute"),
+        "carrier_events": env("WAYBILL_API_RATE_CARRIER_EVENTS", default="1200/minute"),  # per carrier address
+        "inbound_email": env("WAYBILL_API_RATE_INBOUND_EMAIL", default="300/minute"),  # per mail relay
+    },
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Waybill API",
     "DESCRIPTION": "Orders, inventory and fulfilment for e-commerce back offices.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {
         "OrderStatusEnum": "orders.models.Order.Status",
         "PaymentStatusEnum": "orders.models.Order.PaymentStatus",
@@ -143,6 +171,49 @@ SPECTACULAR_SETTINGS = {
         "TicketChannelEnum": "support.models.Ticket.Channel",
         "TicketAgentChannelEnum": "support.serializers.AGENT_CHANNELS",
     },
+}
+
+# --- Clients and abuse (config/ratelimit.py) -------------------------------------------------------------------
+# How many reverse proxies in front of the application append to X-Forwarded-For (a load balancer and nginx: 2).
+# 0 = the application is reached directly and REMOTE_ADDR is the client; X-Forwarded-For is then ignored.
+WAYBILL_TRUSTED_PROXY_COUNT = env.int("WAYBILL_TRUSTED_PROXY_COUNT", default=0)
+# Sign-in (admin and portal): after AXES_FAILURE_LIMIT wrong passwords for one username from one client, that
+# client may not sign in as that username for AXES_COOLOFF_TIME. Attempts and lockouts are listed in the admin.
+AXES_FAILURE_LIMIT = env.int("WAYBILL_LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("WAYBILL_LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "config.ratelimit.client_ip"
+AXES_LOCKOUT_CALLABLE = "config.ratelimit.login_lockout_response"
+AXES_USERNAME_CALLABLE = "config.ratelimit.login_username"
+# Password reset links: at most this many per email address and per client in the window.
+WAYBILL_PASSWORD_RESET_LIMIT = env.int("WAYBILL_PASSWORD_RESET_LIMIT", default=3)
+WAYBILL_PASSWORD_RESET_WINDOW_SECONDS = env.int("WAYBILL_PASSWORD_RESET_WINDOW_SECONDS", default=60 * 60)
+
+# --- Security headers -----------------------------------------------------------------------------------------
+# Content-Security-Policy (django-csp 4): scripts and styles only from our own static files, or inline with the
+# response's nonce (`{{ request.csp_nonce }}` / `{{ CSP_NONCE }}` in templates). No CDN, no eval, no framing.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, NONCE],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "worker-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
+# Permissions-Policy (django-permissions-policy): the pages use none of the browser's powerful features.
+PERMISSIONS_POLICY: dict[str, list[str]] = {
+    feature: []
+    for feature in ("accelerometer", "autoplay", "camera", "display-capture", "encrypted-media", "fullscreen",
+                    "geolocation", "gyroscope", "magnetometer", "microphone", "midi", "payment", "usb",
+                    "screen-wake-lock", "xr-spatial-tracking")
 }
 
 # --- Business defaults -----------------------------------------------------------------------------------
