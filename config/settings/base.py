@@ -5,6 +5,7 @@ from pathlib import Path
 
 import environ
 from csp.constants import NONCE, NONE, SELF
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -232,6 +233,10 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_DEFAULT_RETRY_DELAY = 10
+# No task runs for ever: SoftTimeLimitExceeded is raised in the task after the soft limit (it retries or gives up
+# cleanly), the worker process is replaced after the hard one. Both outlast an SMTP or webhook timeout.
+CELERY_TASK_SOFT_TIME_LIMIT = env.int("WAYBILL_TASK_SOFT_TIME_LIMIT_SECONDS", default=120)
+CELERY_TASK_TIME_LIMIT = env.int("WAYBILL_TASK_TIME_LIMIT_SECONDS", default=180)
 # Publishing must fail fast when Redis is down (the outbox sweep sends the backlog later); the visibility timeout
 # outlasts the longest retry countdown (WAYBILL_NOTIFY_RETRY_MAX_SECONDS) so a delayed retry is never redelivered.
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
@@ -250,8 +255,27 @@ CELERY_BEAT_SCHEDULE: dict = {
 }
 
 # --- Email -----------------------------------------------------------------------------------------------
-EMAIL_CONFIG = env.email("EMAIL_URL", default="consolemail://")
-vars().update(EMAIL_CONFIG)
+# EMAIL_URL's query options become Django's settings, so they reach the backend: smtp+tls://user:pw@host:587
+# ?timeout=10&ssl_certfile=/path&ssl_keyfile=/path. An option Django has no setting for stops the start.
+EMAIL_URL_OPTIONS = {"TIMEOUT": "EMAIL_TIMEOUT", "SSL_CERTFILE": "EMAIL_SSL_CERTFILE",
+                     "SSL_KEYFILE": "EMAIL_SSL_KEYFILE"}
+
+
+def email_settings(url: str) -> dict:
+    config = env.email_url_config(url)
+    options = config.pop("OPTIONS", {})
+    unknown = sorted(set(options) - set(EMAIL_URL_OPTIONS))
+    if unknown:
+        raise ImproperlyConfigured(f"EMAIL_URL has options Django does not know: {', '.join(unknown).lower()} "
+                                   f"(known: {', '.join(EMAIL_URL_OPTIONS).lower()})")
+    for name, value in options.items():
+        config[EMAIL_URL_OPTIONS[name]] = float(value) if name == "TIMEOUT" else value
+    return config
+
+
+# A mail server that accepts the connection and then hangs must not hold a worker: seconds per SMTP operation.
+EMAIL_TIMEOUT = env.float("EMAIL_TIMEOUT", default=10.0)
+vars().update(email_settings(env("EMAIL_URL", default="consolemail://")))
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Waybill <orders@waybill.localhost>")
 
 # --- Shipping (shipping/) --------------------------------------------------------------------------------
