@@ -1,8 +1,10 @@
 from csp.constants import SELF, UNSAFE_INLINE
 from csp.decorators import csp_replace
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from health_check.views import HealthCheckView
 from rest_framework.routers import DefaultRouter
 
 from config.ratelimit import CarrierEventThrottle, InboundEmailThrottle
@@ -66,7 +68,33 @@ api = [
     path("", include(router.urls)),
 ]
 
+
+
+def _redis_client():
+    from redis.asyncio import Redis
+
+    return Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=2)
+
+
+class HealthView(HealthCheckView):
+    """/health/: PostgreSQL, the cache, Redis, the Celery broker, unapplied migrations and the outbox's backlog.
+    200 when all pass, 500 naming what failed (HTML, or JSON with Accept: application/json or ?format=json)."""
+
+    def get_checks(self):
+        self.checks = [
+            "health_check.checks.Database",
+            "health_check.checks.Cache",
+            *([("health_check.contrib.redis.Redis", {"client_factory": _redis_client})] if settings.REDIS_URL else []),
+            "config.health.CeleryBroker",
+            "config.health.MigrationsApplied",
+            "notifications.health.OutboxBacklog",
+        ]
+        return super().get_checks()
+
+
 urlpatterns = [
+    path("health/", HealthView.as_view(), name="health"),
+    path("health/live/", HealthCheckView.as_view(checks=[]), name="health-live"),  # the process answers at all
     path("admin/", admin.site.urls),
     path("api/", include(api)),
     path("track/", include("shipping.urls")),

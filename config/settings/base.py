@@ -31,6 +31,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI and ReDoc from our own static files
     "csp",
+    "health_check",
     "django_countries",
     "django_fsm",  # templates for the admin's transition buttons and forms
     "django_htmx",
@@ -222,6 +223,12 @@ WAYBILL_CURRENCY = env("WAYBILL_CURRENCY", default="EUR")
 WAYBILL_SHOP_NAME = env("WAYBILL_SHOP_NAME", default="Waybill demo shop")  # on invoices
 WAYBILL_IDEMPOTENCY_TTL_HOURS = env.int("WAYBILL_IDEMPOTENCY_TTL_HOURS", default=24)
 
+# --- Retention (notifications/retention.py, orders/retention.py): beat purges old rows in bounded batches -------
+WAYBILL_RETENTION_OUTBOX_DAYS = env.int("WAYBILL_RETENTION_OUTBOX_DAYS", default=365)  # the customer's Emails page
+WAYBILL_RETENTION_WEBHOOK_ATTEMPT_DAYS = env.int("WAYBILL_RETENTION_WEBHOOK_ATTEMPT_DAYS", default=30)
+WAYBILL_RETENTION_BATCH_SIZE = env.int("WAYBILL_RETENTION_BATCH_SIZE", default=1000)  # rows per transaction
+WAYBILL_RETENTION_MAX_BATCHES = env.int("WAYBILL_RETENTION_MAX_BATCHES", default=100)  # per run; the rest waits
+
 # --- Celery (Redis broker) -------------------------------------------------------------------------------
 REDIS_URL = env("REDIS_URL", default="")
 CELERY_BROKER_URL = REDIS_URL or "memory://"
@@ -242,8 +249,10 @@ CELERY_TASK_TIME_LIMIT = env.int("WAYBILL_TASK_TIME_LIMIT_SECONDS", default=180)
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 2 * 60 * 60, "socket_connect_timeout": 1, "socket_timeout": 5}
+CELERY_IMPORTS = ["notifications.retention"]  # tasks outside the apps' tasks.py modules
 CELERY_BEAT_SCHEDULE: dict = {
-    "orders-idempotency-keys-purge": {"task": "orders.tasks.idempotency_keys_purge_task", "schedule": 60 * 60},
+    # sent outbox rows, webhook attempts and expired idempotency keys (notifications/retention.py)
+    "retention-purge": {"task": "notifications.retention.retention_purge_task", "schedule": 60 * 60},
     "shipping-overdue-scan-alerts": {"task": "shipping.tasks.shipment_alert_overdue_scans_task", "schedule": 15 * 60},
     "returns-overdue-alerts": {"task": "returns.tasks.return_alert_overdue_task", "schedule": 15 * 60},
     "support-sla-alerts": {"task": "support.tasks.sla_alert_task", "schedule": 5 * 60},
@@ -321,6 +330,7 @@ WAYBILL_STAFF_ALERT_EMAILS = env.list("WAYBILL_STAFF_ALERT_EMAILS", default=[])
 WAYBILL_NOTIFY_MAX_ATTEMPTS = env.int("WAYBILL_NOTIFY_MAX_ATTEMPTS", default=6)
 WAYBILL_NOTIFY_RETRY_BASE_SECONDS = env.float("WAYBILL_NOTIFY_RETRY_BASE_SECONDS", default=10.0)
 WAYBILL_NOTIFY_RETRY_MAX_SECONDS = env.float("WAYBILL_NOTIFY_RETRY_MAX_SECONDS", default=900.0)
+WAYBILL_HEALTH_OUTBOX_MAX_AGE_SECONDS = env.int("WAYBILL_HEALTH_OUTBOX_MAX_AGE_SECONDS", default=15 * 60)  # /health/
 WAYBILL_OUTBOX_REDISPATCH_AFTER_SECONDS = env.int("WAYBILL_OUTBOX_REDISPATCH_AFTER_SECONDS", default=120)
 WAYBILL_WEBHOOK_MAX_ATTEMPTS = env.int("WAYBILL_WEBHOOK_MAX_ATTEMPTS", default=8)
 WAYBILL_WEBHOOK_DISABLE_AFTER_FAILURES = env.int("WAYBILL_WEBHOOK_DISABLE_AFTER_FAILURES", default=20)
