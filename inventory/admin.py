@@ -1,6 +1,7 @@
 from django import forms
 from django.contrib import admin, messages
 from django.shortcuts import redirect, render
+from simple_history.admin import SimpleHistoryAdmin
 
 from config.admin import AppendOnlyAdmin, ReadOnlyTabularInline
 from config.errors import DomainError
@@ -11,7 +12,7 @@ from .services import stock_adjust, stock_receive
 
 
 @admin.register(Product)
-class ProductAdmin(admin.ModelAdmin):
+class ProductAdmin(SimpleHistoryAdmin):  # History: every price, name and on-sale change, and who made it
     list_display = ["sku", "name", "price", "active", "low_stock_threshold", "serial_tracked", "serial_format"]
     list_filter = ["active", "serial_tracked", "serial_format"]
     search_fields = ["sku", "name"]

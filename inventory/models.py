@@ -6,6 +6,8 @@ from django.db import models
 from django.db.models import F, Q
 from django.db.models.functions import Upper
 
+from config.history import ChangeHistory
+
 
 class Product(models.Model):
     sku = models.CharField("SKU", max_length=64, unique=True)
@@ -34,6 +36,8 @@ class Product(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # who changed the price (or the name, or took it off sale), and when: the admin's History
+    history = ChangeHistory(tracked=["sku", "name", "price", "active"], created_field="created_at")
 
     class Meta:
         ordering = ["sku"]

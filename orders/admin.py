@@ -8,13 +8,14 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django_fsm.admin import FSMAdminMixin
+from simple_history.admin import SimpleHistoryAdmin
 
 from config.admin import AdminExtensions, AppendOnlyAdmin, EstimatedCountPaginator, ReadOnlyTabularInline
 from config.errors import DomainError
 
 from .models import Allocation, Order, OrderEvent, OrderLine
 from .selectors import order_filter_by_warehouse
-from .services import order_add_note, order_transition
+from .services import order_add_note, order_change_address, order_transition
 
 # Other apps add actions, inlines and buttons to the order page here, from their AppConfig.ready():
 #     order_admin_extensions.add_action(create_shipments)          # an @admin.action function
@@ -81,7 +82,7 @@ class OrderNoteForm(forms.Form):
 
 
 @admin.register(Order)
-class OrderAdmin(FSMAdminMixin, admin.ModelAdmin):
+class OrderAdmin(FSMAdminMixin, SimpleHistoryAdmin):
     fsm_fields = ["status"]
     change_form_template = "admin/orders/order/change_form.html"  # the FSM buttons plus "Add note"
     list_display = ["number", "status", "payment_status", "email", "total", "currency", "placed_at"]
@@ -112,6 +113,32 @@ class OrderAdmin(FSMAdminMixin, admin.ModelAdmin):
 
     def get_actions(self, request):
         return {**super().get_actions(request), **order_admin_extensions.actions_for(self, request)}
+
+    def save_model(self, request, obj, form, change):
+        """A new delivery address goes through order_change_address, its only writer (the guards, the timeline,
+        the staff alert, the address history); the phone and the customer's notes are saved as they are."""
+        address = {name[5:]: form.cleaned_data[name] for name in form.changed_data if name.startswith("ship_")}
+        others = [name for name in form.changed_data if not name.startswith("ship_")]
+        if address:
+            try:
+                order_change_address(order=obj.number, address=address, actor=request.user)
+            except DomainError as err:
+                request._order_change_refused = err.message
+                return
+        if others:
+            obj.save(update_fields=others)
+
+    def log_change(self, request, obj, message):
+        if getattr(request, "_order_change_refused", None) is None:
+            return super().log_change(request, obj, message)
+        return None
+
+    def response_change(self, request, obj):
+        refused = getattr(request, "_order_change_refused", None)
+        if refused is not None:
+            self.message_user(request, refused, messages.ERROR)
+            return redirect(request.path)
+        return super().response_change(request, obj)
 
     def get_inlines(self, request, obj):
         return [*super().get_inlines(request, obj), *order_admin_extensions.inlines]

@@ -32,6 +32,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",  # Swagger UI and ReDoc from our own static files
     "csp",
     "health_check",
+    "simple_history",
     "django_countries",
     "django_fsm",  # templates for the admin's transition buttons and forms
     "django_htmx",
@@ -54,6 +55,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "simple_history.middleware.HistoryRequestMiddleware",  # history rows name the person who made the change
     "django.contrib.messages.middleware.MessageMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -217,6 +219,10 @@ PERMISSIONS_POLICY: dict[str, list[str]] = {
                     "geolocation", "gyroscope", "magnetometer", "microphone", "midi", "payment", "usb",
                     "screen-wake-lock", "xr-spatial-tracking")
 }
+
+# --- Audit history (django-simple-history, config/history.py) ----------------------------------------------------
+# The history pages show who changed what; changing it back goes through the usual form (and its service).
+SIMPLE_HISTORY_REVERT_DISABLED = True
 
 # --- Business defaults -----------------------------------------------------------------------------------
 WAYBILL_CURRENCY = env("WAYBILL_CURRENCY", default="EUR")
