@@ -102,13 +102,33 @@ class InboundEmailThrottle(ClientScopeThrottle):
 # --- sign-in lockout (django-axes) ----------------------------------------------------------------------------
 
 
-def login_lockout_response(request, original_response=None, credentials=None, *args, **kwargs):
+def login_rate_limited(view):
+    """Wrap a sign-in view: at most WAYBILL_LOGIN_CLIENT_LIMIT sign-in attempts per client in
+    WAYBILL_LOGIN_CLIENT_WINDOW_SECONDS, whatever the usernames (django-axes counts failures per username and
+    client; this stops one client from trying a few passwords on every account)."""
+    from functools import wraps
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if request.method == "POST" and limit_exceeded(
+                f"login:ip:{client_ip(request)}", limit=settings.WAYBILL_LOGIN_CLIENT_LIMIT,
+                window=settings.WAYBILL_LOGIN_CLIENT_WINDOW_SECONDS):
+            return login_lockout_response(request, retry_after=settings.WAYBILL_LOGIN_CLIENT_WINDOW_SECONDS)
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+
+def login_lockout_response(request, original_response=None, credentials=None, *args, retry_after: int | None = None,
+                           **kwargs):
     """AXES_LOCKOUT_CALLABLE: 429 with the same message in the look of where the person tried to sign in: JSON
     {code, message, extra} under /api/, the admin's page under /admin/, the portal's page elsewhere."""
-    minutes = max(1, int(settings.AXES_COOLOFF_TIME.total_seconds() // 60))
+    seconds = int(retry_after if retry_after is not None else settings.AXES_COOLOFF_TIME.total_seconds())
+    minutes = max(1, -(-seconds // 60))
     message = (f"Too many failed sign-in attempts. For your safety, signing in from here is paused for "
-               f"{minutes} minutes. You can reset your password meanwhile.")
-    retry_after = str(int(settings.AXES_COOLOFF_TIME.total_seconds()))
+               f"{minutes} minute{'s' if minutes != 1 else ''}. You can reset your password meanwhile.")
+    retry_after = str(seconds)
     if request.path.startswith("/api/"):
         response = JsonResponse({"code": "login_locked_out", "message": message,
                                  "extra": {"retry_after_seconds": int(retry_after)}}, status=429)

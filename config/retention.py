@@ -25,3 +25,16 @@ def delete_in_batches(queryset: QuerySet, *, batch_size: int | None = None, max_
         if len(ids) < batch_size:
             break
     return deleted
+
+
+def login_log_purge(*, older_than_days: int | None = None, batch_size: int | None = None,
+                    max_batches: int | None = None) -> int:
+    """django-axes' log of successful sign-ins, WAYBILL_RETENTION_LOGIN_LOG_DAYS after each."""
+    from datetime import timedelta
+
+    from axes.models import AccessLog
+    from django.utils import timezone
+
+    days = settings.WAYBILL_RETENTION_LOGIN_LOG_DAYS if older_than_days is None else older_than_days
+    return delete_in_batches(AccessLog.objects.filter(attempt_time__lt=timezone.now() - timedelta(days=days)),
+                             batch_size=batch_size, max_batches=max_batches)

@@ -2,12 +2,13 @@ from csp.constants import SELF, UNSAFE_INLINE
 from csp.decorators import csp_replace
 from django.conf import settings
 from django.contrib import admin
+from django.contrib.auth.views import LoginView
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from health_check.views import HealthCheckView
 from rest_framework.routers import DefaultRouter
 
-from config.ratelimit import CarrierEventThrottle, InboundEmailThrottle
+from config.ratelimit import CarrierEventThrottle, InboundEmailThrottle, login_rate_limited
 from inventory.apis import ProductApi, SerialLookupApi, StockApi, StockMovementApi
 from orders.apis import OrderDetailApi, OrderListCreateApi, OrderNoteApi, OrderTransitionApi
 from portal.accounts import PasswordResetView
@@ -95,10 +96,12 @@ class HealthView(HealthCheckView):
 urlpatterns = [
     path("health/", HealthView.as_view(), name="health"),
     path("health/live/", HealthCheckView.as_view(checks=[]), name="health-live"),  # the process answers at all
+    path("admin/login/", login_rate_limited(admin.site.login)),
     path("admin/", admin.site.urls),
     path("api/", include(api)),
     path("track/", include("shipping.urls")),
     path("support/", include("support.urls")),
+    path("accounts/login/", login_rate_limited(LoginView.as_view()), name="login"),
     path("accounts/password_reset/", PasswordResetView.as_view(), name="password_reset"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("", include("portal.urls")),

@@ -6,7 +6,7 @@
 - The log of webhook POSTs (WebhookAttempt), WAYBILL_RETENTION_WEBHOOK_ATTEMPT_DAYS after each POST.
 
 Each purge deletes in bounded batches (config.retention); `retention_purge_task` runs them all from beat, with the
-orders app's expired idempotency keys.
+orders app's expired idempotency keys and django-axes' log of sign-ins (WAYBILL_RETENTION_LOGIN_LOG_DAYS).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from config.celery import app
-from config.retention import delete_in_batches
+from config.retention import delete_in_batches, login_log_purge
 from orders.retention import idempotency_keys_purge
 
 from .models import Notification, OutboxMessage, WebhookAttempt, WebhookDelivery
@@ -52,6 +52,7 @@ def retention_purge() -> dict[str, int]:
         "outbox_messages": outbox_messages_purge(),
         "webhook_attempts": webhook_attempts_purge(),
         "idempotency_keys": idempotency_keys_purge(),
+        "login_log": login_log_purge(),
     }
 
 

@@ -99,6 +99,8 @@ def test_the_admin_changes_an_address_only_through_the_service(admin_client, cus
     assert order.ship_city == "Leiden" and order.phone == "+31 71 000 0000"
     assert order.events.filter(kind=OrderEvent.Kind.NOTE, text__startswith="Delivery address changed").exists()
     assert order.address_history.latest().ship_city == "Leiden"
+    history_page = admin_client.get(reverse("admin:orders_order_history", args=[order.pk]))
+    assert history_page.status_code == 200 and "Leiden" in history_page.content.decode()
 
 
 def test_the_admin_shows_why_an_address_can_no_longer_change(admin_client, customer):

@@ -129,6 +129,25 @@ def test_admin_sign_in_locks_out_with_the_admin_look(settings):
     assert "Too many failed sign-in attempts" in html and "Waybill back office" in html
 
 
+@pytest.mark.parametrize("url_name", ["login", "admin:login"])
+def test_one_client_cannot_spray_passwords_over_many_accounts(settings, url_name):
+    settings.WAYBILL_LOGIN_CLIENT_LIMIT = 3
+    settings.WAYBILL_TRUSTED_PROXY_COUNT = 1
+    url = reverse(url_name)
+    sprayer = behind_proxy("198.51.100.66")
+
+    # given one wrong password for each of many accounts (never enough for one account's lockout)
+    codes = [sprayer.post(url, {"username": f"user{i}", "password": "Summer2026!"}).status_code for i in range(4)]
+
+    # then the client is paused after the allowance, whatever the usernames
+    assert codes == [200, 200, 200, 429]
+    assert "Too many failed sign-in attempts" in sprayer.post(url, {"username": "x", "password": "y"}).content.decode()
+    # and somebody else signs in as usual
+    user = StaffFactory(username="ann")
+    assert behind_proxy("198.51.100.67").post(url, {"username": user.username,
+                                                   "password": "secret-pass-123"}).status_code == 302
+
+
 def test_lockout_under_the_api_is_json():
     request = RequestFactory().post("/api/orders/", REMOTE_ADDR="203.0.113.30")
     response = login_lockout_response(request, None, {"username": "x"})

@@ -190,6 +190,9 @@ AXES_RESET_ON_SUCCESS = True
 AXES_CLIENT_IP_CALLABLE = "config.ratelimit.client_ip"
 AXES_LOCKOUT_CALLABLE = "config.ratelimit.login_lockout_response"
 AXES_USERNAME_CALLABLE = "config.ratelimit.login_username"
+# And whatever the usernames, at most this many sign-in attempts per client in the window (password spraying).
+WAYBILL_LOGIN_CLIENT_LIMIT = env.int("WAYBILL_LOGIN_CLIENT_LIMIT", default=30)
+WAYBILL_LOGIN_CLIENT_WINDOW_SECONDS = env.int("WAYBILL_LOGIN_CLIENT_WINDOW_SECONDS", default=15 * 60)
 # Password reset links: at most this many per email address and per client in the window.
 WAYBILL_PASSWORD_RESET_LIMIT = env.int("WAYBILL_PASSWORD_RESET_LIMIT", default=3)
 WAYBILL_PASSWORD_RESET_WINDOW_SECONDS = env.int("WAYBILL_PASSWORD_RESET_WINDOW_SECONDS", default=60 * 60)
@@ -232,6 +235,7 @@ WAYBILL_IDEMPOTENCY_TTL_HOURS = env.int("WAYBILL_IDEMPOTENCY_TTL_HOURS", default
 # --- Retention (notifications/retention.py, orders/retention.py): beat purges old rows in bounded batches -------
 WAYBILL_RETENTION_OUTBOX_DAYS = env.int("WAYBILL_RETENTION_OUTBOX_DAYS", default=365)  # the customer's Emails page
 WAYBILL_RETENTION_WEBHOOK_ATTEMPT_DAYS = env.int("WAYBILL_RETENTION_WEBHOOK_ATTEMPT_DAYS", default=30)
+WAYBILL_RETENTION_LOGIN_LOG_DAYS = env.int("WAYBILL_RETENTION_LOGIN_LOG_DAYS", default=90)  # axes' sign-in log
 WAYBILL_RETENTION_BATCH_SIZE = env.int("WAYBILL_RETENTION_BATCH_SIZE", default=1000)  # rows per transaction
 WAYBILL_RETENTION_MAX_BATCHES = env.int("WAYBILL_RETENTION_MAX_BATCHES", default=100)  # per run; the rest waits
 

@@ -98,4 +98,18 @@ def test_beat_runs_one_task_for_all_of_it(settings):
 
     result = retention_purge_task.delay().get()
 
-    assert result == {"outbox_messages": 1, "webhook_attempts": 0, "idempotency_keys": 0}
+    assert result == {"outbox_messages": 1, "webhook_attempts": 0, "idempotency_keys": 0, "login_log": 0}
+
+
+def test_the_sign_in_log_is_purged_after_its_age(settings):
+    from axes.models import AccessLog
+
+    from config.retention import login_log_purge
+
+    settings.WAYBILL_RETENTION_LOGIN_LOG_DAYS = 90
+    old = AccessLog.objects.create(username="ada", ip_address="203.0.113.1", user_agent="x", path_info="/")
+    AccessLog.objects.filter(pk=old.pk).update(attempt_time=timezone.now() - timedelta(days=91))
+    recent = AccessLog.objects.create(username="ada", ip_address="203.0.113.1", user_agent="x", path_info="/")
+
+    assert login_log_purge() == 1
+    assert list(AccessLog.objects.values_list("pk", flat=True)) == [recent.pk]
