@@ -46,10 +46,19 @@ def client_ip(request) -> str | None:
     return _valid_ip(hops[-trusted]) or remote
 
 
+def _window_key(bucket: str, window: int) -> str:
+    return f"ratelimit:{bucket}:{int(time.time() // window)}"
+
+
+def limit_reached(bucket: str, *, limit: int, window: int) -> bool:
+    """True when `bucket` already has `limit` hits in the current window (counts nothing)."""
+    return (cache.get(_window_key(bucket, window)) or 0) >= limit
+
+
 def limit_exceeded(bucket: str, *, limit: int, window: int) -> bool:
     """Count one hit on `bucket` in a fixed window of `window` seconds (in the shared cache: Redis in production);
     True once more than `limit` hits fell in the current window."""
-    key = f"ratelimit:{bucket}:{int(time.time() // window)}"
+    key = _window_key(bucket, window)
     cache.add(key, 0, timeout=window + 1)
     try:
         count = cache.incr(key)
@@ -103,21 +112,26 @@ class InboundEmailThrottle(ClientScopeThrottle):
 
 
 def login_rate_limited(view):
-    """Wrap a sign-in view: at most WAYBILL_LOGIN_CLIENT_LIMIT sign-in attempts per client in
-    WAYBILL_LOGIN_CLIENT_WINDOW_SECONDS, whatever the usernames (django-axes counts failures per username and
-    client; this stops one client from trying a few passwords on every account)."""
+    """Wrap a sign-in view: after WAYBILL_LOGIN_CLIENT_LIMIT failed sign-ins from one client in
+    WAYBILL_LOGIN_CLIENT_WINDOW_SECONDS, whatever the usernames, that client is paused (django-axes counts failures
+    per username and client; this stops one client from trying a few passwords on every account). Successful
+    sign-ins are not counted: an office behind one address signs in as usual."""
     from functools import wraps
 
     @wraps(view)
     def wrapper(request, *args, **kwargs):
-        if request.method == "POST" and limit_exceeded(
-                f"login:ip:{client_ip(request)}", limit=settings.WAYBILL_LOGIN_CLIENT_LIMIT,
-                window=settings.WAYBILL_LOGIN_CLIENT_WINDOW_SECONDS):
-            return login_lockout_response(request, retry_after=settings.WAYBILL_LOGIN_CLIENT_WINDOW_SECONDS)
-        return view(request, *args, **kwargs)
+        if request.method != "POST":
+            return view(request, *args, **kwargs)
+        bucket = f"login:ip:{client_ip(request)}"
+        limit, window = settings.WAYBILL_LOGIN_CLIENT_LIMIT, settings.WAYBILL_LOGIN_CLIENT_WINDOW_SECONDS
+        if limit_reached(bucket, limit=limit, window=window):
+            return login_lockout_response(request, retry_after=window)
+        response = view(request, *args, **kwargs)
+        if response.status_code == 200:  # the form again: the password was wrong
+            limit_exceeded(bucket, limit=limit, window=window)
+        return response
 
     return wrapper
-
 
 
 def login_lockout_response(request, original_response=None, credentials=None, *args, retry_after: int | None = None,

@@ -190,7 +190,7 @@ AXES_RESET_ON_SUCCESS = True
 AXES_CLIENT_IP_CALLABLE = "config.ratelimit.client_ip"
 AXES_LOCKOUT_CALLABLE = "config.ratelimit.login_lockout_response"
 AXES_USERNAME_CALLABLE = "config.ratelimit.login_username"
-# And whatever the usernames, at most this many sign-in attempts per client in the window (password spraying).
+# And whatever the usernames, at most this many failed sign-ins per client in the window (password spraying).
 WAYBILL_LOGIN_CLIENT_LIMIT = env.int("WAYBILL_LOGIN_CLIENT_LIMIT", default=30)
 WAYBILL_LOGIN_CLIENT_WINDOW_SECONDS = env.int("WAYBILL_LOGIN_CLIENT_WINDOW_SECONDS", default=15 * 60)
 # Password reset links: at most this many per email address and per client in the window.
