@@ -159,7 +159,8 @@ def login_lockout_response(request, original_response=None, credentials=None, *a
 
 
 def login_username(request, credentials=None) -> str:
-    """AXES_USERNAME_CALLABLE: "Alice" and "alice " are the same person to count failures for."""
+    """AXES_USERNAME_CALLABLE: "Alice" and "alice " are the same person to count failures for. Cut to what
+    django-axes stores (255 characters): a longer one is no account of ours and must not make a 500."""
     source = credentials or getattr(request, "data", request.POST)
     value = source.get("username")
-    return str(value or "").strip().lower()
+    return str(value or "").strip().lower()[:255]

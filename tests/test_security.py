@@ -149,6 +149,15 @@ def test_one_client_cannot_spray_passwords_over_many_accounts(settings, url_name
                                                        "password": "secret-pass-123"}).status_code == 302
 
 
+@pytest.mark.parametrize("username", ["a" * 5000, "ab\x07", "a\x00b", " ADA@example.com "])
+@pytest.mark.parametrize("url_name", ["login", "admin:login"])
+def test_odd_sign_in_input_is_a_failed_sign_in_never_a_500(settings, url_name, username):
+    settings.WAYBILL_TRUSTED_PROXY_COUNT = 1
+    client = Client(REMOTE_ADDR=PROXY, HTTP_X_FORWARDED_FOR="fe80::1%eth0, not-an-address")
+    response = client.post(reverse(url_name), {"username": username, "password": "wrong"})
+    assert response.status_code == 200 and not response.wsgi_request.user.is_authenticated
+
+
 def test_lockout_under_the_api_is_json():
     request = RequestFactory().post("/api/orders/", REMOTE_ADDR="203.0.113.30")
     response = login_lockout_response(request, None, {"username": "x"})
