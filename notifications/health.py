@@ -21,7 +21,7 @@ def _max_age() -> datetime.timedelta:
 
 @dataclasses.dataclass
 class OutboxBacklog(HealthCheck):
-    max_age: datetime.timedelta = dataclasses.field(default_factory=_max_age)
+    max_age: datetime.timedelta = dataclasses.field(default_factory=_max_age, repr=False)
 
     def run(self) -> None:
         try:

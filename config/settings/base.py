@@ -190,6 +190,7 @@ AXES_RESET_ON_SUCCESS = True
 AXES_CLIENT_IP_CALLABLE = "config.ratelimit.client_ip"
 AXES_LOCKOUT_CALLABLE = "config.ratelimit.login_lockout_response"
 AXES_USERNAME_CALLABLE = "config.ratelimit.login_username"
+AXES_VERBOSE = False  # no banner on every management command
 # And whatever the usernames, at most this many failed sign-ins per client in the window (password spraying).
 WAYBILL_LOGIN_CLIENT_LIMIT = env.int("WAYBILL_LOGIN_CLIENT_LIMIT", default=30)
 WAYBILL_LOGIN_CLIENT_WINDOW_SECONDS = env.int("WAYBILL_LOGIN_CLIENT_WINDOW_SECONDS", default=15 * 60)
