@@ -41,7 +41,8 @@ run: seed assets
 	@echo "Sign in with a demo login above. Stop with Ctrl+C."
 	@echo
 ifneq ($(and $(DATABASE_URL),$(REDIS_URL)),)
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho start --procfile Procfile --port $(PORT)
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" DJANGO_SETTINGS_MODULE=config.settings.dev \
+		$(VENV)/bin/honcho start --procfile Procfile --port $(PORT)
 else
 	$(PY) manage.py runserver 127.0.0.1:$(PORT)
 endif

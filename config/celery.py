@@ -2,7 +2,7 @@ import os
 
 from celery import Celery
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.dev")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.production")  # make run and tests choose theirs
 
 app = Celery("waybill")
 app.config_from_object("django.conf:settings", namespace="CELERY")

@@ -1,10 +1,17 @@
+from csp.constants import SELF, UNSAFE_INLINE
+from csp.decorators import csp_replace
+from django.conf import settings
 from django.contrib import admin
+from django.contrib.auth.views import LoginView
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from health_check.views import HealthCheckView
 from rest_framework.routers import DefaultRouter
 
+from config.ratelimit import CarrierEventThrottle, InboundEmailThrottle, login_rate_limited
 from inventory.apis import ProductApi, SerialLookupApi, StockApi, StockMovementApi
 from orders.apis import OrderDetailApi, OrderListCreateApi, OrderNoteApi, OrderTransitionApi
+from portal.accounts import PasswordResetView
 from returns.apis import (
     OrderRefundApi,
     ReturnDetailApi,
@@ -49,19 +56,53 @@ api = [
     path("tickets/<str:number>/messages/", TicketMessageApi.as_view(), name="ticket-messages"),
     path("tickets/<str:number>/transitions/<str:name>/", TicketTransitionApi.as_view(), name="ticket-transition"),
     path("tickets/<str:number>/assign/", TicketAssignApi.as_view(), name="ticket-assign"),
-    path("support/inbound-email/", InboundEmailApi.as_view(), name="inbound-email"),
+    path("support/inbound-email/", InboundEmailApi.as_view(throttle_classes=[InboundEmailThrottle]),
+         name="inbound-email"),
     path("serials/<str:serial>/", SerialLookupApi.as_view(), name="serial-lookup"),
-    path("carriers/<slug:code>/events/", CarrierEventApi.as_view(), name="carrier-events"),
+    path("carriers/<slug:code>/events/", CarrierEventApi.as_view(throttle_classes=[CarrierEventThrottle]),
+         name="carrier-events"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    # ReDoc styles itself with injected <style> elements and renders in a blob: worker: its page alone allows both.
+    path("redoc/", csp_replace({"style-src": [SELF, UNSAFE_INLINE], "worker-src": [SELF, "blob:"]})(
+        SpectacularRedocView.as_view(url_name="schema")), name="api-redoc"),
     path("", include(router.urls)),
 ]
 
+
+
+def _redis_client():
+    from redis.asyncio import Redis
+
+    return Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=2)
+
+
+class HealthView(HealthCheckView):
+    """/health/: PostgreSQL, the cache, Redis, the Celery broker, unapplied migrations and the outbox's backlog.
+    200 when all pass, 500 naming what failed (HTML, or JSON with Accept: application/json or ?format=json)."""
+
+    def get_checks(self):
+        self.checks = [
+            "health_check.checks.Database",
+            "health_check.checks.Cache",
+            *([("health_check.contrib.redis.Redis", {"client_factory": _redis_client})] if settings.REDIS_URL else []),
+            "config.health.CeleryBroker",
+            "config.health.MigrationsApplied",
+            "notifications.health.OutboxBacklog",
+        ]
+        return super().get_checks()
+
+
 urlpatterns = [
+    path("health/", HealthView.as_view(), name="health"),
+    path("health/live/", HealthCheckView.as_view(checks=[]), name="health-live"),  # the process answers at all
+    path("admin/login/", login_rate_limited(admin.site.login)),
     path("admin/", admin.site.urls),
     path("api/", include(api)),
     path("track/", include("shipping.urls")),
     path("support/", include("support.urls")),
+    path("accounts/login/", login_rate_limited(LoginView.as_view()), name="login"),
+    path("accounts/password_reset/", PasswordResetView.as_view(), name="password_reset"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("", include("portal.urls")),
 ]

@@ -4,6 +4,7 @@ from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect, render
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from simple_history.admin import SimpleHistoryAdmin
 
 from config.admin import AppendOnlyAdmin, ReadOnlyTabularInline
 from config.errors import DomainError
@@ -24,7 +25,7 @@ from .services import goods_receipt_create, stock_adjust, stock_level_set_bin
 
 
 @admin.register(Product)
-class ProductAdmin(admin.ModelAdmin):
+class ProductAdmin(SimpleHistoryAdmin):  # History: every price, name and on-sale change, and who made it
     list_display = ["sku", "name", "price", "active", "low_stock_threshold", "serial_tracked", "serial_format"]
     list_filter = ["active", "serial_tracked", "serial_format"]
     search_fields = ["sku", "name"]

@@ -6,6 +6,8 @@ from django.db import models
 from django.db.models import F, Q
 from django.db.models.functions import Upper
 
+from config.history import ChangeHistory
+
 
 class Product(models.Model):
     sku = models.CharField("SKU", max_length=64, unique=True)
@@ -46,6 +48,8 @@ class Product(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # who changed the price (or the name, or took it off sale), and when: the admin's History
+    history = ChangeHistory(tracked=["sku", "name", "price", "active"], created_field="created_at")
 
     # What the shop sells and for how much: changed only with inventory.manage_catalogue, which the warehouse
     # role does not have (it keeps the operational fields: stock alerts and serial numbers).

@@ -1,6 +1,7 @@
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.utils.timesince import timesince
+from simple_history.admin import SimpleHistoryAdmin
 
 from config.admin import AppendOnlyAdmin, ReadOnlyTabularInline
 
@@ -117,7 +118,7 @@ class NotificationPreferenceAdmin(admin.ModelAdmin):
 
 
 @admin.register(WebhookEndpoint)
-class WebhookEndpointAdmin(admin.ModelAdmin):
+class WebhookEndpointAdmin(SimpleHistoryAdmin):
     list_display = ["url", "description", "event_types", "active", "consecutive_failures", "disabled_at"]
     list_filter = ["active"]
     readonly_fields = ["consecutive_failures", "disabled_at", "disabled_reason", "created_at"]

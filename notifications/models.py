@@ -6,6 +6,8 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.db.models import Q
 
+from config.history import ChangeHistory
+
 
 class OutboxMessage(models.Model):
     """An event written in the same transaction as the change it announces; the relay hands it to Celery."""
@@ -115,6 +117,9 @@ class WebhookEndpoint(models.Model):
     disabled_at = models.DateTimeField(null=True, blank=True)
     disabled_reason = models.CharField(max_length=255, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # where events go and which, switched off or on (by staff or after failures); not the secret, not each failure
+    history = ChangeHistory(tracked=["url", "description", "event_types", "active", "disabled_reason"],
+                            created_field="created_at")
 
     class Meta:
         ordering = ["id"]

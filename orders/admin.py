@@ -9,6 +9,7 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django_fsm.admin import FSMAdminMixin
+from simple_history.admin import SimpleHistoryAdmin
 
 from config.admin import AdminExtensions, AppendOnlyAdmin, EstimatedCountPaginator
 from config.errors import DomainError
@@ -68,7 +69,7 @@ DANGER_TRANSITIONS = {"cancel"}
 
 
 @admin.register(Order)
-class OrderAdmin(FSMAdminMixin, admin.ModelAdmin):
+class OrderAdmin(FSMAdminMixin, SimpleHistoryAdmin):
     """The order page is a summary with the next actions on top; every change goes through a service (a
     lifecycle button, "Change address", "Add note", or another app's action), never through a Save button."""
 
@@ -100,6 +101,7 @@ class OrderAdmin(FSMAdminMixin, admin.ModelAdmin):
 
     def get_actions(self, request):
         return {**super().get_actions(request), **order_admin_extensions.actions_for(self, request)}
+
 
     def get_inlines(self, request, obj):
         return [*super().get_inlines(request, obj), *order_admin_extensions.inlines]

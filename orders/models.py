@@ -9,6 +9,8 @@ from django.db.models.functions import Upper
 from django_countries.fields import CountryField
 from django_fsm import RETURN_VALUE, ConcurrentTransitionMixin, FSMField, FSMModelMixin, transition
 
+from config.history import ChangeHistory
+
 from . import timeline
 
 NUMBER_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O or 1/I: read aloud on the phone without mistakes
@@ -85,6 +87,12 @@ class Order(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
     status_before_hold = models.CharField(max_length=20, blank=True, editable=False)
     placed_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # each delivery address it had (written by order_change_address only); placing an order writes no history
+    address_history = ChangeHistory(
+        tracked=["number", "ship_name", "ship_line1", "ship_line2", "ship_city", "ship_postal_code", "ship_region",
+                 "ship_country"],
+        created_field="placed_at", record_creation=False, custom_model_name="HistoricalOrderAddress",
+        verbose_name="historical order address", verbose_name_plural="historical order addresses")
 
     class Meta:
         ordering = ["-placed_at", "-id"]

@@ -1,6 +1,7 @@
 from celery import shared_task
 
-from .services import idempotency_keys_purge, order_expire_unpaid
+from .retention import idempotency_keys_purge
+from .services import order_expire_unpaid
 
 
 @shared_task

@@ -3,8 +3,10 @@ on verification, the orders, returns and conversations a guest had with the same
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user_model, login
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.tokens import default_token_generator
 from django.db import transaction
 from django.shortcuts import redirect, render
@@ -13,6 +15,7 @@ from django.utils.encoding import force_bytes, force_str
 from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
 from django.views.decorators.http import require_http_methods
 
+from config.ratelimit import client_ip, limit_exceeded
 from notifications.services import notification_emit
 from orders.services import order_attach_guest_orders
 from returns.services import returns_attach_customer
@@ -22,8 +25,6 @@ from . import forms
 
 
 def _verification_link(request, user) -> str:
-    from django.conf import settings
-
     uid = urlsafe_base64_encode(force_bytes(user.pk))
     path = reverse("portal:verify", args=[uid, default_token_generator.make_token(user)])
     return f"{settings.WAYBILL_SITE_URL.rstrip('/')}{path}"
@@ -65,3 +66,20 @@ def verify(request, uidb64: str, token: str):
     messages.success(request, "Your email is confirmed and your account is ready."
                      + (f" {len(joined)} earlier order{'s' if len(joined) != 1 else ''} joined it." if joined else ""))
     return redirect("portal:order-list")
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    """Django's password reset, sending at most WAYBILL_PASSWORD_RESET_LIMIT links per email address and per
+    client in WAYBILL_PASSWORD_RESET_WINDOW_SECONDS. An address is counted whether or not it has an account, so
+    the answer tells nothing about who has one."""
+
+    def form_valid(self, form):
+        window, limit = settings.WAYBILL_PASSWORD_RESET_WINDOW_SECONDS, settings.WAYBILL_PASSWORD_RESET_LIMIT
+        email = form.cleaned_data["email"].strip().lower()
+        over_client = limit_exceeded(f"password-reset:ip:{client_ip(self.request)}", limit=limit, window=window)
+        over_email = limit_exceeded(f"password-reset:email:{email}", limit=limit, window=window)
+        if over_client or over_email:
+            response = render(self.request, "registration/password_reset_limited.html", status=429)
+            response["Retry-After"] = str(window)
+            return response
+        return super().form_valid(form)

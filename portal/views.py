@@ -11,7 +11,6 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.cache import cache
 from django.core.paginator import Paginator
 from django.db.models import Prefetch, Q
 from django.http import Http404, HttpResponse
@@ -21,6 +20,7 @@ from django.views.decorators.http import require_http_methods
 
 from config.errors import DomainError
 from config.links import order_from_token
+from config.ratelimit import client_ip, limit_exceeded
 from orders.models import Order, OrderEvent, OrderLine
 from returns.models import Reason, ReturnRequest
 from returns.selectors import return_detail, return_list, returnable_quantities
@@ -141,14 +141,9 @@ def order_detail(request, number: str):
 def _rate_limited(request, number: str) -> bool:
     """At most WAYBILL_ORDER_LOOKUP_LIMIT lookups per client and per order number in the window."""
     window, limit = settings.WAYBILL_ORDER_LOOKUP_WINDOW_SECONDS, settings.WAYBILL_ORDER_LOOKUP_LIMIT
-    over = False
-    for key in (f"lookup:ip:{request.META.get('REMOTE_ADDR', '')}", f"lookup:order:{number}"):
-        cache.add(key, 0, timeout=window)
-        try:
-            over |= cache.incr(key) > limit
-        except ValueError:
-            cache.set(key, 1, timeout=window)
-    return over
+    over_client = limit_exceeded(f"lookup:ip:{client_ip(request)}", limit=limit, window=window)
+    over_order = limit_exceeded(f"lookup:order:{number}", limit=limit, window=window)
+    return over_client or over_order
 
 
 @require_http_methods(["GET", "POST"])

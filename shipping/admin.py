@@ -14,6 +14,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django_fsm.admin import FSMAdminMixin
+from simple_history.admin import SimpleHistoryAdmin
 
 from config.admin import EstimatedCountPaginator, ReadOnlyTabularInline
 from config.errors import DomainError
@@ -110,7 +111,7 @@ class ShipmentEventInline(ReadOnlyTabularInline):
 
 
 @admin.register(Carrier)
-class CarrierAdmin(admin.ModelAdmin):
+class CarrierAdmin(SimpleHistoryAdmin):
     list_display = ["code", "name", "generates_tracking_numbers", "tracking_number_pattern", "transit_days", "active"]
     list_filter = ["active"]
     search_fields = ["code", "name"]

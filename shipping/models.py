@@ -10,6 +10,8 @@ from django.db import models
 from django.db.models import Q
 from django_fsm import ConcurrentTransitionMixin, FSMField, FSMModelMixin, transition
 
+from config.history import ChangeHistory
+
 
 class Carrier(models.Model):
     code = models.SlugField(max_length=32, unique=True)
@@ -29,6 +31,9 @@ class Carrier(models.Model):
     )
     transit_days = models.PositiveSmallIntegerField(default=2, help_text="Promised days from hand-over to door.")
     active = models.BooleanField(default=True)
+    # every change but the webhook secret, which is never copied anywhere
+    history = ChangeHistory(tracked=["code", "name", "tracking_url_template", "generates_tracking_numbers",
+                                     "tracking_number_prefix", "tracking_number_pattern", "transit_days", "active"])
 
     class Meta:
         ordering = ["name"]

@@ -1,34 +1,21 @@
 """The public tracking page: where a parcel is, without anything about who it is for or what is in it."""
 
-import time
-
 from django.conf import settings
-from django.core.cache import cache
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
+
+from config.ratelimit import client_ip, limit_exceeded
 
 from .errors import TrackingNumberNotFound
 from .models import Shipment, ShipmentEvent
 from .selectors import shipment_for_tracking
 
 
-def _client_ip(request) -> str:
-    return request.META.get("REMOTE_ADDR") or "unknown"
-
-
 def tracking_rate_limited(request) -> bool:
     """A fixed-window counter per client address in the cache: True once the window's allowance is spent."""
-    limit = settings.WAYBILL_TRACKING_RATE_LIMIT
-    window = settings.WAYBILL_TRACKING_RATE_WINDOW_SECONDS
-    key = f"track-rate:{_client_ip(request)}:{int(time.time() // window)}"
-    cache.add(key, 0, timeout=window + 1)
-    try:
-        count = cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.set(key, 1, timeout=window + 1)
-        count = 1
-    return count > limit
+    return limit_exceeded(f"track:{client_ip(request)}", limit=settings.WAYBILL_TRACKING_RATE_LIMIT,
+                          window=settings.WAYBILL_TRACKING_RATE_WINDOW_SECONDS)
 
 
 def _public_timeline(shipment: Shipment) -> list[dict]:

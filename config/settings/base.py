@@ -1,9 +1,12 @@
 """Settings shared by every environment. Values come from the environment (django-environ)."""
 
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import environ
+from csp.constants import NONCE, NONE, SELF
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -22,10 +25,15 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "axes",
     "rest_framework",
     "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and ReDoc from our own static files
+    "csp",
+    "health_check",
+    "simple_history",
     "django_countries",
     "django_fsm",  # templates for the admin's transition buttons and forms
     "django_htmx",
@@ -41,14 +49,25 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "django_permissions_policy.PermissionsPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "simple_history.middleware.HistoryRequestMiddleware",  # history rows name the person who made the change
     "django.contrib.messages.middleware.MessageMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "config.middleware.PrivatePagesMiddleware",
+    # Last: turns a login that django-axes refused into the lockout page (config.ratelimit.login_lockout_response).
+    "axes.middleware.AxesMiddleware",
+]
+
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out client before any password is checked
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -65,6 +84,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "support.context_processors.htmx",
+                "csp.context_processors.nonce",
             ],
         },
     },
@@ -123,12 +143,24 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PAGINATION_CLASS": "config.api.StandardPagination",
     "PAGE_SIZE": 50,
+    # Per signed-in user and per anonymous client (its real address, config.ratelimit.client_ip), counted in the
+    # cache: Redis in production, so every web process shares the count.
+    "DEFAULT_THROTTLE_CLASSES": ["config.ratelimit.AnonThrottle", "config.ratelimit.UserThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": env("WAYBILL_API_RATE_ANON", default="60/minute"),
+        "user": env("WAYBILL_API_RATE_USER", default="1200/minute"),
+        "carrier_events": env("WAYBILL_API_RATE_CARRIER_EVENTS", default="1200/minute"),  # per carrier address
+        "inbound_email": env("WAYBILL_API_RATE_INBOUND_EMAIL", default="300/minute"),  # per mail relay
+    },
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Waybill API",
     "DESCRIPTION": "Orders, inventory and fulfilment for e-commerce back offices.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {
         "OrderStatusEnum": "orders.models.Order.Status",
         "PaymentStatusEnum": "orders.models.Order.PaymentStatus",
@@ -146,6 +178,57 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
+# --- Clients and abuse (config/ratelimit.py) -------------------------------------------------------------------
+# How many reverse proxies in front of the application append to X-Forwarded-For (a load balancer and nginx: 2).
+# 0 = the application is reached directly and REMOTE_ADDR is the client; X-Forwarded-For is then ignored.
+WAYBILL_TRUSTED_PROXY_COUNT = env.int("WAYBILL_TRUSTED_PROXY_COUNT", default=0)
+# Sign-in (admin and portal): after AXES_FAILURE_LIMIT wrong passwords for one username from one client, that
+# client may not sign in as that username for AXES_COOLOFF_TIME. Attempts and lockouts are listed in the admin.
+AXES_FAILURE_LIMIT = env.int("WAYBILL_LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("WAYBILL_LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "config.ratelimit.client_ip"
+AXES_LOCKOUT_CALLABLE = "config.ratelimit.login_lockout_response"
+AXES_USERNAME_CALLABLE = "config.ratelimit.login_username"
+AXES_VERBOSE = False  # no banner on every management command
+# And whatever the usernames, at most this many failed sign-ins per client in the window (password spraying).
+WAYBILL_LOGIN_CLIENT_LIMIT = env.int("WAYBILL_LOGIN_CLIENT_LIMIT", default=30)
+WAYBILL_LOGIN_CLIENT_WINDOW_SECONDS = env.int("WAYBILL_LOGIN_CLIENT_WINDOW_SECONDS", default=15 * 60)
+# Password reset links: at most this many per email address and per client in the window.
+WAYBILL_PASSWORD_RESET_LIMIT = env.int("WAYBILL_PASSWORD_RESET_LIMIT", default=3)
+WAYBILL_PASSWORD_RESET_WINDOW_SECONDS = env.int("WAYBILL_PASSWORD_RESET_WINDOW_SECONDS", default=60 * 60)
+
+# --- Security headers -----------------------------------------------------------------------------------------
+# Content-Security-Policy (django-csp 4): scripts and styles only from our own static files, or inline with the
+# response's nonce (`{{ request.csp_nonce }}` / `{{ CSP_NONCE }}` in templates). No CDN, no eval, no framing.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, NONCE],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "worker-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
+# Permissions-Policy (django-permissions-policy): the pages use none of the browser's powerful features.
+PERMISSIONS_POLICY: dict[str, list[str]] = {
+    feature: []
+    for feature in ("accelerometer", "autoplay", "camera", "display-capture", "encrypted-media", "fullscreen",
+                    "geolocation", "gyroscope", "magnetometer", "microphone", "midi", "payment", "usb",
+                    "screen-wake-lock", "xr-spatial-tracking")
+}
+
+# --- Audit history (django-simple-history, config/history.py) ----------------------------------------------------
+# The history pages show who changed what; changing it back goes through the usual form (and its service).
+SIMPLE_HISTORY_REVERT_DISABLED = True
+
 # --- Business defaults -----------------------------------------------------------------------------------
 WAYBILL_CURRENCY = env("WAYBILL_CURRENCY", default="EUR")  # the price list's currency: every order's
 # Shipping charged to customers (staff may price a phone order's shipping by hand); free from an order value.
@@ -159,6 +242,13 @@ WAYBILL_BACKORDER_DAYS = env.int("WAYBILL_BACKORDER_DAYS", default=14)  # a back
 WAYBILL_SHOP_NAME = env("WAYBILL_SHOP_NAME", default="Waybill demo shop")  # on invoices
 WAYBILL_IDEMPOTENCY_TTL_HOURS = env.int("WAYBILL_IDEMPOTENCY_TTL_HOURS", default=24)
 
+# --- Retention (notifications/retention.py, orders/retention.py): beat purges old rows in bounded batches -------
+WAYBILL_RETENTION_OUTBOX_DAYS = env.int("WAYBILL_RETENTION_OUTBOX_DAYS", default=365)  # the customer's Emails page
+WAYBILL_RETENTION_WEBHOOK_ATTEMPT_DAYS = env.int("WAYBILL_RETENTION_WEBHOOK_ATTEMPT_DAYS", default=30)
+WAYBILL_RETENTION_LOGIN_LOG_DAYS = env.int("WAYBILL_RETENTION_LOGIN_LOG_DAYS", default=90)  # axes' sign-in log
+WAYBILL_RETENTION_BATCH_SIZE = env.int("WAYBILL_RETENTION_BATCH_SIZE", default=1000)  # rows per transaction
+WAYBILL_RETENTION_MAX_BATCHES = env.int("WAYBILL_RETENTION_MAX_BATCHES", default=100)  # per run; the rest waits
+
 # --- Celery (Redis broker) -------------------------------------------------------------------------------
 REDIS_URL = env("REDIS_URL", default="")
 CELERY_BROKER_URL = REDIS_URL or "memory://"
@@ -170,14 +260,20 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_DEFAULT_RETRY_DELAY = 10
+# No task runs for ever: SoftTimeLimitExceeded is raised in the task after the soft limit (it retries or gives up
+# cleanly), the worker process is replaced after the hard one. Both outlast an SMTP or webhook timeout.
+CELERY_TASK_SOFT_TIME_LIMIT = env.int("WAYBILL_TASK_SOFT_TIME_LIMIT_SECONDS", default=120)
+CELERY_TASK_TIME_LIMIT = env.int("WAYBILL_TASK_TIME_LIMIT_SECONDS", default=180)
 # Publishing must fail fast when Redis is down (the outbox sweep sends the backlog later); the visibility timeout
 # outlasts the longest retry countdown (WAYBILL_NOTIFY_RETRY_MAX_SECONDS) so a delayed retry is never redelivered.
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 2 * 60 * 60, "socket_connect_timeout": 1, "socket_timeout": 5}
+CELERY_IMPORTS = ["notifications.retention"]  # tasks outside the apps' tasks.py modules
 CELERY_BEAT_SCHEDULE: dict = {
-    "orders-idempotency-keys-purge": {"task": "orders.tasks.idempotency_keys_purge_task", "schedule": 60 * 60},
     "orders-expire-unpaid": {"task": "orders.tasks.order_expire_unpaid_task", "schedule": 10 * 60},
+    # sent outbox rows, webhook attempts and expired idempotency keys (notifications/retention.py)
+    "retention-purge": {"task": "notifications.retention.retention_purge_task", "schedule": 60 * 60},
     "shipping-overdue-scan-alerts": {"task": "shipping.tasks.shipment_alert_overdue_scans_task", "schedule": 15 * 60},
     "returns-overdue-alerts": {"task": "returns.tasks.return_alert_overdue_task", "schedule": 15 * 60},
     "support-sla-alerts": {"task": "support.tasks.sla_alert_task", "schedule": 5 * 60},
@@ -189,8 +285,27 @@ CELERY_BEAT_SCHEDULE: dict = {
 }
 
 # --- Email -----------------------------------------------------------------------------------------------
-EMAIL_CONFIG = env.email("EMAIL_URL", default="consolemail://")
-vars().update(EMAIL_CONFIG)
+# EMAIL_URL's query options become Django's settings, so they reach the backend: smtp+tls://user:pw@host:587
+# ?timeout=10&ssl_certfile=/path&ssl_keyfile=/path. An option Django has no setting for stops the start.
+EMAIL_URL_OPTIONS = {"TIMEOUT": "EMAIL_TIMEOUT", "SSL_CERTFILE": "EMAIL_SSL_CERTFILE",
+                     "SSL_KEYFILE": "EMAIL_SSL_KEYFILE"}
+
+
+def email_settings(url: str) -> dict:
+    config = env.email_url_config(url)
+    options = config.pop("OPTIONS", {})
+    unknown = sorted(set(options) - set(EMAIL_URL_OPTIONS))
+    if unknown:
+        raise ImproperlyConfigured(f"EMAIL_URL has options Django does not know: {', '.join(unknown).lower()} "
+                                   f"(known: {', '.join(EMAIL_URL_OPTIONS).lower()})")
+    for name, value in options.items():
+        config[EMAIL_URL_OPTIONS[name]] = float(value) if name == "TIMEOUT" else value
+    return config
+
+
+# A mail server that accepts the connection and then hangs must not hold a worker: seconds per SMTP operation.
+EMAIL_TIMEOUT = env.float("EMAIL_TIMEOUT", default=10.0)
+vars().update(email_settings(env("EMAIL_URL", default="consolemail://")))
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Waybill <orders@waybill.localhost>")
 
 # --- Shipping (shipping/) --------------------------------------------------------------------------------
@@ -236,6 +351,7 @@ WAYBILL_STAFF_ALERT_EMAILS = env.list("WAYBILL_STAFF_ALERT_EMAILS", default=[])
 WAYBILL_NOTIFY_MAX_ATTEMPTS = env.int("WAYBILL_NOTIFY_MAX_ATTEMPTS", default=6)
 WAYBILL_NOTIFY_RETRY_BASE_SECONDS = env.float("WAYBILL_NOTIFY_RETRY_BASE_SECONDS", default=10.0)
 WAYBILL_NOTIFY_RETRY_MAX_SECONDS = env.float("WAYBILL_NOTIFY_RETRY_MAX_SECONDS", default=900.0)
+WAYBILL_HEALTH_OUTBOX_MAX_AGE_SECONDS = env.int("WAYBILL_HEALTH_OUTBOX_MAX_AGE_SECONDS", default=15 * 60)  # /health/
 WAYBILL_OUTBOX_REDISPATCH_AFTER_SECONDS = env.int("WAYBILL_OUTBOX_REDISPATCH_AFTER_SECONDS", default=120)
 WAYBILL_WEBHOOK_MAX_ATTEMPTS = env.int("WAYBILL_WEBHOOK_MAX_ATTEMPTS", default=8)
 WAYBILL_WEBHOOK_DISABLE_AFTER_FAILURES = env.int("WAYBILL_WEBHOOK_DISABLE_AFTER_FAILURES", default=20)

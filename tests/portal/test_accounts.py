@@ -21,7 +21,8 @@ def test_sign_up_verify_and_find_the_guest_orders(client, mailoutbox, django_cap
                                                           "password2": "cobol-is-fine-1959"})
     assert response.status_code == 200 and "Check your email" in response.content.decode()
     user = get_user_model().objects.get(email="grace@example.com")
-    assert not user.is_active and not client.login(username="grace@example.com", password="cobol-is-fine-1959")
+    signin = client.post(reverse("login"), {"username": "grace@example.com", "password": "cobol-is-fine-1959"})
+    assert not user.is_active and signin.status_code == 200 and not signin.wsgi_request.user.is_authenticated
     (mail,) = mailoutbox
     link = re.search(r"http://\S+/account/verify/\S+/", mail.body).group(0)
     verified = client.get(link, follow=True)
