@@ -1,9 +1,15 @@
+import hashlib
+import json
+import secrets
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.templatetags.admin_urls import add_preserved_filters
 from django.contrib.admin.utils import unquote
+from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
+from django.db.models import Q
 from django.http import HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -15,10 +21,17 @@ from config.admin import AdminExtensions, AppendOnlyAdmin, EstimatedCountPaginat
 from config.errors import DomainError
 
 from .documents import invoice_pdf
-from .forms import AddressForm
+from .forms import AddressForm, OrderLineFormSet, PhoneOrderForm
 from .models import Order, OrderEvent
 from .selectors import order_admin_summary, order_filter_by_warehouse, order_search
-from .services import ADDRESS_CHANGEABLE, ADDRESS_FIELDS, order_add_note, order_change_address, order_transition
+from .services import (
+    ADDRESS_CHANGEABLE,
+    ADDRESS_FIELDS,
+    order_add_note,
+    order_change_address,
+    order_place,
+    order_transition,
+)
 
 # Other apps add actions, inlines and buttons to the order page here, from their AppConfig.ready():
 #     order_admin_extensions.add_action(create_shipments)          # an @admin.action function
@@ -94,7 +107,94 @@ class OrderAdmin(FSMAdminMixin, SimpleHistoryAdmin):
         return order_search(queryset, search_term), False
 
     def has_add_permission(self, request):
-        return False  # orders are placed through the API (or by staff via /api/orders/), which allocates stock
+        return request.user.has_perm("orders.add_order")
+
+    def add_view(self, request, form_url="", extra_context=None):
+        """A phone or counter order, placed by staff through order_place like any other (prices from the shop, no
+        oversell, the same timeline and emails). The form's token makes a double submit one order."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        posted = request.method == "POST"
+        data = request.POST
+        more = posted and "more" in request.POST
+        if more:
+            data = request.POST.copy()
+            total = data.get("line-TOTAL_FORMS", "4")
+            data["line-TOTAL_FORMS"] = str(min((int(total) if total.isdigit() else 4) + 4, 200))
+        prefill = self._customer_prefill(request.GET.get("customer", ""))
+        if posted and not more:
+            who, where = PhoneOrderForm(data), AddressForm(data, prefix="ship")
+        else:
+            initial = {**prefill.get("order", {}), "token": data.get("token") or secrets.token_urlsafe(16)}
+            if more:
+                initial.update({k: data.get(k, "") for k in PhoneOrderForm.base_fields})
+            who = PhoneOrderForm(initial=initial)
+            where = AddressForm(prefix="ship", initial={k: data.get(f"ship-{k}", "") for k in AddressForm.base_fields}
+                                if more else prefill.get("address", {}))
+        lines = OrderLineFormSet(data if posted else None, prefix="line", initial=[{} for _ in range(4)])
+        if posted and not more and who.is_valid() and where.is_valid() and lines.is_valid():
+            entered = [(i, f.cleaned_data) for i, f in enumerate(lines.forms) if f.cleaned_data.get("sku")]
+            email = who.cleaned_data["email"]
+            customer = get_user_model().objects.filter(email__iexact=email, is_active=True, is_staff=False).first()
+            body = {k: v for k, v in request.POST.items() if k not in ("csrfmiddlewaretoken", "token")}
+            try:
+                order, created = order_place(
+                    customer=customer, email=email, phone=who.cleaned_data["phone"],
+                    shipping_address=dict(where.cleaned_data), notes=who.cleaned_data["notes"],
+                    lines=[{"sku": d["sku"].strip().upper(), "quantity": d["quantity"]} for _, d in entered],
+                    shipping_total=who.cleaned_data["shipping_total"], actor=request.user,
+                    idempotency_key=f"admin-phone-order:{who.cleaned_data['token']}",
+                    fingerprint=hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest())
+            except DomainError as err:
+                who.add_error(None, err.message)
+                for field, problems in (err.extra.get("fields") or {}).items():
+                    if field.startswith("lines[") and "]." in field:
+                        index, name = int(field[6:field.index("]")]), field.split(".", 1)[1]
+                        if index < len(entered):
+                            lines.forms[entered[index][0]].add_error(name, problems)
+                    elif field.startswith("shipping_address.") and field[17:] in where.fields:
+                        where.add_error(field[17:], problems)
+                    elif field in who.fields:
+                        who.add_error(field, problems)
+                if err.extra.get("sku"):
+                    for i, line in entered:
+                        if line["sku"].strip().upper() == str(err.extra["sku"]).upper():
+                            lines.forms[i].add_error("quantity", f"{err.extra.get('available', 0)} available.")
+            else:
+                verb = "placed" if created else "was already placed (the form was sent twice)"
+                self.message_user(request, f"{order.number} {verb}: {order.total} {order.currency}"
+                                  + (f", for {customer.email}'s account." if customer else ", as a guest order."),
+                                  messages.SUCCESS)
+                return redirect(reverse("admin:orders_order_change", args=[order.pk]))
+        from inventory.models import Product
+
+        context = {
+            **self.admin_site.each_context(request), "opts": self.opts, "title": "Take a phone order",
+            "who": who, "where": where, "lines": lines, "found": prefill.get("found", []),
+            "query": request.GET.get("customer", "")[:100], "has_view_permission": True,
+            "skus": Product.objects.filter(active=True).order_by("sku").values_list("sku", "name", "price")[:2000],
+        }
+        return TemplateResponse(request, "admin/orders/order/phone_order.html", context)
+
+    @staticmethod
+    def _customer_prefill(term: str) -> dict:
+        """Customers matching a search (email or name), and the contact and address of the chosen one's last
+        order, so a returning caller's details need not be typed again."""
+        term = " ".join(term.split())[:100]
+        if len(term) < 3:
+            return {}
+        users = get_user_model().objects.filter(is_staff=False, is_active=True).filter(
+            Q(email__iexact=term) | Q(email__istartswith=term) | Q(last_name__istartswith=term)
+            | Q(first_name__istartswith=term)).order_by("email")[:10]
+        found = list(users)
+        result: dict = {"found": found}
+        exact = next((u for u in found if u.email.lower() == term.lower()), None)
+        if exact is not None:
+            last = Order.objects.filter(customer=exact).order_by("-placed_at", "-pk").first()
+            result["order"] = {"email": exact.email, "phone": last.phone if last else ""}
+            if last:
+                result["address"] = {k: str(getattr(last, f"ship_{k}")) for k in ADDRESS_FIELDS}
+        return result
 
     def has_delete_permission(self, request, obj=None):
         return False

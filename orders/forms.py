@@ -33,3 +33,33 @@ class AddressForm(forms.Form):
                     self.add_error(key, "Use letters, digits and punctuation only.")
                 data[key] = value.strip()
         return data
+
+
+class PhoneOrderForm(forms.Form):
+    """Who orders, by phone or at the counter: an existing customer's email attaches the order to their account."""
+
+    email = forms.EmailField(label="Customer's email", help_text="A customer with this email gets the order in "
+                             "their account; anyone else orders as a guest.")
+    phone = forms.CharField(max_length=32, required=False)
+    shipping_total = forms.DecimalField(label="Shipping", max_digits=12, decimal_places=2, min_value=0,
+                                        required=False, help_text="Empty: the shop's shipping rate.")
+    notes = forms.CharField(required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2}),
+                            label="Customer's notes")
+    token = forms.CharField(widget=forms.HiddenInput)  # one order per form, however often it is sent
+
+
+class OrderLineForm(forms.Form):
+    sku = forms.CharField(max_length=64, required=False, label="SKU",
+                          widget=forms.TextInput(attrs={"autocomplete": "off", "list": "order-skus"}))
+    quantity = forms.IntegerField(min_value=1, max_value=10_000, required=False)
+
+    def clean(self):
+        data = super().clean()
+        if data.get("sku") and not data.get("quantity"):
+            self.add_error("quantity", "How many?")
+        if data.get("quantity") and not data.get("sku"):
+            self.add_error("sku", "Which product?")
+        return data
+
+
+OrderLineFormSet = forms.formset_factory(OrderLineForm, extra=0, min_num=1, max_num=200, absolute_max=200)
