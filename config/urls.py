@@ -10,7 +10,7 @@ from rest_framework.routers import DefaultRouter
 
 from config.ratelimit import CarrierEventThrottle, InboundEmailThrottle, login_rate_limited
 from inventory.apis import ProductApi, SerialLookupApi, StockApi, StockMovementApi
-from orders.apis import OrderDetailApi, OrderListCreateApi, OrderNoteApi, OrderTransitionApi
+from orders.apis import OrderDetailApi, OrderLinesEditApi, OrderListCreateApi, OrderNoteApi, OrderTransitionApi
 from portal.accounts import PasswordResetView
 from returns.apis import (
     OrderRefundApi,
@@ -41,6 +41,7 @@ api = [
     path("orders/<str:number>/", OrderDetailApi.as_view(), name="order-detail"),
     path("orders/<str:number>/transitions/<str:name>/", OrderTransitionApi.as_view(), name="order-transition"),
     path("orders/<str:number>/notes/", OrderNoteApi.as_view(), name="order-note"),
+    path("orders/<str:number>/lines/", OrderLinesEditApi.as_view(), name="order-lines"),
     path("orders/<str:number>/refunds/", OrderRefundApi.as_view(), name="order-refund"),
     path("returns/", ReturnListCreateApi.as_view(), name="return-list"),
     path("returns/<str:number>/", ReturnDetailApi.as_view(), name="return-detail"),

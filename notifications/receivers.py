@@ -32,6 +32,8 @@ def order_event_name(event: OrderEvent) -> str | None:
         data = event.data or {}
         if "address_changed" in data:
             return "order.address_changed"
+        if "order_edited" in data:
+            return "order.edited"
         return "order.backorder_allocated" if "backorder_allocated" in data else "order.note_added"
     if event.kind == OrderEvent.Kind.PAYMENT:
         return "order.payment_updated"

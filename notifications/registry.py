@@ -139,6 +139,8 @@ register_event("order.reshipped", description="A returned order is on its way ag
 register_event("order.on_hold", essential=False, description="The order is delayed by a hold.")
 register_event("order.released", audience=NONE, description="A hold was lifted.")
 register_event("order.note_added", essential=False, description="Staff left a note the customer may read.")
+register_event("order.edited", template="order.note_added",
+               description="Staff changed the order's items (what changed, and the new total).")
 register_event("order.backorder_allocated",
                description="Backordered items arrived and are now reserved for the customer's order.")
 register_event("order.address_changed", template="order.note_added",

@@ -27,8 +27,10 @@ from .selectors import order_admin_summary, order_filter_by_warehouse, order_sea
 from .services import (
     ADDRESS_CHANGEABLE,
     ADDRESS_FIELDS,
+    EDITABLE,
     order_add_note,
     order_change_address,
+    order_edit_lines,
     order_place,
     order_transition,
 )
@@ -235,6 +237,10 @@ class OrderAdmin(FSMAdminMixin, SimpleHistoryAdmin):
             actions.append({"label": "Change address", "url": reverse("admin:orders_order_address",
                                                                       args=[order.pk]),
                             "help_text": "Until a parcel has its label; the customer and staff are told."})
+        if (request.user.has_perm("orders.change_order") and order.status in EDITABLE
+                and order.payment_status == Order.PaymentStatus.UNPAID):
+            actions.append({"label": "Change items", "url": reverse("admin:orders_order_items", args=[order.pk]),
+                            "help_text": "Add or remove items, or change how many, before it is processed."})
         actions.append({"label": "Invoice (PDF)", "url": reverse("admin:orders_order_invoice", args=[order.pk])})
         return sorted(actions, key=lambda a: (not a.get("primary"), bool(a.get("danger"))))
 
@@ -269,6 +275,7 @@ class OrderAdmin(FSMAdminMixin, SimpleHistoryAdmin):
                  name="orders_order_address"),
             path("<path:object_id>/invoice/", self.admin_site.admin_view(self.invoice_view),
                  name="orders_order_invoice"),
+            path("<path:object_id>/items/", self.admin_site.admin_view(self.items_view), name="orders_order_items"),
             *super().get_urls(),
         ]
 
@@ -306,6 +313,56 @@ class OrderAdmin(FSMAdminMixin, SimpleHistoryAdmin):
                      "leaves for the old address.",
         }
         return TemplateResponse(request, "admin/orders/order/order_form.html", context)
+
+    def items_view(self, request, object_id):
+        """Change the items of an order not processed yet, through orders.services.order_edit_lines."""
+        order = self.get_object(request, unquote(object_id))
+        if order is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        if not request.user.has_perm("orders.change_order"):
+            raise PermissionDenied
+        lines = list(order.lines.order_by("pk"))
+        error, entered = "", {}
+        if request.method == "POST":
+            changes = []
+            for line in lines:
+                raw = (request.POST.get(f"qty_{line.pk}") or "").strip()
+                entered[f"qty_{line.pk}"] = raw[:6]
+                if raw.isdigit() and int(raw) != line.quantity:
+                    changes.append({"sku": line.sku, "quantity": int(raw)})
+                elif raw and not raw.isdigit():
+                    error = f"{line.sku}: a whole number of units (0 removes it)."
+            for i in range(3):
+                sku, raw = (request.POST.get(f"new_sku_{i}") or "").strip(), (request.POST.get(f"new_qty_{i}") or "")
+                entered[f"new_sku_{i}"], entered[f"new_qty_{i}"] = sku[:64], raw.strip()[:6]
+                if sku:
+                    if raw.strip().isdigit():
+                        changes.append({"sku": sku, "quantity": int(raw)})
+                    else:
+                        error = f"{sku}: say how many to add."
+            if not error:
+                try:
+                    order_edit_lines(order=order.number, changes=changes, actor=request.user,
+                                     reason=(request.POST.get("reason") or "")[:500])
+                except DomainError as err:
+                    problems = [p for ps in (err.extra.get("fields") or {}).values() for p in ps]
+                    error = err.message + (" " + " ".join(problems) if problems else "")
+                    if err.extra.get("sku"):
+                        error += f" ({err.extra['sku']}: {err.extra.get('available', 0)} available.)"
+                else:
+                    self.message_user(request, f"{order.number}: items changed; the customer is told.",
+                                      messages.SUCCESS)
+                    return redirect(reverse("admin:orders_order_change", args=[order.pk]))
+        for line in lines:
+            line.entered = entered.get(f"qty_{line.pk}", str(line.quantity))
+        context = {
+            **self.admin_site.each_context(request), "opts": self.opts, "original": order, "lines": lines,
+            "title": f"Change the items of {order.number}", "error": error, "entered": entered,
+            "new_rows": [{"i": i, "sku": entered.get(f"new_sku_{i}", ""), "qty": entered.get(f"new_qty_{i}", "")}
+                         for i in range(3)],
+            "has_view_permission": True,
+        }
+        return TemplateResponse(request, "admin/orders/order/items.html", context, status=422 if error else 200)
 
     def invoice_view(self, request, object_id):
         order = self.get_object(request, unquote(object_id))

@@ -9,10 +9,11 @@ from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api import NewestFirstCursorPagination
+from config.api import NewestFirstCursorPagination, with_errors
 
 from .errors import OrderNotFound
 from .filters import OrderFilter
+from .idempotency import idempotent
 from .models import Order
 from .selectors import order_detail, order_list
 from .serializers import (
@@ -20,10 +21,11 @@ from .serializers import (
     OrderCreateSerializer,
     OrderDetailSerializer,
     OrderEventSerializer,
+    OrderLinesEditSerializer,
     OrderListSerializer,
     TransitionSerializer,
 )
-from .services import order_add_note, order_place, order_transition, transition_names
+from .services import order_add_note, order_edit_lines, order_place, order_transition, transition_names
 
 
 def _fingerprint(data) -> str:
@@ -139,3 +141,25 @@ class OrderNoteApi(APIView):
                                internal=serializer.validated_data["internal"])
         return Response(OrderEventSerializer(event, context={"viewer": request.user}).data,
                         status=status.HTTP_201_CREATED)
+
+
+class OrderLinesEditApi(APIView):
+    @extend_schema(request=OrderLinesEditSerializer, responses=with_errors({200: OrderDetailSerializer}),
+                   parameters=[IDEMPOTENCY_HEADER],
+                   description="Change an unpaid order's items before it is processed: each change is a SKU and its "
+                               "new quantity (0 removes it, a new SKU adds it). Stock and totals follow; the customer "
+                               "is told.")
+    def post(self, request, number: str):
+        _staff_order(request, number)
+        if not request.user.has_perm("orders.change_order"):
+            raise PermissionDenied("You may not change orders.")
+        serializer = OrderLinesEditSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+
+        def run():
+            order_edit_lines(order=number, changes=[dict(c) for c in data["changes"]], actor=request.user,
+                             reason=data["reason"])
+            return Response(_detail(number, request.user))
+
+        return idempotent(request, run)

@@ -126,3 +126,13 @@ class TransitionSerializer(serializers.Serializer):
 class NoteSerializer(serializers.Serializer):
     text = serializers.CharField(max_length=4000)
     internal = serializers.BooleanField(default=True)
+
+
+class LineChangeSerializer(serializers.Serializer):
+    sku = serializers.CharField(max_length=64)
+    quantity = serializers.IntegerField(min_value=0, max_value=10_000, help_text="The new quantity; 0 removes it.")
+
+
+class OrderLinesEditSerializer(serializers.Serializer):
+    changes = LineChangeSerializer(many=True, allow_empty=False, max_length=200)
+    reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")

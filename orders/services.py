@@ -809,3 +809,126 @@ def _expire_unpaid(*, number: str, cutoff, hours: int) -> bool:
            reason=f"Payment did not arrive within {waited}, so the order was cancelled and its items released.",
            event_data={"expired_unpaid": True, "expiry_hours": hours})
     return True
+
+
+# --- editing a placed order ------------------------------------------------------------------------------------
+
+EDITABLE = [Order.Status.PLACED, Order.Status.CONFIRMED]
+
+
+@atomic_service
+def order_edit_lines(*, order: Order | str, changes: Sequence[dict], actor=None, reason: str = "") -> Order:
+    """Change what an order holds before anything is picked: `changes` are {"sku", "quantity"}, the new quantity of
+    a line (0 removes it; a SKU not on the order adds it). The reserved stock follows (more is allocated like at
+    placement, out of stock refused or backordered; less is released), prices come from the catalogue for new
+    lines and stay as sold for the others, and the totals follow. The customer sees the change on the timeline
+    and by email. Paid orders are not edited: the difference would be money to collect or to refund."""
+    locked = _lock(order)
+    if locked.status not in EDITABLE:
+        raise TransitionNotAllowed(
+            f"Order {locked.number} is {locked.get_status_display().lower()}: its items can change only before it "
+            "is processed (its address can still change until the label).", status=locked.status)
+    if locked.payment_status != Order.PaymentStatus.UNPAID:
+        raise TransitionNotAllowed(
+            f"Order {locked.number} is paid: change it by refunding items, or place a new order for more.",
+            status=locked.status, payment_status=locked.payment_status)
+    lines = {line.sku.upper(): line for line in OrderLine.objects.filter(order=locked).select_related("product")}
+    wanted: dict[str, int] = {}
+    errors: dict[str, list[str]] = {}
+    for i, change in enumerate(changes or []):
+        sku = str((change or {}).get("sku") or "").strip().upper()
+        quantity = (change or {}).get("quantity")
+        if not sku:
+            errors[f"changes[{i}].sku"] = ["Which product?"]
+        elif sku in wanted:
+            errors[f"changes[{i}].sku"] = [f"{sku} appears twice."]
+        elif not isinstance(quantity, int) or isinstance(quantity, bool) or not 0 <= quantity <= 10_000:
+            errors[f"changes[{i}].quantity"] = ["A whole number from 0 (remove) to 10000."]
+        else:
+            wanted[sku] = quantity
+    new_skus = [sku for sku in wanted if sku not in lines and wanted[sku] > 0]
+    products = {p.sku.upper(): p for p in Product.objects.filter(sku__in=new_skus)}
+    for i, change in enumerate(changes or []):
+        sku = str((change or {}).get("sku") or "").strip().upper()
+        if sku in new_skus and (sku not in products or not products[sku].active):
+            errors[f"changes[{i}].sku"] = [f"{sku} is not for sale." if sku in products else f"Unknown SKU {sku}."]
+    if errors or not wanted:
+        raise InvalidOrder("The changes cannot be made as they are.",
+                           fields=errors or {"changes": ["Nothing to change."]})
+    remaining = {sku: line.quantity for sku, line in lines.items()}
+    remaining.update({sku: q for sku, q in wanted.items()})
+    if not any(q > 0 for q in remaining.values()):
+        raise InvalidOrder("An order keeps at least one item: cancel it instead.",
+                           fields={"changes": ["Nothing left."]})
+    summary: list[dict] = []
+    # fewer or removed: backordered units go first, then reserved ones, from the last-choice warehouse back
+    for sku, quantity in sorted(wanted.items()):
+        line = lines.get(sku)
+        if line is None or quantity >= line.quantity:
+            continue
+        less = line.quantity - quantity
+        from_backorder = min(less, line.backordered_quantity)
+        to_release, picks = less - from_backorder, []
+        for allocation in sorted(_outstanding(locked), key=lambda a: -a.pk):
+            if allocation.line_id == line.pk and to_release:
+                take = min(to_release, allocation.quantity)
+                picks.append((allocation, take))
+                to_release -= take
+        if picks:
+            stock_release(items=[(a.product_id, a.warehouse_id, q) for a, q in picks], actor=actor,
+                          reason=reason or "Order changed", reference=locked)
+            for allocation, take in picks:
+                Allocation.objects.filter(pk=allocation.pk).update(quantity=F("quantity") - take,
+                                                                   released=F("released") + take)
+        summary.append({"sku": line.sku, "name": line.name, "from": line.quantity, "to": quantity})
+        if quantity == 0:
+            Allocation.objects.filter(line=line).delete()
+            line.delete()
+        else:
+            line.backordered_quantity -= from_backorder
+            line.quantity, line.line_total = quantity, line.unit_price * quantity
+            if not line.backordered_quantity:
+                line.backorder_expected_on = None
+            line.save(update_fields=["quantity", "line_total", "backordered_quantity", "backorder_expected_on"])
+    # more, or new lines: allocated like at placement (out of stock refused unless sold on backorder)
+    more: list[tuple[OrderLine, int]] = []
+    for sku, quantity in sorted(wanted.items()):
+        line = lines.get(sku)
+        if line is None and quantity > 0:
+            product = products[sku]
+            line = OrderLine.objects.create(order=locked, product=product, sku=product.sku, name=product.name,
+                                            quantity=quantity, unit_price=product.price,
+                                            line_total=product.price * quantity)
+            more.append((line, quantity))
+            summary.append({"sku": line.sku, "name": line.name, "from": 0, "to": quantity})
+        elif line is not None and quantity > line.quantity:
+            delta = quantity - line.quantity
+            summary.append({"sku": line.sku, "name": line.name, "from": line.quantity, "to": quantity})
+            line.quantity, line.line_total = quantity, line.unit_price * quantity
+            line.save(update_fields=["quantity", "line_total"])
+            more.append((line, delta))
+    if more:
+        short_ok = {line.product_id for line, _ in more if line.product.allow_backorder}
+        plans = stock_allocate(requests=[(line.product, delta) for line, delta in more], actor=actor,
+                               reference=locked, short_ok=short_ok)
+        by_product = {line.product_id: line for line, _ in more}
+        Allocation.objects.bulk_create([Allocation(order=locked, line=by_product[p.product.pk], product=p.product,
+                                                   warehouse=p.warehouse, quantity=p.quantity) for p in plans])
+        got: dict[int, int] = defaultdict(int)
+        for plan in plans:
+            got[plan.product.pk] += plan.quantity
+        for line, delta in more:
+            short = delta - got[line.product_id]
+            if short > 0:
+                days = line.product.restock_days or settings.WAYBILL_BACKORDER_DAYS
+                line.backordered_quantity += short
+                line.backorder_expected_on = timezone.localdate() + timedelta(days=days)
+                line.save(update_fields=["backordered_quantity", "backorder_expected_on"])
+    subtotal = sum((line.line_total for line in OrderLine.objects.filter(order=locked)), Decimal("0"))
+    locked.subtotal, locked.total = subtotal, subtotal + locked.shipping_total
+    locked.save(update_fields=["subtotal", "total", "updated_at"])
+    words = "; ".join(f"{s['name']}: {s['from']} → {s['to']}" if s["to"] else f"{s['name']} removed"
+                      for s in summary)
+    _record_event(locked, actor=actor, kind=OrderEvent.Kind.NOTE, text=f"Your order was changed: {words}.",
+                  data={"order_edited": summary, "total": str(locked.total), "reason": reason[:500]})
+    return locked
