@@ -14,13 +14,14 @@ from django.http import HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django_fsm.admin import FSMAdminMixin
 from simple_history.admin import SimpleHistoryAdmin
 
 from config.admin import AdminExtensions, AppendOnlyAdmin, EstimatedCountPaginator
 from config.errors import DomainError
 
-from .documents import invoice_pdf
+from .documents import MAX_BULK, invoice_pdf, invoices_pdf
 from .forms import AddressForm, OrderLineFormSet, PhoneOrderForm
 from .models import Order, OrderEvent
 from .selectors import order_admin_summary, order_filter_by_warehouse, order_search
@@ -201,8 +202,25 @@ class OrderAdmin(FSMAdminMixin, SimpleHistoryAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
+    actions = ["print_invoices"]
+
     def get_actions(self, request):
         return {**super().get_actions(request), **order_admin_extensions.actions_for(self, request)}
+
+    @admin.action(description="Print invoices (PDF, one per order)")
+    def print_invoices(self, request, queryset):
+        orders = list(queryset.exclude(status=Order.Status.CANCELLED, payment_status=Order.PaymentStatus.UNPAID)
+                      .order_by("pk")[:MAX_BULK + 1])
+        if len(orders) > MAX_BULK:
+            self.message_user(request, f"At most {MAX_BULK} invoices at once: choose fewer orders.", messages.ERROR)
+            return None
+        if not orders:
+            self.message_user(request, "Nothing to invoice: cancelled unpaid orders have no invoice.",
+                              messages.WARNING)
+            return None
+        response = HttpResponse(invoices_pdf(orders=orders), content_type="application/pdf")
+        response["Content-Disposition"] = f'inline; filename="invoices-{timezone.now():%Y%m%d-%H%M}.pdf"'
+        return response
 
 
     def get_inlines(self, request, obj):
@@ -368,7 +386,12 @@ class OrderAdmin(FSMAdminMixin, SimpleHistoryAdmin):
         order = self.get_object(request, unquote(object_id))
         if order is None:
             return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
-        response = HttpResponse(invoice_pdf(order=order), content_type="application/pdf")
+        try:
+            content = invoice_pdf(order=order)
+        except DomainError as err:
+            self.message_user(request, err.message, messages.ERROR)
+            return redirect(reverse("admin:orders_order_change", args=[order.pk]))
+        response = HttpResponse(content, content_type="application/pdf")
         response["Content-Disposition"] = f'inline; filename="invoice-{order.number}.pdf"'
         return response
 

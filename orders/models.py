@@ -366,3 +366,26 @@ class IdempotentResponse(models.Model):
 
     def __str__(self) -> str:
         return self.key
+
+
+class InvoiceSequence(models.Model):
+    """The last invoice number given in a year: invoices are numbered without gaps (the row is locked while one
+    is issued, and a rolled-back issue gives its number back)."""
+
+    year = models.PositiveSmallIntegerField(primary_key=True)
+    last = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.year}: {self.last}"
+
+
+class Invoice(models.Model):
+    order = models.OneToOneField(Order, on_delete=models.PROTECT, related_name="invoice")
+    number = models.CharField(max_length=32, unique=True)
+    issued_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-issued_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.number

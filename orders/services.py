@@ -35,7 +35,16 @@ from .errors import (
     TransitionForbidden,
     TransitionNotAllowed,
 )
-from .models import Allocation, IdempotencyKey, IdempotentResponse, Order, OrderEvent, OrderLine
+from .models import (
+    Allocation,
+    IdempotencyKey,
+    IdempotentResponse,
+    Invoice,
+    InvoiceSequence,
+    Order,
+    OrderEvent,
+    OrderLine,
+)
 from .signals import order_event_recorded
 
 REASON_REQUIRED = {"cancel", "hold"}
@@ -932,3 +941,33 @@ def order_edit_lines(*, order: Order | str, changes: Sequence[dict], actor=None,
     _record_event(locked, actor=actor, kind=OrderEvent.Kind.NOTE, text=f"Your order was changed: {words}.",
                   data={"order_edited": summary, "total": str(locked.total), "reason": reason[:500]})
     return locked
+
+
+# --- invoices ----------------------------------------------------------------------------------------------------
+
+@atomic_service
+def order_issue_invoice(*, order: Order | str) -> Invoice:
+    """The order's invoice, numbered on first issue (INV-<year>-<6 digits>, without gaps per year); later calls
+    return the same invoice."""
+    locked = _lock(order)
+    existing = Invoice.objects.filter(order=locked).first()
+    if existing is not None:
+        return existing
+    if locked.status == Order.Status.CANCELLED and locked.payment_status == Order.PaymentStatus.UNPAID:
+        raise TransitionNotAllowed(f"Order {locked.number} was cancelled unpaid: there is nothing to invoice.",
+                                   status=locked.status)
+    year = timezone.localdate().year
+    InvoiceSequence.objects.get_or_create(year=year)
+    sequence = InvoiceSequence.objects.select_for_update().get(year=year)
+    sequence.last += 1
+    sequence.save(update_fields=["last"])
+    return Invoice.objects.create(order=locked, number=f"{settings.WAYBILL_INVOICE_PREFIX}{year}-{sequence.last:06d}")
+
+
+def invoice_tax(*, amount: Decimal) -> tuple[Decimal, Decimal]:
+    """(net, tax) of a gross amount at the shop's rate (prices include tax): WAYBILL_TAX_RATE_PERCENT."""
+    rate = Decimal(settings.WAYBILL_TAX_RATE_PERCENT)
+    if rate <= 0:
+        return amount, Decimal("0.00")
+    tax = (amount * rate / (Decimal(100) + rate)).quantize(Decimal("0.01"))
+    return amount - tax, tax

@@ -392,7 +392,12 @@ def order_invoice(request, number: str):
     from orders.documents import invoice_pdf
 
     order = _order(request, number)
-    response = HttpResponse(invoice_pdf(order=order), content_type="application/pdf")
+    try:
+        content = invoice_pdf(order=order)
+    except DomainError as err:
+        messages.error(request, err.message)
+        return redirect("portal:order-detail", number=order.number)
+    response = HttpResponse(content, content_type="application/pdf")
     response["Content-Disposition"] = f'attachment; filename="invoice-{order.number}.pdf"'
     return response
 

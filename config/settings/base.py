@@ -240,6 +240,11 @@ WAYBILL_FREE_SHIPPING_FROM = Decimal(_free_shipping_from) if _free_shipping_from
 WAYBILL_UNPAID_ORDER_EXPIRY_HOURS = env.int("WAYBILL_UNPAID_ORDER_EXPIRY_HOURS", default=72)
 WAYBILL_BACKORDER_DAYS = env.int("WAYBILL_BACKORDER_DAYS", default=14)  # a backorder's expected wait by default
 WAYBILL_SHOP_NAME = env("WAYBILL_SHOP_NAME", default="Waybill demo shop")  # on invoices
+WAYBILL_SHOP_ADDRESS = env("WAYBILL_SHOP_ADDRESS", default="")  # the seller's address on invoices
+WAYBILL_SHOP_VAT_ID = env("WAYBILL_SHOP_VAT_ID", default="")
+WAYBILL_INVOICE_PREFIX = env("WAYBILL_INVOICE_PREFIX", default="INV-")
+# Prices include tax at this rate; invoices show the tax they contain (0: no tax line).
+WAYBILL_TAX_RATE_PERCENT = Decimal(env("WAYBILL_TAX_RATE_PERCENT", default="19"))
 WAYBILL_IDEMPOTENCY_TTL_HOURS = env.int("WAYBILL_IDEMPOTENCY_TTL_HOURS", default=24)
 
 # --- Retention (notifications/retention.py, orders/retention.py): beat purges old rows in bounded batches -------
