@@ -9,7 +9,15 @@ from health_check.views import HealthCheckView
 from rest_framework.routers import DefaultRouter
 
 from config.ratelimit import CarrierEventThrottle, InboundEmailThrottle, login_rate_limited
-from inventory.apis import ProductApi, SerialLookupApi, StockApi, StockMovementApi
+from inventory.apis import (
+    GoodsReceiptApi,
+    ProductApi,
+    SerialLookupApi,
+    StockApi,
+    StockBinApi,
+    StockMovementApi,
+    WarehouseApi,
+)
 from orders.apis import OrderDetailApi, OrderLinesEditApi, OrderListCreateApi, OrderNoteApi, OrderTransitionApi
 from portal.accounts import PasswordResetView
 from returns.apis import (
@@ -35,6 +43,8 @@ router = DefaultRouter(trailing_slash=True)
 router.register("products", ProductApi, basename="product")
 router.register("stock", StockApi, basename="stock")
 router.register("stock-movements", StockMovementApi, basename="stock-movement")
+router.register("warehouses", WarehouseApi, basename="warehouse")
+router.register("goods-receipts", GoodsReceiptApi, basename="goods-receipt")
 
 api = [
     path("orders/", OrderListCreateApi.as_view(), name="order-list"),
@@ -42,6 +52,7 @@ api = [
     path("orders/<str:number>/transitions/<str:name>/", OrderTransitionApi.as_view(), name="order-transition"),
     path("orders/<str:number>/notes/", OrderNoteApi.as_view(), name="order-note"),
     path("orders/<str:number>/lines/", OrderLinesEditApi.as_view(), name="order-lines"),
+    path("stock/<int:pk>/bin/", StockBinApi.as_view(), name="stock-bin"),
     path("orders/<str:number>/refunds/", OrderRefundApi.as_view(), name="order-refund"),
     path("returns/", ReturnListCreateApi.as_view(), name="return-list"),
     path("returns/<str:number>/", ReturnDetailApi.as_view(), name="return-detail"),

@@ -1,17 +1,22 @@
 import django_filters
-from drf_spectacular.utils import extend_schema
+from django.db.models import Prefetch
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied
+from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api import StaffModelPermissions, StandardPagination
+from config.api import StaffModelPermissions, StandardPagination, with_errors
+from config.idempotency import idempotent
 
 from .errors import UnitNotFound
-from .models import Product, StockLevel, StockMovement
+from .models import GoodsReceipt, GoodsReceiptLine, Product, StockLevel, StockMovement, Warehouse
 from .selectors import product_list, stock_level_list, stock_movement_list, unit_history
 from .serializers import (
+    BinSerializer,
+    GoodsReceiptCreateSerializer,
+    GoodsReceiptSerializer,
     ProductSerializer,
     SerialLookupSerializer,
     StockAdjustSerializer,
@@ -19,8 +24,9 @@ from .serializers import (
     StockMovementSerializer,
     StockReceiveSerializer,
     StockTransferSerializer,
+    WarehouseSerializer,
 )
-from .services import stock_adjust, stock_receive, stock_transfer
+from .services import goods_receipt_create, stock_adjust, stock_level_set_bin, stock_receive, stock_transfer
 
 
 class ProductFilter(django_filters.FilterSet):
@@ -161,3 +167,63 @@ class SerialLookupApi(APIView):
             unit.history = events
             units.append(unit)
         return Response(SerialLookupSerializer({"serial": units[0].serial, "units": units}).data)
+
+
+class StockBinApi(APIView):
+    @extend_schema(request=BinSerializer, responses=with_errors({200: StockLevelSerializer}),
+                   description="Where a product sits in a warehouse (pick lists walk the bins in order). Only the bin "
+                               "is written, never the quantities.")
+    def post(self, request, pk: int):
+        if not (request.user.is_staff and request.user.has_perm("inventory.change_stocklevel")):
+            raise PermissionDenied("You may not change stock levels.")
+        level = stock_level_list().filter(pk=pk).first()
+        if level is None:
+            raise NotFound(f"No stock level {pk}.")
+        serializer = BinSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+
+        def run():
+            stock_level_set_bin(stock_level=level.pk, bin=serializer.validated_data["bin"])
+            return Response(StockLevelSerializer(stock_level_list().get(pk=level.pk)).data)
+
+        return idempotent(request, run)
+
+
+class WarehouseApi(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
+                   mixins.UpdateModelMixin, viewsets.GenericViewSet):
+    """Warehouses for staff: stock is allocated from active ones in priority order (1 = first choice). They are
+    deactivated, never deleted: the ledger refers to them."""
+
+    serializer_class = WarehouseSerializer
+    permission_classes = [StaffModelPermissions]
+    pagination_class = StandardPagination
+    lookup_field = "code"
+    queryset = Warehouse.objects.order_by("priority", "code")
+
+
+class GoodsReceiptApi(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Supplier deliveries booked in, a quantity (and serials) per line, newest first."""
+
+    serializer_class = GoodsReceiptSerializer
+    permission_classes = [StaffModelPermissions]
+    pagination_class = StandardPagination
+    queryset = GoodsReceipt.objects.select_related("warehouse").prefetch_related(
+        Prefetch("lines", queryset=GoodsReceiptLine.objects.select_related("product").order_by("pk")))
+
+    @extend_schema(request=GoodsReceiptCreateSerializer, responses=with_errors({201: GoodsReceiptSerializer}),
+                   parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False)])
+    def create(self, request):
+        serializer = GoodsReceiptCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+
+        def run():
+            receipt = goods_receipt_create(
+                warehouse=data["warehouse"], supplier=data["supplier"], reference=data["reference"],
+                note=data["note"], actor=request.user,
+                lines=[{"sku": line["sku"], "quantity": line["quantity"], "serials": line.get("serials", [])}
+                       for line in data["lines"]])
+            return Response(GoodsReceiptSerializer(self.get_queryset().get(pk=receipt.pk)).data,
+                            status=status.HTTP_201_CREATED)
+
+        return idempotent(request, run)

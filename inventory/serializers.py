@@ -24,7 +24,7 @@ class StockLevelSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = StockLevel
-        fields = ["id", "sku", "warehouse", "on_hand", "allocated", "available", "updated_at"]
+        fields = ["id", "sku", "warehouse", "bin", "on_hand", "allocated", "available", "updated_at"]
 
 
 class StockMovementSerializer(serializers.ModelSerializer):
@@ -100,3 +100,37 @@ class UnitSerializer(serializers.Serializer):
 class SerialLookupSerializer(serializers.Serializer):
     serial = serializers.CharField()
     units = UnitSerializer(many=True, help_text="One per product that has this serial number (usually one).")
+
+
+class BinSerializer(serializers.Serializer):
+    bin = serializers.CharField(max_length=32, allow_blank=True, help_text="e.g. A-03-2; empty clears it.")
+
+
+class GoodsReceiptLineSerializer(serializers.Serializer):
+    sku = serializers.CharField(max_length=64)
+    quantity = serializers.IntegerField(min_value=1, max_value=1_000_000)
+    serials = serializers.ListField(child=serializers.CharField(max_length=64), required=False, max_length=10_000,
+                                    help_text="For serial-tracked products: one per unit.")
+
+
+class GoodsReceiptCreateSerializer(serializers.Serializer):
+    warehouse = serializers.CharField(max_length=16, help_text="Warehouse code.")
+    supplier = serializers.CharField(max_length=200)
+    reference = serializers.CharField(max_length=100, required=False, allow_blank=True, default="",
+                                      help_text="The supplier's delivery note: booked once only.")
+    note = serializers.CharField(max_length=4000, required=False, allow_blank=True, default="")
+    lines = GoodsReceiptLineSerializer(many=True, allow_empty=False, max_length=500)
+
+
+class GoodsReceiptSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    warehouse = serializers.CharField(source="warehouse.code")
+    supplier = serializers.CharField()
+    reference = serializers.CharField()
+    note = serializers.CharField()
+    received_at = serializers.DateTimeField()
+    lines = serializers.SerializerMethodField()
+
+    def get_lines(self, obj) -> list[dict]:
+        return [{"sku": line.product.sku, "quantity": line.quantity, "serials": line.serials}
+                for line in obj.lines.all()]
