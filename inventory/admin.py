@@ -4,6 +4,7 @@ from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect, render
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from import_export.admin import ImportExportMixin
 from simple_history.admin import SimpleHistoryAdmin
 
 from config.admin import AppendOnlyAdmin, ReadOnlyTabularInline
@@ -20,12 +21,18 @@ from .models import (
     UnitEvent,
     Warehouse,
 )
+from .resources import ProductResource, StockLevelResource
 from .selectors import serial_lookup_value
 from .services import goods_receipt_create, stock_adjust, stock_level_set_bin
 
 
 @admin.register(Product)
-class ProductAdmin(SimpleHistoryAdmin):  # History: every price, name and on-sale change, and who made it
+class ProductAdmin(ImportExportMixin, SimpleHistoryAdmin):  # History: every price, name and on-sale change
+    resource_classes = [ProductResource]
+
+    def has_import_permission(self, request):
+        return request.user.has_perm("inventory.manage_catalogue")  # an import may change prices
+
     list_display = ["sku", "name", "price", "active", "low_stock_threshold", "serial_tracked", "serial_format"]
     list_filter = ["active", "serial_tracked", "serial_format"]
     search_fields = ["sku", "name"]
@@ -59,7 +66,15 @@ class AdjustReasonForm(forms.Form):
 
 
 @admin.register(StockLevel)
-class StockLevelAdmin(admin.ModelAdmin):
+class StockLevelAdmin(ImportExportMixin, admin.ModelAdmin):
+    """Stock counts and bins import here (CSV or XLSX: sku, warehouse, bin, on_hand): each changed count is a
+    ledger movement "Stock count import", after a preview of every row."""
+
+    resource_classes = [StockLevelResource]
+
+    def has_import_permission(self, request):
+        return request.user.has_perm("inventory.change_stocklevel")
+
     list_display = ["product", "warehouse", "bin", "on_hand", "allocated", "available_units", "updated_at"]
     list_editable = ["bin"]
     list_filter = ["warehouse"]

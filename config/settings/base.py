@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "django_fsm",  # templates for the admin's transition buttons and forms
     "django_htmx",
     "template_partials",
+    "import_export",
     "inventory",
     "orders",
     "shipping",
@@ -245,6 +246,11 @@ WAYBILL_SHOP_VAT_ID = env("WAYBILL_SHOP_VAT_ID", default="")
 WAYBILL_INVOICE_PREFIX = env("WAYBILL_INVOICE_PREFIX", default="INV-")
 # Prices include tax at this rate; invoices show the tax they contain (0: no tax line).
 WAYBILL_TAX_RATE_PERCENT = Decimal(env("WAYBILL_TAX_RATE_PERCENT", default="19"))
+# Imports (django-import-export): a preview shows every row's errors first; the import is one transaction.
+IMPORT_EXPORT_USE_TRANSACTIONS = True
+IMPORT_EXPORT_SKIP_ADMIN_LOG = True  # the ledger and the timelines say what changed
+IMPORT_EXPORT_IMPORT_PERMISSION_CODE = "change"
+IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "view"
 WAYBILL_IDEMPOTENCY_TTL_HOURS = env.int("WAYBILL_IDEMPOTENCY_TTL_HOURS", default=24)
 
 # --- Retention (notifications/retention.py, orders/retention.py): beat purges old rows in bounded batches -------
