@@ -10,7 +10,7 @@ from django.contrib.admin.utils import unquote
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q
-from django.http import HttpResponse
+from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -22,8 +22,9 @@ from config.admin import AdminExtensions, AppendOnlyAdmin, EstimatedCountPaginat
 from config.errors import DomainError
 
 from .documents import MAX_BULK, invoice_pdf, invoices_pdf
+from .exports import export_job_start, export_params_from_admin
 from .forms import AddressForm, OrderLineFormSet, PhoneOrderForm
-from .models import Order, OrderEvent
+from .models import ExportJob, Order, OrderEvent
 from .selectors import order_admin_summary, order_filter_by_warehouse, order_search
 from .services import (
     ADDRESS_CHANGEABLE,
@@ -456,3 +457,66 @@ class OrderEventAdmin(AppendOnlyAdmin):
     list_select_related = ["order", "actor"]
     search_fields = ["=order__number"]
 
+
+
+@admin.register(ExportJob)
+class ExportJobAdmin(admin.ModelAdmin):
+    """Background exports: progress while they run, the file when they are done."""
+
+    list_display = ["__str__", "status", "progress", "created_by", "created_at", "finished_at"]
+    list_filter = ["status"]
+    list_select_related = ["created_by"]
+    change_form_template = "admin/orders/exportjob/change_form.html"
+    readonly_fields = ["kind", "params", "status", "total", "done_rows", "error", "created_by", "created_at",
+                       "started_at", "finished_at"]
+    fields = readonly_fields
+
+    @admin.display(description="progress")
+    def progress(self, obj) -> str:
+        return f"{obj.percent} %"
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.has_perm("orders.view_order")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_urls(self):
+        return [
+            path("start/", self.admin_site.admin_view(self.start_view), name="orders_exportjob_start"),
+            path("<int:pk>/download/", self.admin_site.admin_view(self.download_view),
+                 name="orders_exportjob_download"),
+            *super().get_urls(),
+        ]
+
+    def start_view(self, request):
+        """Export the orders the list shows (its filters and search), in the background."""
+        if not request.user.has_perm("orders.view_order"):
+            raise PermissionDenied
+        params = export_params_from_admin(request.POST if request.method == "POST" else request.GET)
+        if request.method == "POST":
+            try:
+                job = export_job_start(params=params, actor=request.user)
+            except ValueError as err:
+                self.message_user(request, f"These filters cannot be exported: {err}", messages.ERROR)
+                return redirect(reverse("admin:orders_order_changelist"))
+            return redirect(reverse("admin:orders_exportjob_change", args=[job.pk]))
+        context = {**self.admin_site.each_context(request), "opts": self.opts, "title": "Export orders (CSV)",
+                   "params": params}
+        return TemplateResponse(request, "admin/orders/exportjob/start.html", context)
+
+    def download_view(self, request, pk: int):
+        job = ExportJob.objects.filter(pk=pk).first()
+        if job is None or not request.user.has_perm("orders.view_order"):
+            raise Http404
+        if job.status != ExportJob.Status.DONE or not job.file:
+            self.message_user(request, "The export is not ready yet.", messages.WARNING)
+            return redirect(reverse("admin:orders_exportjob_change", args=[job.pk]))
+        return FileResponse(job.file.open("rb"), as_attachment=True, filename=job.file.name.rsplit("/", 1)[-1],
+                            content_type="text/csv")

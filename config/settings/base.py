@@ -283,6 +283,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 2 * 60 * 60, "socket_co
 CELERY_IMPORTS = ["notifications.retention"]  # tasks outside the apps' tasks.py modules
 CELERY_BEAT_SCHEDULE: dict = {
     "orders-expire-unpaid": {"task": "orders.tasks.order_expire_unpaid_task", "schedule": 10 * 60},
+    "orders-export-jobs-sweep": {"task": "orders.tasks.export_jobs_sweep_task", "schedule": 60},
     # sent outbox rows, webhook attempts and expired idempotency keys (notifications/retention.py)
     "retention-purge": {"task": "notifications.retention.retention_purge_task", "schedule": 60 * 60},
     "shipping-overdue-scan-alerts": {"task": "shipping.tasks.shipment_alert_overdue_scans_task", "schedule": 15 * 60},
