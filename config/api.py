@@ -1,7 +1,13 @@
-"""Pieces every app's API shares: permissions and pagination."""
+"""Pieces every app's API shares: permissions, pagination and the documented error answers."""
 
+import datetime as dt
+
+from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import permissions, serializers
-from rest_framework.pagination import CursorPagination, PageNumberPagination
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.pagination import Cursor, CursorPagination, PageNumberPagination
+
+from .filters import to_utc
 
 
 class StaffModelPermissions(permissions.DjangoModelPermissions):
@@ -23,6 +29,37 @@ class NewestFirstCursorPagination(CursorPagination):
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 200
+
+    def paginate_queryset(self, queryset, request, view=None):
+        self._model = queryset.model
+        return super().paginate_queryset(queryset, request, view)
+
+    def decode_cursor(self, request):
+        """The cursor as the client sent it, refused (400, naming `cursor`) unless it is one we could have
+        written: its position must be a value of the ordering field, and a moment is compared in UTC (a
+        hand-made `+20:00` offset would otherwise reach PostgreSQL, which refuses it with a server error)."""
+        try:
+            cursor = super().decode_cursor(request)
+        except NotFound:
+            raise self._invalid() from None
+        if cursor is None or cursor.position is None:
+            return cursor
+        field = self._model._meta.get_field(self.ordering[0].lstrip("-"))
+        try:
+            value = field.to_python(cursor.position)
+            if isinstance(value, dt.datetime):
+                if value.tzinfo is None:
+                    raise DjangoValidationError("naive")
+                value = to_utc(value).isoformat()
+            elif value is None:
+                raise DjangoValidationError("empty")
+        except (DjangoValidationError, TypeError, ValueError, OverflowError):
+            raise self._invalid() from None
+        return Cursor(offset=cursor.offset, reverse=cursor.reverse, position=str(value))
+
+    def _invalid(self) -> ValidationError:
+        return ValidationError({self.cursor_query_param: ["Invalid cursor: use the next or previous link of an "
+                                                          "earlier page."]})
 
 
 class StandardPagination(PageNumberPagination):

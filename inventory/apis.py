@@ -7,6 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.api import StaffModelPermissions, StandardPagination
+from config.filters import IsoDateTimeFilter
 
 from .errors import UnitNotFound
 from .models import Product, StockLevel, StockMovement
@@ -106,7 +107,7 @@ class StockApi(mixins.ListModelMixin, viewsets.GenericViewSet):
 class StockMovementFilter(django_filters.FilterSet):
     sku = django_filters.CharFilter(field_name="product__sku", lookup_expr="iexact")
     warehouse = django_filters.CharFilter(field_name="warehouse__code", lookup_expr="iexact")
-    after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    after = IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
 
     class Meta:
         model = StockMovement

@@ -9,7 +9,13 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django_fsm.admin import FSMAdminMixin
 
-from config.admin import AdminExtensions, AppendOnlyAdmin, EstimatedCountPaginator, ReadOnlyTabularInline
+from config.admin import (
+    AdminExtensions,
+    AppendOnlyAdmin,
+    EstimatedCountPaginator,
+    ReadOnlyTabularInline,
+    TransitionUrlsMixin,
+)
 from config.errors import DomainError
 
 from .models import Allocation, Order, OrderEvent, OrderLine
@@ -81,7 +87,7 @@ class OrderNoteForm(forms.Form):
 
 
 @admin.register(Order)
-class OrderAdmin(FSMAdminMixin, admin.ModelAdmin):
+class OrderAdmin(TransitionUrlsMixin, FSMAdminMixin, admin.ModelAdmin):
     fsm_fields = ["status"]
     change_form_template = "admin/orders/order/change_form.html"  # the FSM buttons plus "Add note"
     list_display = ["number", "status", "payment_status", "email", "total", "currency", "placed_at"]

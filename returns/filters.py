@@ -1,5 +1,7 @@
 import django_filters
 
+from config.filters import IsoDateTimeFilter
+
 from .models import Reason, ReturnLine, ReturnRequest
 
 
@@ -10,8 +12,8 @@ class ReturnFilter(django_filters.FilterSet):
     reason = django_filters.ChoiceFilter(choices=Reason.choices, method="filter_reason")
     order = django_filters.CharFilter(field_name="order__number", lookup_expr="iexact")
     warehouse = django_filters.CharFilter(field_name="warehouse__code", lookup_expr="iexact")
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = ReturnRequest

@@ -40,6 +40,7 @@ from .errors import (
     ShipmentNotFound,
     ShipmentTransitionForbidden,
     ShipmentTransitionNotAllowed,
+    ShipmentTransitionNotFound,
     TrackingNumberNotFound,
 )
 from .models import Carrier, Shipment, ShipmentEvent, ShipmentLine, ShipmentUnit
@@ -493,8 +494,8 @@ def shipment_transition(*, shipment: Shipment | int, name: str, actor=None, reas
     serial-tracked line (refused, naming the line and the serial, if one is missing, malformed or not available).
     """
     if name not in transition_names():
-        raise ShipmentTransitionNotAllowed(f"There is no transition called {name!r}.", transition=name,
-                                           allowed=transition_names())
+        raise ShipmentTransitionNotFound(f"There is no transition called {name!r}.", transition=name,
+                                         allowed=transition_names())
     order, locked = _lock_shipment(shipment)
     method = getattr(locked, name)
     if not can_proceed(method):
