@@ -187,6 +187,8 @@ DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Waybill <orders@waybill.
 
 # --- Shipping (shipping/) --------------------------------------------------------------------------------
 WAYBILL_SHIPMENT_SCAN_OVERDUE_HOURS = env.int("WAYBILL_SHIPMENT_SCAN_OVERDUE_HOURS", default=48)
+# How far a carrier's clock may be behind ours: a scan stamped this much before the label still applies.
+WAYBILL_CARRIER_CLOCK_SKEW_SECONDS = env.int("WAYBILL_CARRIER_CLOCK_SKEW_SECONDS", default=300)
 WAYBILL_TRACKING_RATE_LIMIT = env.int("WAYBILL_TRACKING_RATE_LIMIT", default=30)
 WAYBILL_TRACKING_RATE_WINDOW_SECONDS = env.int("WAYBILL_TRACKING_RATE_WINDOW_SECONDS", default=60)
 
