@@ -13,6 +13,7 @@ from config.api import NewestFirstCursorPagination
 
 from .errors import OrderNotFound
 from .filters import OrderFilter
+from .idempotency import idempotent, request_key
 from .models import Order
 from .selectors import order_detail, order_list
 from .serializers import (
@@ -41,7 +42,8 @@ class OrderPagination(NewestFirstCursorPagination):
 
 IDEMPOTENCY_HEADER = OpenApiParameter(
     "Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER,
-    description="Retry-safe creation: the same key and body return the first order; another body gets 422.",
+    description="Retry-safe creation: the same key and body get the first answer again (with `Idempotent-Replayed: "
+                "true`); another body gets 422.",
 )
 
 
@@ -81,18 +83,22 @@ class OrderListCreateApi(generics.ListAPIView):
             email = data.get("email") or user.email
             if not email:
                 raise ValidationError({"email": ["Give a contact email."]})
-        key = request.headers.get("Idempotency-Key", "").strip()
-        if len(key) > 255:
-            raise ValidationError({"Idempotency-Key": ["At most 255 characters."]})
-        order, created = order_place(
-            customer=customer, email=email, phone=data["phone"], shipping_address=dict(data["shipping_address"]),
-            lines=[dict(line) for line in data["lines"]], currency=data.get("currency"),
-            shipping_total=data["shipping_total"], notes=data["notes"], actor=user,
-            idempotency_key=key or None, fingerprint=_fingerprint(request.data), keep_related=True,
-        )
-        # A new order carries its lines, allocations and first timeline entry from the service: no read-back.
-        body = OrderDetailSerializer(order, context={"viewer": user}).data if created else _detail(order.number, user)
-        return Response(body, status=status.HTTP_201_CREATED)
+        key = request_key(request)
+
+        def run():
+            order, created = order_place(
+                customer=customer, email=email, phone=data["phone"],
+                shipping_address=dict(data["shipping_address"]), lines=[dict(line) for line in data["lines"]],
+                currency=data.get("currency"), shipping_total=data["shipping_total"], notes=data["notes"],
+                actor=user, idempotency_key=key or None, fingerprint=_fingerprint(request.data), keep_related=True,
+            )
+            # A new order carries its lines, allocations and first timeline entry from the service: no read-back.
+            body = (OrderDetailSerializer(order, context={"viewer": user}).data if created
+                    else _detail(order.number, user))
+            return Response(body, status=status.HTTP_201_CREATED)
+
+        # a retry gets the first answer again, as it was (orders.idempotency), with Idempotent-Replayed: true
+        return idempotent(request, run, reused_extra=lambda first: {"order": first.get("number")})
 
 
 class OrderDetailApi(APIView):
