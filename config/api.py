@@ -84,3 +84,4 @@ def with_errors(ok, *codes: int) -> dict:
     for code in codes or (400, 403, 404, 409, 422):
         responses[code] = ErrorSerializer
     return responses
+

@@ -109,6 +109,7 @@ class OrderListSerializer(serializers.ModelSerializer):
 
 
 class OrderDetailSerializer(OrderListSerializer):
+    schema_optional_fields = ("allocations",)  # staff only (get_fields): not required in the schema
     shipping_address = AddressOutSerializer(source="*")
     lines = OrderLineSerializer(many=True)
     allocations = serializers.SerializerMethodField()

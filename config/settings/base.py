@@ -115,7 +115,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "config.schema.WaybillAutoSchema",  # documents every error answer
     "EXCEPTION_HANDLER": "config.errors.api_exception_handler",
     "DEFAULT_PARSER_CLASSES": [
         "config.parsers.SafeJSONParser",
