@@ -1,6 +1,7 @@
 """Pieces every app's API shares: permissions, pagination and the documented error answers."""
 
 import datetime as dt
+import re
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import permissions, serializers
@@ -23,7 +24,33 @@ class StaffModelPermissions(permissions.DjangoModelPermissions):
         return bool(request.user and request.user.is_staff) and super().has_permission(request, view)
 
 
-class NewestFirstCursorPagination(CursorPagination):
+_WHOLE_NUMBER = re.compile(r"[0-9]{1,9}")
+
+
+class StrictPageSizeMixin:
+    """`page_size` is a whole number from 1, given once, or a 400 naming it (DRF would ignore "ten", 0 or a repeated
+    value and answer the default page, which hides the client's mistake). Above `max_page_size` it is capped, as
+    the schema says."""
+
+    def get_page_size(self, request):
+        given = request.query_params.getlist(self.page_size_query_param)
+        if not given:
+            return self.page_size
+        if len(given) > 1 or not _WHOLE_NUMBER.fullmatch(given[0]) or int(given[0]) < 1:
+            raise ValidationError({self.page_size_query_param: [
+                f"A whole number from 1 (at most {self.max_page_size} are given), once."]})
+        return min(int(given[0]), self.max_page_size)
+
+    def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_size_query_param:
+                parameter["schema"] = {**parameter["schema"], "minimum": 1}
+                parameter["description"] = f"Results per page (at most {self.max_page_size}; more are capped)."
+        return parameters
+
+
+class NewestFirstCursorPagination(StrictPageSizeMixin, CursorPagination):
     """Keyset pagination: constant cost per page at any depth and no COUNT(*) over big tables."""
 
     page_size = 50
@@ -62,10 +89,16 @@ class NewestFirstCursorPagination(CursorPagination):
                                                           "earlier page."]})
 
 
-class StandardPagination(PageNumberPagination):
+class StandardPagination(StrictPageSizeMixin, PageNumberPagination):
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 500
+
+    def get_page_number(self, request, paginator):
+        given = request.query_params.getlist(self.page_query_param)
+        if len(given) > 1 or given == [""]:
+            raise ValidationError({self.page_query_param: ["A page number, once."]})
+        return super().get_page_number(request, paginator)
 
 
 class ErrorSerializer(serializers.Serializer):

@@ -29,3 +29,28 @@ class IsoDateTimeFilter(django_filters.IsoDateTimeFilter):
     """ISO 8601 (`2025-03-01T09:00:00+01:00`), any valid offset, compared in UTC; out of range is a 400."""
 
     field_class = UtcIsoDateTimeField
+
+
+_BOOLEAN_VALUES = {"true", "false", "True", "False", "1", "0"}
+
+
+class FilterSet(django_filters.FilterSet):
+    """Every app's API filters: a value that says nothing is refused with a 400 naming the filter, instead of being
+    ignored (django-filter's default, which answers an unfiltered list): an empty value for a filter that is not
+    text, a single-valued filter given twice, a yes/no filter given neither."""
+
+    def is_valid(self) -> bool:
+        if not super().is_valid():
+            return False
+        for name, filter_ in self.filters.items():
+            values = self.data.getlist(name) if hasattr(self.data, "getlist") else []
+            if not values:
+                continue
+            many = isinstance(filter_, django_filters.MultipleChoiceFilter)
+            if len(values) > 1 and not many:
+                self.form.add_error(name, "Give this filter once.")
+            elif "" in values and not isinstance(filter_, django_filters.CharFilter):
+                self.form.add_error(name, "Give a value, or leave the filter out.")
+            elif isinstance(filter_, django_filters.BooleanFilter) and not set(values) <= _BOOLEAN_VALUES:
+                self.form.add_error(name, "Give true or false.")
+        return self.form.is_valid()

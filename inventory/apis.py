@@ -7,7 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.api import StaffModelPermissions, StandardPagination
-from config.filters import IsoDateTimeFilter
+from config.filters import FilterSet, IsoDateTimeFilter
 
 from .errors import UnitNotFound
 from .models import Product, StockLevel, StockMovement
@@ -24,7 +24,7 @@ from .serializers import (
 from .services import stock_adjust, stock_receive, stock_transfer
 
 
-class ProductFilter(django_filters.FilterSet):
+class ProductFilter(FilterSet):
     sku = django_filters.CharFilter(lookup_expr="iexact")
     q = django_filters.CharFilter(field_name="name", lookup_expr="icontains")
 
@@ -47,7 +47,7 @@ class ProductApi(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Create
         return product_list()
 
 
-class StockLevelFilter(django_filters.FilterSet):
+class StockLevelFilter(FilterSet):
     sku = django_filters.CharFilter(field_name="product__sku", lookup_expr="iexact")
     warehouse = django_filters.CharFilter(field_name="warehouse__code", lookup_expr="iexact")
 
@@ -104,7 +104,7 @@ class StockApi(mixins.ListModelMixin, viewsets.GenericViewSet):
         return Response(StockLevelSerializer(levels, many=True).data)
 
 
-class StockMovementFilter(django_filters.FilterSet):
+class StockMovementFilter(FilterSet):
     sku = django_filters.CharFilter(field_name="product__sku", lookup_expr="iexact")
     warehouse = django_filters.CharFilter(field_name="warehouse__code", lookup_expr="iexact")
     after = IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")

@@ -1,12 +1,12 @@
 import django_filters
 
-from config.filters import IsoDateTimeFilter
+from config.filters import FilterSet, IsoDateTimeFilter
 
 from .models import Order
 from .selectors import order_filter_by_warehouse
 
 
-class OrderFilter(django_filters.FilterSet):
+class OrderFilter(FilterSet):
     status = django_filters.MultipleChoiceFilter(choices=Order.Status.choices)
     placed_after = IsoDateTimeFilter(field_name="placed_at", lookup_expr="gte")
     placed_before = IsoDateTimeFilter(field_name="placed_at", lookup_expr="lt")

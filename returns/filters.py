@@ -1,11 +1,11 @@
 import django_filters
 
-from config.filters import IsoDateTimeFilter
+from config.filters import FilterSet, IsoDateTimeFilter
 
 from .models import Reason, ReturnLine, ReturnRequest
 
 
-class ReturnFilter(django_filters.FilterSet):
+class ReturnFilter(FilterSet):
     status = django_filters.MultipleChoiceFilter(choices=ReturnRequest.Status.choices)
     resolution = django_filters.MultipleChoiceFilter(choices=ReturnRequest.Resolution.choices)
     handling = django_filters.MultipleChoiceFilter(choices=ReturnRequest.Handling.choices)

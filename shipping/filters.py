@@ -1,11 +1,11 @@
 import django_filters
 
-from config.filters import IsoDateTimeFilter
+from config.filters import FilterSet, IsoDateTimeFilter
 
 from .models import Shipment
 
 
-class ShipmentFilter(django_filters.FilterSet):
+class ShipmentFilter(FilterSet):
     status = django_filters.MultipleChoiceFilter(choices=Shipment.Status.choices)
     carrier = django_filters.CharFilter(field_name="carrier__code", help_text="Carrier code")
     warehouse = django_filters.CharFilter(field_name="warehouse__code", help_text="Warehouse code")

@@ -263,6 +263,15 @@ def test_an_admin_shipment_transition_url_with_an_unknown_name_is_a_404(admin_cl
 # --- oversized bodies ---------------------------------------------------------------------------------------------
 
 @pytest.mark.django_db
+def test_the_api_reads_json_and_says_so_for_a_form(client_customer):
+    response = client_customer.post("/api/orders/", "email=a%40example.com",
+                                    content_type="application/x-www-form-urlencoded")
+
+    assert response.status_code == 415
+    assert response.json()["code"] == "unsupported_media_type"
+
+
+@pytest.mark.django_db
 def test_a_body_over_the_size_limit_is_a_json_413(client_customer, settings):
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 10_000
 
@@ -275,11 +284,39 @@ def test_a_body_over_the_size_limit_is_a_json_413(client_customer, settings):
 
 
 @pytest.mark.django_db
-def test_too_many_form_fields_is_a_json_400(client_customer, settings):
+def test_too_many_form_fields_is_a_json_400(client_customer, customer, settings):
+    from support.services import ticket_open
+
+    # given a ticket, whose messages take multipart bodies (attachments)
+    ticket = ticket_open(subject="Where is it?", body="Hello", customer=customer, notify=False)
     settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = 10
 
-    response = client_customer.post("/api/orders/", "&".join(f"f{i}=1" for i in range(50)),
-                                    content_type="application/x-www-form-urlencoded")
+    response = client_customer.post(f"/api/tickets/{ticket.number}/messages/",
+                                    {f"f{i}": "1" for i in range(50)}, format="multipart")
 
     assert response.status_code == 400
     assert response.json()["code"] == "too_many_fields"
+
+
+# --- filters and pagination refuse what says nothing, instead of ignoring it ------------------------------------
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("query, field", [
+    ("/api/orders/?placed_before=", "placed_before"), ("/api/products/?serial_tracked=null", "serial_tracked"),
+    ("/api/products/?active=true&active=false", "active"), ("/api/tickets/?assignee=", "assignee"),
+    ("/api/tickets/?page_size=ten", "page_size"), ("/api/shipments/?page_size=0", "page_size"),
+    ("/api/stock/?page_size=5&page_size=6", "page_size"), ("/api/products/?page=", "page"),
+])
+def test_a_filter_or_page_size_that_says_nothing_is_a_400(client_staff, query, field):
+    _json_400(client_staff.get(query), field)
+
+
+@pytest.mark.django_db
+def test_filters_still_take_what_they_document(client_staff, customer):
+    order = place_order(customer=customer)
+
+    both = client_staff.get("/api/orders/", {"status": ["placed", "confirmed"], "page_size": 1000})
+    text = client_staff.get("/api/orders/", {"email": ""})
+
+    assert both.status_code == text.status_code == 200
+    assert [o["number"] for o in both.json()["results"]] == [order.number]

@@ -117,11 +117,10 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "config.schema.WaybillAutoSchema",  # documents every error answer
     "EXCEPTION_HANDLER": "config.errors.api_exception_handler",
-    "DEFAULT_PARSER_CLASSES": [
-        "config.parsers.SafeJSONParser",
-        "config.parsers.SafeFormParser",
-        "config.parsers.SafeMultiPartParser",
-    ],
+    # The API reads JSON; the endpoints that take files (return photos, ticket attachments) add multipart
+    # themselves. Form encodings carry no types ("true", "" for a missing field), so they are not offered.
+    "DEFAULT_PARSER_CLASSES": ["config.parsers.SafeJSONParser"],
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
     "DEFAULT_PAGINATION_CLASS": "config.api.StandardPagination",
     "PAGE_SIZE": 50,
 }
