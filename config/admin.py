@@ -8,8 +8,11 @@ from typing import Any
 from django.contrib import admin
 from django.core.paginator import Paginator
 from django.db import connections
+from django.http import Http404
 from django.utils.functional import cached_property
 from django.utils.text import capfirst
+
+from .fsm import transitions_of
 
 
 class EstimatedCountPaginator(Paginator):
@@ -55,6 +58,20 @@ class ReadOnlyTabularInline(admin.TabularInline):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+class TransitionUrlsMixin:
+    """Put before django_fsm's FSMAdminMixin: `<object>/transition/<name>/` with a name that is not one of the
+    model's transitions shown in the admin is a 404, as any unknown admin URL is (django-fsm-2 raises
+    AttributeError, TypeError or ValueError for it, which was a server error)."""
+
+    def fsm_transition_view(self, request, object_id, transition_name, **kwargs):
+        if transition_name not in self.admin_transition_names():
+            raise Http404(f"There is no transition called {transition_name!r}.")
+        return super().fsm_transition_view(request, object_id, transition_name, **kwargs)
+
+    def admin_transition_names(self) -> set[str]:
+        return {t.name for t in transitions_of(self.model) if t.custom.get("admin", True)}
 
 
 class AppendOnlyAdmin(admin.ModelAdmin):

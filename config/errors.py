@@ -9,7 +9,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation, TooManyFieldsSent, TooManyFilesSent
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from rest_framework import exceptions as drf_exceptions
@@ -59,9 +61,30 @@ def _body(code: str, message: str, extra: dict | None = None) -> dict[str, Any]:
     return {"code": code, "message": message, "extra": extra or {}}
 
 
+def _suspicious(exc: SuspiciousOperation) -> tuple[dict[str, Any], int]:
+    """A body over Django's limits (DATA_UPLOAD_MAX_MEMORY_SIZE, ..._NUMBER_FIELDS, ..._NUMBER_FILES) or another
+    request Django refuses as suspicious: the same {code, message, extra} as every other error."""
+    if isinstance(exc, RequestDataTooBig):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return _body("request_too_large", f"The request body is too large (at most {limit} bytes).",
+                     {"max_bytes": limit}), 413
+    if isinstance(exc, TooManyFieldsSent):
+        limit = settings.DATA_UPLOAD_MAX_NUMBER_FIELDS
+        return _body("too_many_fields", f"The request has too many fields (at most {limit}).",
+                     {"max_fields": limit}), 400
+    if isinstance(exc, TooManyFilesSent):
+        limit = settings.DATA_UPLOAD_MAX_NUMBER_FILES
+        return _body("too_many_files", f"The request has too many files (at most {limit}).",
+                     {"max_files": limit}), 400
+    return _body("bad_request", "The request was refused as malformed."), 400
+
+
 def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     if isinstance(exc, DomainError):
         return Response(exc.as_dict(), status=exc.http_status)
+    if isinstance(exc, SuspiciousOperation):
+        body, code = _suspicious(exc)
+        return Response(body, status=code)
     if isinstance(exc, DjangoValidationError):
         fields = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
         return Response(_body("invalid", "The request has invalid fields.", {"fields": fields}), status=400)
@@ -107,3 +130,28 @@ def page_not_found(request, exception, *args, **kwargs):
     if _wants_json(request):
         return JsonResponse(_body("not_found", f"No API endpoint at {request.path}."), status=404)
     return defaults.page_not_found(request, exception, *args, **kwargs)
+
+
+def bad_request(request, exception, *args, **kwargs):
+    """handler400: a request Django refused before or outside a view (a body over the size limits, a bad
+    Host...): JSON under /api/, Django's page elsewhere."""
+    from django.http import JsonResponse
+    from django.views import defaults
+
+    if _wants_json(request):
+        if isinstance(exception, SuspiciousOperation):
+            body, code = _suspicious(exception)
+        else:
+            body, code = _body("bad_request", "The request was refused as malformed."), 400
+        return JsonResponse(body, status=code)
+    return defaults.bad_request(request, exception, *args, **kwargs)
+
+
+def permission_denied(request, exception, *args, **kwargs):
+    """handler403: JSON under /api/, Django's page elsewhere."""
+    from django.http import JsonResponse
+    from django.views import defaults
+
+    if _wants_json(request):
+        return JsonResponse(_body("permission_denied", "You do not have permission to do this."), status=403)
+    return defaults.permission_denied(request, exception, *args, **kwargs)

@@ -8,6 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.api import StaffModelPermissions, StandardPagination, with_errors
+from config.filters import FilterSet, IsoDateTimeFilter
 from config.idempotency import idempotent
 
 from .errors import UnitNotFound
@@ -29,7 +30,7 @@ from .serializers import (
 from .services import goods_receipt_create, stock_adjust, stock_level_set_bin, stock_receive, stock_transfer
 
 
-class ProductFilter(django_filters.FilterSet):
+class ProductFilter(FilterSet):
     sku = django_filters.CharFilter(lookup_expr="iexact")
     q = django_filters.CharFilter(field_name="name", lookup_expr="icontains")
 
@@ -69,7 +70,7 @@ class ProductApi(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Create
                                    "serial numbers only.")
 
 
-class StockLevelFilter(django_filters.FilterSet):
+class StockLevelFilter(FilterSet):
     sku = django_filters.CharFilter(field_name="product__sku", lookup_expr="iexact")
     warehouse = django_filters.CharFilter(field_name="warehouse__code", lookup_expr="iexact")
 
@@ -126,10 +127,10 @@ class StockApi(mixins.ListModelMixin, viewsets.GenericViewSet):
         return Response(StockLevelSerializer(levels, many=True).data)
 
 
-class StockMovementFilter(django_filters.FilterSet):
+class StockMovementFilter(FilterSet):
     sku = django_filters.CharFilter(field_name="product__sku", lookup_expr="iexact")
     warehouse = django_filters.CharFilter(field_name="warehouse__code", lookup_expr="iexact")
-    after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    after = IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
 
     class Meta:
         model = StockMovement

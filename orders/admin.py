@@ -18,7 +18,7 @@ from django.utils import timezone
 from django_fsm.admin import FSMAdminMixin
 from simple_history.admin import SimpleHistoryAdmin
 
-from config.admin import AdminExtensions, AppendOnlyAdmin, EstimatedCountPaginator
+from config.admin import AdminExtensions, AppendOnlyAdmin, EstimatedCountPaginator, TransitionUrlsMixin
 from config.errors import DomainError
 
 from .documents import MAX_BULK, invoice_pdf, invoices_pdf
@@ -86,7 +86,7 @@ DANGER_TRANSITIONS = {"cancel"}
 
 
 @admin.register(Order)
-class OrderAdmin(FSMAdminMixin, SimpleHistoryAdmin):
+class OrderAdmin(TransitionUrlsMixin, FSMAdminMixin, SimpleHistoryAdmin):
     """The order page is a summary with the next actions on top; every change goes through a service (a
     lifecycle button, "Change address", "Add note", or another app's action), never through a Save button."""
 

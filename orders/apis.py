@@ -13,7 +13,7 @@ from config.api import NewestFirstCursorPagination, with_errors
 
 from .errors import OrderNotFound
 from .filters import OrderFilter
-from .idempotency import idempotent
+from .idempotency import idempotent, request_key
 from .models import Order
 from .selectors import order_detail, order_list
 from .serializers import (
@@ -43,7 +43,8 @@ class OrderPagination(NewestFirstCursorPagination):
 
 IDEMPOTENCY_HEADER = OpenApiParameter(
     "Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER,
-    description="Retry-safe creation: the same key and body return the first order; another body gets 422.",
+    description="Retry-safe creation: the same key and body get the first answer again (with `Idempotent-Replayed: "
+                "true`); another body gets 422.",
 )
 
 
@@ -87,20 +88,24 @@ class OrderListCreateApi(generics.ListAPIView):
                 # The shop writes to the contact email: a customer's orders go to their own address only.
                 raise ValidationError({"email": [f"Your orders use your account's email ({email}); change it in "
                                                  "your account, or leave this out."]})
-        key = request.headers.get("Idempotency-Key", "").strip()
-        if len(key) > 255:
-            raise ValidationError({"Idempotency-Key": ["At most 255 characters."]})
-        order, created = order_place(
-            customer=customer, email=email, phone=data["phone"], shipping_address=dict(data["shipping_address"]),
-            lines=[dict(line) for line in data["lines"]], currency=data.get("currency"),
-            shipping_total=data.get("shipping_total") if user.is_staff else None,
-            expected_shipping_total=None if user.is_staff else data.get("shipping_total"), notes=data["notes"],
-            actor=user,
-            idempotency_key=key or None, fingerprint=_fingerprint(request.data), keep_related=True,
-        )
-        # A new order carries its lines, allocations and first timeline entry from the service: no read-back.
-        body = OrderDetailSerializer(order, context={"viewer": user}).data if created else _detail(order.number, user)
-        return Response(body, status=status.HTTP_201_CREATED)
+        key = request_key(request)
+
+        def run():
+            order, created = order_place(
+                customer=customer, email=email, phone=data["phone"],
+                shipping_address=dict(data["shipping_address"]), lines=[dict(line) for line in data["lines"]],
+                currency=data.get("currency"),
+                shipping_total=data.get("shipping_total") if user.is_staff else None,
+                expected_shipping_total=None if user.is_staff else data.get("shipping_total"), notes=data["notes"],
+                actor=user, idempotency_key=key or None, fingerprint=_fingerprint(request.data), keep_related=True,
+            )
+            # A new order carries its lines, allocations and first timeline entry from the service: no read-back.
+            body = (OrderDetailSerializer(order, context={"viewer": user}).data if created
+                    else _detail(order.number, user))
+            return Response(body, status=status.HTTP_201_CREATED)
+
+        # a retry gets the first answer again, as it was (orders.idempotency), with Idempotent-Replayed: true
+        return idempotent(request, run, reused_extra=lambda first: {"order": first.get("number")})
 
 
 class OrderDetailApi(APIView):

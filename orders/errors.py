@@ -5,6 +5,12 @@ class OrderNotFound(NotFound):
     code = "order_not_found"
 
 
+class TransitionNotFound(NotFound):
+    """A transition name that is none of the order's (a 404: there is no such action, whatever the state)."""
+
+    code = "transition_not_found"
+
+
 class TransitionNotAllowed(DomainError):
     code = "transition_not_allowed"
 

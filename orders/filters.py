@@ -1,13 +1,15 @@
 import django_filters
 
+from config.filters import FilterSet, IsoDateTimeFilter
+
 from .models import Order
 from .selectors import order_filter_by_warehouse, order_search
 
 
-class OrderFilter(django_filters.FilterSet):
+class OrderFilter(FilterSet):
     status = django_filters.MultipleChoiceFilter(choices=Order.Status.choices)
-    placed_after = django_filters.IsoDateTimeFilter(field_name="placed_at", lookup_expr="gte")
-    placed_before = django_filters.IsoDateTimeFilter(field_name="placed_at", lookup_expr="lt")
+    placed_after = IsoDateTimeFilter(field_name="placed_at", lookup_expr="gte")
+    placed_before = IsoDateTimeFilter(field_name="placed_at", lookup_expr="lt")
     email = django_filters.CharFilter(field_name="email", lookup_expr="iexact")
     number = django_filters.CharFilter(field_name="number", lookup_expr="iexact")
     warehouse = django_filters.CharFilter(method="filter_warehouse", help_text="Warehouse code")

@@ -1,10 +1,11 @@
-"""Idempotency-Key for every state-changing API call (order creation has its own, which replays the order).
+"""Idempotency-Key for every state-changing API call, order creation included.
 
     return idempotent(request, lambda: Response(..., status=201))
 
 The first request with a key claims it (INSERT ... ON CONFLICT DO NOTHING) in the transaction that does the work,
-and stores the answer there. A retry with the same key and the same method, path and body gets that answer again
-(with `Idempotent-Replayed: true`); the same key with another request is a 422. A concurrent retry waits on the
+and stores the answer there, as it was sent. A retry with the same key and the same method, path and body gets
+that answer again, the same status and the same body byte for byte, with `Idempotent-Replayed: true` (as Stripe
+does); the same key with another request is a 422. A concurrent retry waits on the
 key's unique index until the first commits, then replays. A request that fails rolls back its claim, so it can be
 retried with the same key.
 """
@@ -15,10 +16,10 @@ import hashlib
 import json
 from collections.abc import Callable
 
-from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 from django.utils import timezone
 from rest_framework.exceptions import ValidationError
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from .errors import IdempotencyKeyReused
@@ -55,7 +56,10 @@ def fingerprint(request) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def idempotent(request, run: Callable[[], Response]) -> Response:
+def idempotent(request, run: Callable[[], Response], *,
+               reused_extra: Callable[[dict], dict] | None = None) -> Response:
+    """`run()` once per Idempotency-Key; `reused_extra(first answer's body)` adds facts to the 422 for a key reused
+    with another request (order creation names the order)."""
     key = request_key(request)
     if not key or not request.user.is_authenticated:
         return run()
@@ -66,7 +70,7 @@ def idempotent(request, run: Callable[[], Response]) -> Response:
         with connection.cursor() as cursor:
             cursor.execute(
                 f"INSERT INTO {table} ({qn('owner_id')}, {qn('key')}, {qn('fingerprint')}, {qn('status_code')}, "
-                f"{qn('body')}, {qn('created_at')}) VALUES (%s, %s, %s, 0, %s, %s) "
+                f"{qn('body')}, {qn('content')}, {qn('created_at')}) VALUES (%s, %s, %s, 0, %s, '', %s) "
                 f"ON CONFLICT ({qn('owner_id')}, {qn('key')}) DO NOTHING RETURNING {qn('id')}",
                 [request.user.pk, key, digest, "{}", connection.ops.adapt_datetimefield_value(timezone.now())],
             )
@@ -74,10 +78,22 @@ def idempotent(request, run: Callable[[], Response]) -> Response:
         if claimed is None:
             earlier = IdempotentResponse.objects.get(owner=request.user, key=key)
             if earlier.fingerprint != digest:
+                extra = reused_extra(earlier.body) if reused_extra and isinstance(earlier.body, dict) else {}
                 raise IdempotencyKeyReused("This Idempotency-Key was already used for another request. Use a new "
-                                           "key for a new request.", key=key)
-            return Response(earlier.body, status=earlier.status_code, headers={"Idempotent-Replayed": "true"})
+                                           "key for a new request.", key=key, **extra)
+            return replay(earlier)
         response = run()
-        body = json.loads(json.dumps(response.data, cls=DjangoJSONEncoder))
-        IdempotentResponse.objects.filter(pk=claimed[0]).update(status_code=response.status_code, body=body)
+        content = JSONRenderer().render(response.data).decode() if response.data is not None else ""
+        body = json.loads(content) if content else {}
+        IdempotentResponse.objects.filter(pk=claimed[0]).update(status_code=response.status_code, body=body,
+                                                                content=content)
         return response
+
+
+REPLAYED_HEADER = "Idempotent-Replayed"
+
+
+def replay(earlier: IdempotentResponse) -> Response:
+    """The first answer again: its status and its body in the order it was sent (JSON keeps it; jsonb does not)."""
+    data = json.loads(earlier.content) if earlier.content else earlier.body
+    return Response(data, status=earlier.status_code, headers={REPLAYED_HEADER: "true"})

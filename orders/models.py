@@ -359,6 +359,8 @@ class IdempotentResponse(models.Model):
     fingerprint = models.CharField(max_length=64, help_text="SHA-256 of the method, path and canonical body.")
     status_code = models.PositiveSmallIntegerField()
     body = models.JSONField(encoder=DjangoJSONEncoder)
+    content = models.TextField(blank=True, default="", help_text="The answer as it was sent (JSON text, in its "
+                               "order: PostgreSQL's jsonb keeps the keys of `body` in an order of its own).")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:

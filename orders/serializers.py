@@ -1,7 +1,25 @@
+from django_countries import countries
 from django_countries.serializer_fields import CountryField
 from rest_framework import serializers
 
 from .models import Allocation, Order, OrderEvent, OrderLine
+
+
+class IsoCountryField(CountryField):
+    """A country as the schema says: an ISO 3166-1 alpha-2 code ("DE"). A name, an alpha-3 or numeric code or a
+    lower-case code is refused with the code to use ("Germany" → "use DE"), never silently translated."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, str) and data in countries:
+            return data
+        suggestion = ""
+        if isinstance(data, str) and data.strip():
+            text = data.strip()
+            suggestion = countries.alpha2(text) or countries.by_name(text) or countries.by_name(text, language="en")
+        if suggestion:
+            raise serializers.ValidationError(f"Use the ISO 3166-1 alpha-2 code: use {suggestion} for "
+                                              f"{countries.name(suggestion)}.", code="country_code")
+        raise serializers.ValidationError("Give the country's ISO 3166-1 alpha-2 code, e.g. DE.", code="invalid_choice")
 
 
 class AddressSerializer(serializers.Serializer):
@@ -11,7 +29,7 @@ class AddressSerializer(serializers.Serializer):
     city = serializers.CharField(max_length=100)
     postal_code = serializers.CharField(max_length=20, required=False, allow_blank=True, default="")
     region = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
-    country = CountryField(help_text="ISO 3166-1 alpha-2 code, e.g. DE")
+    country = IsoCountryField(help_text="ISO 3166-1 alpha-2 code, e.g. DE (not the country's name).")
 
 
 class LineInputSerializer(serializers.Serializer):
@@ -98,6 +116,7 @@ class OrderListSerializer(serializers.ModelSerializer):
 
 
 class OrderDetailSerializer(OrderListSerializer):
+    schema_optional_fields = ("allocations",)  # staff only (get_fields): not required in the schema
     shipping_address = AddressOutSerializer(source="*")
     lines = OrderLineSerializer(many=True)
     allocations = serializers.SerializerMethodField()

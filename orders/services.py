@@ -34,6 +34,7 @@ from .errors import (
     RefundNotAllowed,
     TransitionForbidden,
     TransitionNotAllowed,
+    TransitionNotFound,
 )
 from .models import (
     Allocation,
@@ -501,8 +502,8 @@ def order_transition(*, order: Order | str, name: str, actor=None, reason: str =
     """
     if name not in transition_names(for_api=True):
         locked = _lock(order)
-        raise TransitionNotAllowed(f"There is no transition called {name!r}.", transition=name,
-                                   allowed=_allowed(locked, actor))
+        raise TransitionNotFound(f"There is no transition called {name!r}.", transition=name,
+                                 allowed=_allowed(locked, actor))
     return _apply(_lock(order), name, actor=actor, reason=reason or "", check_permission=check_permission)
 
 

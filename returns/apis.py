@@ -5,11 +5,11 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, status
 from rest_framework.exceptions import PermissionDenied
-from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.api import NewestFirstCursorPagination, with_errors
+from config.parsers import SafeFormParser, SafeMultiPartParser
 from inventory.models import Warehouse
 from orders.errors import OrderNotFound
 from orders.idempotency import idempotent
@@ -212,7 +212,7 @@ def _refund(request, *, order: str, return_request: str | None) -> Response:
 
 
 class ReturnPhotoApi(APIView):
-    parser_classes = [MultiPartParser, FormParser]
+    parser_classes = [SafeMultiPartParser, SafeFormParser]
 
     @extend_schema(request={"multipart/form-data": PhotoUploadSerializer},
                    responses=with_errors(ReturnDetailSerializer),

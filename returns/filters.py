@@ -1,17 +1,19 @@
 import django_filters
 
+from config.filters import FilterSet, IsoDateTimeFilter
+
 from .models import Reason, ReturnLine, ReturnRequest
 
 
-class ReturnFilter(django_filters.FilterSet):
+class ReturnFilter(FilterSet):
     status = django_filters.MultipleChoiceFilter(choices=ReturnRequest.Status.choices)
     resolution = django_filters.MultipleChoiceFilter(choices=ReturnRequest.Resolution.choices)
     handling = django_filters.MultipleChoiceFilter(choices=ReturnRequest.Handling.choices)
     reason = django_filters.ChoiceFilter(choices=Reason.choices, method="filter_reason")
     order = django_filters.CharFilter(field_name="order__number", lookup_expr="iexact")
     warehouse = django_filters.CharFilter(field_name="warehouse__code", lookup_expr="iexact")
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = ReturnRequest

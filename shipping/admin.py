@@ -16,7 +16,7 @@ from django.utils.html import format_html
 from django_fsm.admin import FSMAdminMixin
 from simple_history.admin import SimpleHistoryAdmin
 
-from config.admin import EstimatedCountPaginator, ReadOnlyTabularInline
+from config.admin import EstimatedCountPaginator, ReadOnlyTabularInline, TransitionUrlsMixin
 from config.errors import DomainError
 from inventory.models import Warehouse
 from orders.models import Order
@@ -134,7 +134,7 @@ def _run(modeladmin, request, queryset, name: str, done: str) -> None:
 
 
 @admin.register(Shipment)
-class ShipmentAdmin(FSMAdminMixin, admin.ModelAdmin):
+class ShipmentAdmin(TransitionUrlsMixin, FSMAdminMixin, admin.ModelAdmin):
     fsm_fields = ["status"]
     fsm_forms = {
         "create_label": "shipping.forms.CreateLabelForm",

@@ -17,6 +17,10 @@ class InvalidShipment(InvalidInput):
     code = "invalid_shipment"
 
 
+class ShipmentTransitionNotFound(NotFound):
+    code = "shipment_transition_not_found"
+
+
 class ShipmentTransitionNotAllowed(DomainError):
     code = "shipment_transition_not_allowed"
 

@@ -1,16 +1,18 @@
 import django_filters
 
+from config.filters import FilterSet, IsoDateTimeFilter
+
 from .models import Shipment
 
 
-class ShipmentFilter(django_filters.FilterSet):
+class ShipmentFilter(FilterSet):
     status = django_filters.MultipleChoiceFilter(choices=Shipment.Status.choices)
     carrier = django_filters.CharFilter(field_name="carrier__code", help_text="Carrier code")
     warehouse = django_filters.CharFilter(field_name="warehouse__code", help_text="Warehouse code")
     order = django_filters.CharFilter(field_name="order__number", lookup_expr="iexact", help_text="Order number")
     date = django_filters.DateFilter(field_name="created_at", lookup_expr="date", help_text="Created on (YYYY-MM-DD)")
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = Shipment

@@ -44,6 +44,14 @@ class CarrierEventSerializer(serializers.Serializer):
     description = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
 
 
+class CarrierEventResultSerializer(serializers.Serializer):
+    tracking_number = serializers.CharField()
+    status = serializers.ChoiceField(choices=Shipment.Status.choices, help_text="The parcel's status now.")
+    duplicate = serializers.BooleanField(help_text="The event id was received before (nothing changed).")
+    changed = serializers.BooleanField(help_text="The event moved the parcel to a new status.")
+    detail = serializers.CharField(help_text="What the event did, or why it changed nothing.")
+
+
 class ShipmentLineSerializer(serializers.ModelSerializer):
     line = serializers.IntegerField(source="order_line_id")
     sku = serializers.CharField(source="order_line.sku")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from django.apps import apps
 from django.conf import settings
@@ -44,6 +45,7 @@ from .errors import (
     ShipmentNotFound,
     ShipmentTransitionForbidden,
     ShipmentTransitionNotAllowed,
+    ShipmentTransitionNotFound,
     TrackingNumberNotFound,
 )
 from .models import Carrier, ParcelSize, PickWave, Shipment, ShipmentEvent, ShipmentLine, ShipmentUnit
@@ -515,8 +517,8 @@ def shipment_transition(*, shipment: Shipment | int, name: str, actor=None, reas
     serial-tracked line (refused, naming the line and the serial, if one is missing, malformed or not available).
     """
     if name not in transition_names():
-        raise ShipmentTransitionNotAllowed(f"There is no transition called {name!r}.", transition=name,
-                                           allowed=transition_names())
+        raise ShipmentTransitionNotFound(f"There is no transition called {name!r}.", transition=name,
+                                         allowed=transition_names())
     order, locked = _lock_shipment(shipment)
     method = getattr(locked, name)
     if not can_proceed(method):
@@ -565,9 +567,36 @@ def shipment_cancel(*, shipment: Shipment | int, actor=None, reason: str = "") -
 
 # --- carrier events ------------------------------------------------------------------------------------------
 
+class CarrierEventResult(NamedTuple):
+    """What one carrier event did: `changed` says whether the parcel's status moved, `detail` why (or why not)."""
+
+    shipment: Shipment
+    created: bool
+    changed: bool = False
+    detail: str = ""
+
+
+def _status_set_by_carrier(shipment: Shipment) -> bool:
+    """Whether the carrier's own event set the current status (then its clock is the one to compare with)."""
+    source = (shipment.events.exclude(to_status="").order_by("-occurred_at", "-id")
+              .values_list("source", flat=True).first())
+    return source == ShipmentEvent.Source.CARRIER
+
+
+def _in_order(shipment: Shipment, occurred_at: datetime) -> bool:
+    """An event is in order unless it is older than the one that set the status. Against a status we set in our
+    own clock (the label, a hand-over by staff), the carrier's clock may be behind by up to
+    WAYBILL_CARRIER_CLOCK_SKEW_SECONDS: a pick-up scan stamped a little before the label is the carrier's clock,
+    not an event from the past."""
+    if shipment.status_changed_at is None or occurred_at >= shipment.status_changed_at:
+        return True
+    skew = timedelta(seconds=settings.WAYBILL_CARRIER_CLOCK_SKEW_SECONDS)
+    return occurred_at >= shipment.status_changed_at - skew and not _status_set_by_carrier(shipment)
+
+
 @atomic_service
 def _record_carrier_event(*, carrier: Carrier, tracking_number: str, event_id: str, status_code: str,
-                          occurred_at: datetime, location: str, description: str) -> tuple[Shipment, bool]:
+                          occurred_at: datetime, location: str, description: str) -> CarrierEventResult:
     pk = (Shipment.objects.filter(carrier=carrier, tracking_number=tracking_number.strip().upper())
           .values_list("pk", flat=True).first())
     if pk is None:
@@ -575,16 +604,28 @@ def _record_carrier_event(*, carrier: Carrier, tracking_number: str, event_id: s
                                      tracking_number=tracking_number)
     order, locked = _lock_shipment(pk)
     if ShipmentEvent.objects.filter(carrier=carrier, carrier_event_id=event_id).exists():
-        return locked, False
+        return CarrierEventResult(locked, False, False, f"Event {event_id} was received before; nothing changed.")
     before = locked.status
     mapped = carrier_tables.map_status(carrier, status_code)
     reported, reason = mapped if mapped else ("", "")
     path = CARRIER_PATHS.get((before, reported), [])
-    in_order = locked.status_changed_at is None or occurred_at >= locked.status_changed_at
+    in_order = _in_order(locked, occurred_at)
     note = f"{description} ({location})" if location else description
+    label = locked.get_status_display().lower()
     if path and in_order:
         for name in path:
             _step(order, locked, name, actor=None, reason=note, at=occurred_at, exception_reason=reason)
+        detail = f"The parcel is now {locked.get_status_display().lower()} (it was {label})."
+    elif not reported:
+        known = status_code in carrier_tables.STATUS_MAPS.get(carrier.code, {})
+        detail = (f"{'An informational scan' if known else f'Status code {status_code} is not one we know'}: "
+                  f"recorded on the timeline; the parcel stays {label}.")
+    elif not path:
+        detail = (f"The parcel is {label}; a {Shipment.Status(reported).label.lower()} event cannot move it: "
+                  "recorded on the timeline, nothing changed.")
+    else:
+        detail = (f"The event is older than the one that made the parcel {label}: recorded on the timeline, "
+                  "nothing changed.")
     if locked.last_scan_at is None or occurred_at > locked.last_scan_at:
         locked.last_scan_at = occurred_at
         locked.save(update_fields=["last_scan_at", "updated_at"])
@@ -594,16 +635,18 @@ def _record_carrier_event(*, carrier: Carrier, tracking_number: str, event_id: s
         carrier_event_id=event_id, carrier_status_code=status_code, location=location, description=description,
         occurred_at=occurred_at,
     )
-    return locked, True
+    return CarrierEventResult(locked, True, locked.status != before, detail)
 
 
 def shipment_record_carrier_event(*, carrier: Carrier | str, tracking_number: str, event_id: str, status_code: str,
                                   occurred_at: datetime, location: str = "", description: str = ""
-                                  ) -> tuple[Shipment, bool]:
-    """Apply one tracking event a carrier pushed. Returns (shipment, created); a repeated event id changes nothing.
+                                  ) -> CarrierEventResult:
+    """Apply one tracking event a carrier pushed. Returns (shipment, created, changed, detail); a repeated event id
+    changes nothing.
 
     Every event goes on the timeline in carrier time. The status only moves forward: an event older than the one
-    that set the current status, or one that would move the parcel backwards, is recorded and changes nothing.
+    that set the current status, or one that would move the parcel backwards, is recorded and changes nothing
+    (`detail` says which). The carrier's clock may be behind ours by WAYBILL_CARRIER_CLOCK_SKEW_SECONDS.
     """
     if not isinstance(carrier, Carrier):
         code = carrier
@@ -622,7 +665,8 @@ def shipment_record_carrier_event(*, carrier: Carrier | str, tracking_number: st
             carrier=carrier, carrier_event_id=event_id).first()
         if existing is None:
             raise
-        return existing.shipment, False
+        return CarrierEventResult(existing.shipment, False, False,
+                                  f"Event {event_id} was received before; nothing changed.")
 
 
 @atomic_service

@@ -2,6 +2,7 @@
 
 from django.conf import settings
 from django.shortcuts import redirect, render
+from django.urls import NoReverseMatch, reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
@@ -36,7 +37,10 @@ def _public_timeline(shipment: Shipment) -> list[dict]:
 def track_search(request):
     number = (request.GET.get("number") or "").strip()
     if number:
-        return redirect("shipping:track", tracking_number=number)
+        try:
+            return redirect(reverse("shipping:track", args=[number]))
+        except NoReverseMatch:  # a "/" cannot be in a URL segment, nor in any tracking number
+            return render(request, "shipping/track_not_found.html", {"tracking_number": number[:64]}, status=404)
     return render(request, "shipping/track_search.html")
 
 

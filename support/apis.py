@@ -7,13 +7,12 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, status
 from rest_framework.exceptions import PermissionDenied, ValidationError
-from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.api import NewestFirstCursorPagination, with_errors
-from config.parsers import SafeJSONParser
+from config.parsers import SafeJSONParser, SafeMultiPartParser
 from orders.idempotency import idempotent
 
 from .errors import BadSignature
@@ -103,7 +102,7 @@ class TicketDetailApi(APIView):
 
 
 class TicketMessageApi(APIView):
-    parser_classes = [SafeJSONParser, MultiPartParser]
+    parser_classes = [SafeJSONParser, SafeMultiPartParser]
 
     @extend_schema(request={"application/json": MessageCreateSerializer,
                             "multipart/form-data": MessageCreateSerializer},

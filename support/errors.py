@@ -9,6 +9,10 @@ class InvalidTicket(InvalidInput):
     code = "invalid_ticket"
 
 
+class TicketTransitionNotFound(NotFound):
+    code = "ticket_transition_not_found"
+
+
 class TicketTransitionNotAllowed(DomainError):
     code = "ticket_transition_not_allowed"
 

@@ -1,5 +1,7 @@
 import django_filters
 
+from config.filters import FilterSet
+
 from .models import Category, Priority, Ticket
 from .selectors import ticket_queue
 
@@ -7,7 +9,7 @@ VIEWS = [("mine", "Mine"), ("unassigned", "Unassigned"), ("breaching", "Breachin
          ("waiting", "Waiting on the customer"), ("active", "All active")]
 
 
-class TicketFilter(django_filters.FilterSet):
+class TicketFilter(FilterSet):
     status = django_filters.MultipleChoiceFilter(choices=Ticket.Status.choices)
     priority = django_filters.MultipleChoiceFilter(choices=Priority.choices)
     category = django_filters.MultipleChoiceFilter(choices=Category.choices)

@@ -50,15 +50,15 @@ def test_transition_on_an_unknown_order_is_a_404(client_staff):
     )
 
 
-def test_unknown_transition_is_a_409_listing_the_allowed_ones(client_staff):
+def test_unknown_transition_is_a_404_listing_the_allowed_ones(client_staff):
     # given a placed order and warehouse staff (who may confirm and hold, but not cancel)
     order = place_order()
 
-    # when they ask for a transition that does not exist
-    body = _error(client_staff.post(f"/api/orders/{order.number}/transitions/teleport/", {}, format="json"), 409)
+    # when they ask for a transition that does not exist (not a refused state change: there is no such thing)
+    body = _error(client_staff.post(f"/api/orders/{order.number}/transitions/teleport/", {}, format="json"), 404)
 
     # then the answer names it and lists what they may do now
-    assert body["code"] == "transition_not_allowed"
+    assert body["code"] == "transition_not_found"
     assert "teleport" in body["message"]
     assert body["extra"]["transition"] == "teleport"
     assert body["extra"]["allowed"] == ["confirm", "hold"]
@@ -104,3 +104,28 @@ def test_an_unexpected_failure_under_the_api_is_a_json_500(client_customer, cust
     body = _error(client_customer.get(f"/api/orders/{order.number}/"), 500)
     assert body["code"] == "server_error"
     assert "disk on fire" not in body["message"]
+
+
+@pytest.mark.parametrize("path", ["/api/shipments/{shipment}/transitions/teleport/",
+                                  "/api/tickets/{ticket}/transitions/teleport/"])
+def test_unknown_transition_names_are_a_404_everywhere(api_client, path):
+    from django.contrib.auth import get_user_model
+
+    from tests.factories import StaffFactory
+
+    admin = get_user_model().objects.create_superuser("boss", "boss@example.com", "pw")
+    api_client.force_authenticate(admin)
+    order = place_order()
+    from orders.services import order_transition
+    from shipping.services import shipment_create
+    from support.services import ticket_open
+
+    for name in ("confirm", "start_processing", "pack"):
+        order_transition(order=order.number, name=name, check_permission=False)
+    line = order.lines.get()
+    shipment = shipment_create(order=order.number, warehouse=order.allocations.get().warehouse, carrier=None,
+                               items=[(line.pk, line.quantity)])
+    ticket = ticket_open(subject="Where is it?", body="Hello", email=order.email, actor=StaffFactory())
+    url = path.format(shipment=shipment.pk, ticket=ticket.number)
+
+    assert _error(api_client.post(url, {}, format="json"), 404)["code"].endswith("transition_not_found")

@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "import_export",
+    "config.apps.WaybillConfig",  # shared rules for every app's input (config/apps.py)
     "inventory",
     "orders",
     "shipping",
@@ -52,6 +53,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "django_permissions_policy.PermissionsPolicyMiddleware",
+    "config.middleware.RefuseControlCharactersMiddleware",  # before anything reads the URL into a query
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -135,13 +137,12 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "config.schema.WaybillAutoSchema",  # documents every error answer
     "EXCEPTION_HANDLER": "config.errors.api_exception_handler",
-    "DEFAULT_PARSER_CLASSES": [
-        "config.parsers.SafeJSONParser",
-        "rest_framework.parsers.FormParser",
-        "rest_framework.parsers.MultiPartParser",
-    ],
+    # The API reads JSON; the endpoints that take files (return photos, ticket attachments) add multipart
+    # themselves. Form encodings carry no types ("true", "" for a missing field), so they are not offered.
+    "DEFAULT_PARSER_CLASSES": ["config.parsers.SafeJSONParser"],
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
     "DEFAULT_PAGINATION_CLASS": "config.api.StandardPagination",
     "PAGE_SIZE": 50,
     # Per signed-in user and per anonymous client (its real address, config.ratelimit.client_ip), counted in the
@@ -322,6 +323,8 @@ DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Waybill <orders@waybill.
 
 # --- Shipping (shipping/) --------------------------------------------------------------------------------
 WAYBILL_SHIPMENT_SCAN_OVERDUE_HOURS = env.int("WAYBILL_SHIPMENT_SCAN_OVERDUE_HOURS", default=48)
+# How far a carrier's clock may be behind ours: a scan stamped this much before the label still applies.
+WAYBILL_CARRIER_CLOCK_SKEW_SECONDS = env.int("WAYBILL_CARRIER_CLOCK_SKEW_SECONDS", default=300)
 WAYBILL_TRACKING_RATE_LIMIT = env.int("WAYBILL_TRACKING_RATE_LIMIT", default=30)
 WAYBILL_TRACKING_RATE_WINDOW_SECONDS = env.int("WAYBILL_TRACKING_RATE_WINDOW_SECONDS", default=60)
 

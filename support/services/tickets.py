@@ -26,7 +26,13 @@ from config.text import clean_text
 from orders.models import Order, OrderLine
 from orders.services import order_event_record
 
-from ..errors import InvalidTicket, TicketNotFound, TicketTransitionForbidden, TicketTransitionNotAllowed
+from ..errors import (
+    InvalidTicket,
+    TicketNotFound,
+    TicketTransitionForbidden,
+    TicketTransitionNotAllowed,
+    TicketTransitionNotFound,
+)
 from ..models import CannedReply, Category, Message, Priority, Queue, Ticket, TicketEvent
 from . import sla
 from .attachments import check_attachments, stored_attachments
@@ -364,8 +370,8 @@ def ticket_transition(*, ticket: Ticket | str, name: str, actor=None, text: str 
                       check_permission: bool = True) -> Ticket:
     """open, wait, solve or close a ticket (merge has its own service)."""
     if name not in ("open", "wait", "solve", "close"):
-        raise TicketTransitionNotAllowed(f"There is no step called {name!r}.", transition=name,
-                                         allowed=["open", "wait", "solve", "close"])
+        raise TicketTransitionNotFound(f"There is no step called {name!r}.", transition=name,
+                                       allowed=["open", "wait", "solve", "close"])
     locked = lock(ticket)
     if name == "solve":
         _check(locked, "solve", actor=actor, check_permission=check_permission)

@@ -491,3 +491,39 @@ def test_customer_sees_no_staff_names_or_warehouses_on_their_order(client_custom
     assert "allocations" not in mine
     assert [e["actor"] for e in theirs["timeline"]] == ["system", staff_user.username]
     assert theirs["allocations"][0]["quantity"] == 1
+
+
+# --- countries are ISO codes, as the schema says -----------------------------------------------------------------
+
+@pytest.mark.parametrize("given, code", [("Germany", "DE"), ("germany", "DE"), ("de", "DE"), ("DEU", "DE"),
+                                         ("276", "DE"), ("United Kingdom", "GB")])
+def test_a_country_name_or_other_code_is_a_400_that_names_the_code(client_customer, given, code):
+    payload = order_payload((ProductFactory(stock=5), 1))
+    payload["shipping_address"]["country"] = given
+
+    response = client_customer.post("/api/orders/", payload, format="json")
+
+    assert response.status_code == 400
+    message = response.json()["extra"]["fields"]["shipping_address"]["country"][0]
+    assert f"use {code}" in message
+    assert not Order.objects.exists()
+
+
+def test_an_unknown_country_is_a_400_asking_for_the_code(client_customer):
+    payload = order_payload((ProductFactory(stock=5), 1))
+    payload["shipping_address"]["country"] = "Atlantis"
+
+    response = client_customer.post("/api/orders/", payload, format="json")
+
+    assert response.status_code == 400
+    assert "ISO 3166-1 alpha-2" in response.json()["extra"]["fields"]["shipping_address"]["country"][0]
+
+
+def test_the_iso_code_is_taken_as_it_is(client_customer):
+    payload = order_payload((ProductFactory(stock=5), 1))
+    payload["shipping_address"]["country"] = "DE"
+
+    response = client_customer.post("/api/orders/", payload, format="json")
+
+    assert response.status_code == 201
+    assert response.json()["shipping_address"]["country"] == "DE"

@@ -3,7 +3,7 @@
 import pytest
 
 from inventory.models import StockLevel, StockMovement
-from orders.errors import InvalidOrder, TransitionNotAllowed
+from orders.errors import InvalidOrder, TransitionNotAllowed, TransitionNotFound
 from orders.models import Order, OrderEvent
 from orders.services import order_add_note, order_set_payment_status, order_ship_items, order_transition
 from orders.signals import order_event_recorded
@@ -119,7 +119,7 @@ def test_internal_transition_cannot_be_asked_for_by_name(manager_user):
     before = _snapshot(order)
 
     # when someone asks for the shipping service's internal step by name
-    with pytest.raises(TransitionNotAllowed):
+    with pytest.raises(TransitionNotFound):
         order_transition(order=order, name="ship_partially", actor=manager_user)
 
     # then nothing changes

@@ -148,8 +148,8 @@ def test_webhook_errors(api_client, packed_order, parcelnet):
     assert response.status_code == 400 and "event_id" in response.json()["extra"]["fields"]
     response = post_event(api_client, parcelnet, event("PN9999999999"))
     assert response.status_code == 404 and response.json()["code"] == "tracking_number_not_found"
-    assert api_client.post("/api/carriers/nobody/events/", data=b"{}", content_type="application/json",
-                           ).status_code == 404
+    nobody = api_client.post("/api/carriers/nobody/events/", data=b"{}", content_type="application/json")
+    assert nobody.status_code == 401 and nobody.json()["code"] == "bad_signature"
 
 
 def test_webhook_is_idempotent_and_keeps_time_order(api_client, packed_order, parcelnet):

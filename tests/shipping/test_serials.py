@@ -185,12 +185,13 @@ def test_pack_and_look_up_serials_through_the_api(client_staff, customer, phone,
     done = client_staff.post(url, {"serials": [{"line": phone_line(order), "serials": [IMEI_A]}]}, format="json")
     assert done.status_code == 200, done.json()
     assert done.json()["lines"][0]["serials"] == [IMEI_A]
-    # staff look the serial up; customers may not; an unknown serial or odd characters are a 404
+    # staff look the serial up; customers may not; an unknown serial is a 404, control characters a 400
     looked = client_staff.get(f"/api/serials/{IMEI_A}/").json()
     assert looked["units"][0]["sku"] == "PH-TEST"
     assert [h["kind"] for h in looked["units"][0]["history"]] == ["received", "packed"]
     assert client_staff.get("/api/serials/NOPE-123/").status_code == 404
-    assert client_staff.get("/api/serials/%E2%80%AE%00x/").status_code == 404
+    assert client_staff.get("/api/serials/%E2%80%AE%00x/").status_code == 400
+    assert client_staff.get("/api/serials/%E2%80%AEx/").status_code == 404
     api_client.force_authenticate(customer)
     assert api_client.get(f"/api/serials/{IMEI_A}/").status_code == 403
     # and the schema describes the answer as it is

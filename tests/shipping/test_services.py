@@ -247,7 +247,7 @@ def test_late_in_transit_after_delivered_changes_nothing_even_if_newer(packed_or
     shipment = ship(shipment, local)
     shipment_transition(shipment=shipment.pk, name="deliver")
     later = timezone.now() + timedelta(hours=1)
-    s, created = shipment_record_carrier_event(carrier="local", tracking_number=shipment.tracking_number,
+    s, created, *_ = shipment_record_carrier_event(carrier="local", tracking_number=shipment.tracking_number,
                                                event_id="x", status_code="AT_DEPOT", occurred_at=later)
     assert created and s.status == Shipment.Status.DELIVERED
 
@@ -360,7 +360,7 @@ def test_concurrent_duplicate_carrier_events_apply_once(postgres, customer):
     results = _in_threads(lambda: shipment_record_carrier_event(
         carrier="local", tracking_number=shipment.tracking_number, event_id="dup-1", status_code="PICKED_UP",
         occurred_at=at, location="Leeds"))
-    assert sorted(created for _, created in results) == [False, True]
+    assert sorted(result.created for result in results) == [False, True]
     assert ShipmentEvent.objects.filter(carrier_event_id="dup-1").count() == 1
     assert StockMovement.objects.filter(kind="shipment").count() == 1
 
