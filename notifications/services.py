@@ -18,6 +18,7 @@ import contextvars
 import logging
 import random
 import threading
+import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -49,13 +50,26 @@ def retry_delay(attempt: int, *, base: float | None = None, cap: float | None = 
 
 
 # --- Emit ------------------------------------------------------------------------------------------------
-def _transaction_id() -> int | None:
-    """The database transaction's id (PostgreSQL), to find events written by the same transaction."""
-    if connection.vendor != "postgresql" or not connection.in_atomic_block:
+def _transaction_marker() -> uuid.UUID | None:
+    """One value for every event the current transaction writes, on every database (SQLite too: the demo).
+
+    The marker rides on a no-op `on_commit` callback of this transaction: Django drops that callback when the
+    transaction (or the savepoint that registered it) rolls back and runs it on commit, so a marker found among
+    the pending callbacks always belongs to the transaction that is open now, never to one that ended.
+    """
+    if not connection.in_atomic_block:
         return None
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT txid_current()")
-        return cursor.fetchone()[0]
+    for _savepoints, callback, _robust in connection.run_on_commit:
+        marker = getattr(callback, "waybill_transaction_marker", None)
+        if marker is not None:
+            return marker
+
+    def transaction_ended() -> None:
+        pass
+
+    transaction_ended.waybill_transaction_marker = uuid.uuid4()
+    transaction.on_commit(transaction_ended)
+    return transaction_ended.waybill_transaction_marker
 
 
 def _contact(subject, customer, recipient: str):
@@ -107,7 +121,7 @@ def notification_emit(*, event: str, payload: dict, idempotency_key: str, subjec
         message.subject_label = str(subject)[:200]
     superseded_by = registry.superseding(event)
     if (spec.supersedes or superseded_by) and message.subject_type_id:
-        message.transaction_marker = _transaction_id()
+        message.transaction_marker = _transaction_marker()
     if message.transaction_marker is not None:
         same_transaction = OutboxMessage.objects.filter(
             transaction_marker=message.transaction_marker, subject_type=message.subject_type,
