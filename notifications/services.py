@@ -21,6 +21,7 @@ import threading
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
+from email.utils import parseaddr
 
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
@@ -38,7 +39,11 @@ from .models import Notification, NotificationPreference, OutboxMessage, Webhook
 
 logger = logging.getLogger(__name__)
 
-STALE_CLAIM = timedelta(minutes=10)  # a "sending" row older than this belongs to a worker that died
+
+def claim_timeout() -> timedelta:
+    """A "sending" claim older than this belongs to a worker that died: the send tasks' hard time limit is shorter
+    (notifications.tasks), so no live worker can still be sending it."""
+    return timedelta(seconds=settings.WAYBILL_NOTIFY_CLAIM_TIMEOUT_SECONDS)
 
 
 def retry_delay(attempt: int, *, base: float | None = None, cap: float | None = None) -> float:
@@ -258,7 +263,24 @@ class SendResult:
 
 
 def _claimable(now):
-    return Q(status__in=["pending", "retrying"]) | Q(status="sending", claimed_at__lt=now - STALE_CLAIM)
+    """Webhook deliveries a run may take: a stale claim is taken again (at least once: receivers dedupe on the
+    Idempotency-Key header, the outbox message's uuid)."""
+    return Q(status__in=["pending", "retrying"]) | Q(status="sending", claimed_at__lt=now - claim_timeout())
+
+
+def _email_claimable(now):
+    """Emails a run may take. A claim whose worker died is never taken as it is: the sweep first marks it
+    uncertain (the mail server may have accepted it), and it is sent again, with the same Message-ID, only once
+    WAYBILL_NOTIFY_UNCERTAIN_RESEND_SECONDS have passed."""
+    return (Q(status__in=[Notification.Status.PENDING, Notification.Status.RETRYING])
+            | Q(status=Notification.Status.UNCERTAIN, next_attempt_at__lte=now))
+
+
+def message_id(notification: Notification) -> str:
+    """The email's Message-ID, the same for every attempt of one notification, so that a copy sent again after
+    an uncertain attempt can be recognised as the same message by the receiving servers and mail clients."""
+    domain = parseaddr(settings.DEFAULT_FROM_EMAIL)[1].rpartition("@")[2] or "waybill.localhost"
+    return f"<notification-{notification.pk}.{notification.outbox.uuid}@{domain}>"
 
 
 def render_email(notification: Notification) -> EmailMultiAlternatives:
@@ -276,7 +298,8 @@ def render_email(notification: Notification) -> EmailMultiAlternatives:
     if isinstance(number, str) and number:  # a link that opens the order, for guests too (config.links)
         context["order_link"] = order_link(number)
     subject = " ".join(render_to_string(names["subject"], context).split())
-    headers = {"X-Waybill-Event": notification.event, "X-Waybill-Notification": str(notification.pk)}
+    headers = {"X-Waybill-Event": notification.event, "X-Waybill-Notification": str(notification.pk),
+               "Message-ID": message_id(notification)}
     if notification.event in registry.AUTO_REPLIES:
         headers["Auto-Submitted"] = "auto-replied"
     reply_to = notification.outbox.payload.get("reply_to") if spec.audience == registry.CUSTOMER else None
@@ -289,9 +312,14 @@ def render_email(notification: Notification) -> EmailMultiAlternatives:
 
 
 def notification_send(*, notification_id: int) -> SendResult:
-    """Send one notification. A second run for the same row (a redelivered task) sends nothing."""
+    """Send one notification. A second run for the same row (a redelivered task) sends nothing.
+
+    The attempt is recorded (committed: "sending", claimed_at, attempts + 1) before the mail server is contacted,
+    and the outcome after it answers. A worker that dies between the two leaves a "sending" row: outbox_sweep
+    marks it uncertain once its claim is older than WAYBILL_NOTIFY_CLAIM_TIMEOUT_SECONDS.
+    """
     now = timezone.now()
-    claimed = Notification.objects.filter(_claimable(now), pk=notification_id).update(
+    claimed = Notification.objects.filter(_email_claimable(now), pk=notification_id).update(
         status=Notification.Status.SENDING, claimed_at=now, attempts=F("attempts") + 1,
     )
     if not claimed:
@@ -340,25 +368,45 @@ def outbox_sweep(*, grace_seconds: float = 5.0, limit: int = 500) -> dict[str, i
             .order_by("pk").values_list("pk", flat=True)[:limit]
         )
         OutboxMessage.objects.filter(pk__in=outbox_ids).update(dispatched_at=now)
-    counts = {"outbox": 0, "notifications": 0, "webhooks": 0}
+    counts = {"outbox": 0, "notifications": 0, "webhooks": 0, "uncertain": notification_mark_uncertain(now=now)}
     for i, outbox_id in enumerate(outbox_ids):
         if not publish_task(outbox_process_task, args=[outbox_id]):
             OutboxMessage.objects.filter(pk__in=outbox_ids[i:]).update(dispatched_at=None)
             return counts
         counts["outbox"] += 1
 
-    lost = (Q(status="pending", created_at__lte=cutoff) | Q(status="retrying", next_attempt_at__lte=cutoff)
-            | Q(status="sending", claimed_at__lt=now - STALE_CLAIM))
-    for model, task, key in ((Notification, notification_send_task, "notifications"),
-                             (WebhookDelivery, webhook_deliver_task, "webhooks")):
+    lost = Q(status="pending", created_at__lte=cutoff) | Q(status="retrying", next_attempt_at__lte=cutoff)
+    lost_email = lost | Q(status=Notification.Status.UNCERTAIN, next_attempt_at__lte=now)
+    lost_webhook = lost | Q(status="sending", claimed_at__lt=now - claim_timeout())
+    for model, condition, task, key in (
+        (Notification, lost_email, notification_send_task, "notifications"),
+        (WebhookDelivery, lost_webhook, webhook_deliver_task, "webhooks"),
+    ):
         with transaction.atomic():
-            ids = list(model.objects.select_for_update(skip_locked=True).filter(lost)
+            ids = list(model.objects.select_for_update(skip_locked=True).filter(condition)
                        .order_by("pk").values_list("pk", flat=True)[:limit])
         for pk in ids:
             if not publish_task(task, args=[pk]):
                 return counts
             counts[key] += 1
     return counts
+
+
+def notification_mark_uncertain(*, now=None) -> int:
+    """Claims whose worker died mid-send become "uncertain": the mail server may or may not have accepted the
+    email. They are sent again (same Message-ID) after WAYBILL_NOTIFY_UNCERTAIN_RESEND_SECONDS; until then staff
+    see them in the admin. Returns how many were marked."""
+    now = now or timezone.now()
+    stale = Notification.objects.filter(status=Notification.Status.SENDING, claimed_at__lt=now - claim_timeout())
+    count = stale.update(
+        status=Notification.Status.UNCERTAIN,
+        next_attempt_at=now + timedelta(seconds=settings.WAYBILL_NOTIFY_UNCERTAIN_RESEND_SECONDS),
+        last_error="The worker sending it stopped before the outcome was recorded: the mail server may have "
+                   "accepted it. It is sent again with the same Message-ID.",
+    )
+    if count:
+        logger.warning("%s notification(s) left mid-send by a lost worker are now uncertain", count)
+    return count
 
 
 # --- Staff actions and preferences -----------------------------------------------------------------------

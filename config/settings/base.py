@@ -182,6 +182,8 @@ CELERY_BEAT_SCHEDULE: dict = {
 EMAIL_CONFIG = env.email("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Waybill <orders@waybill.localhost>")
+# Seconds per SMTP operation (connect, each command): a mail server that hangs never holds a worker for long.
+EMAIL_TIMEOUT = env.float("EMAIL_TIMEOUT", default=10.0)
 
 # --- Shipping (shipping/) --------------------------------------------------------------------------------
 WAYBILL_SHIPMENT_SCAN_OVERDUE_HOURS = env.int("WAYBILL_SHIPMENT_SCAN_OVERDUE_HOURS", default=48)
@@ -226,7 +228,11 @@ WAYBILL_STAFF_ALERT_EMAILS = env.list("WAYBILL_STAFF_ALERT_EMAILS", default=[])
 WAYBILL_NOTIFY_MAX_ATTEMPTS = env.int("WAYBILL_NOTIFY_MAX_ATTEMPTS", default=6)
 WAYBILL_NOTIFY_RETRY_BASE_SECONDS = env.float("WAYBILL_NOTIFY_RETRY_BASE_SECONDS", default=10.0)
 WAYBILL_NOTIFY_RETRY_MAX_SECONDS = env.float("WAYBILL_NOTIFY_RETRY_MAX_SECONDS", default=900.0)
-WAYBILL_OUTBOX_REDISPATCH_AFTER_SECONDS = env.int("WAYBILL_OUTBOX_REDISPATCH_AFTER_SECONDS", default=120)
+WAYBILL_OUTBOX_REDISPATCH_AFTER_SECONDS = env.int("WAYBILL_OUTBOX_REDISPATCH_AFTER_SECONDS", default=60)
+# A "sending" email older than this was left by a lost worker (the send tasks' hard time limit is 3/4 of it); it
+# becomes "uncertain" and is sent again, with the same Message-ID, this long after (docs/operations.md).
+WAYBILL_NOTIFY_CLAIM_TIMEOUT_SECONDS = env.float("WAYBILL_NOTIFY_CLAIM_TIMEOUT_SECONDS", default=60.0)
+WAYBILL_NOTIFY_UNCERTAIN_RESEND_SECONDS = env.float("WAYBILL_NOTIFY_UNCERTAIN_RESEND_SECONDS", default=60.0)
 WAYBILL_WEBHOOK_MAX_ATTEMPTS = env.int("WAYBILL_WEBHOOK_MAX_ATTEMPTS", default=8)
 WAYBILL_WEBHOOK_DISABLE_AFTER_FAILURES = env.int("WAYBILL_WEBHOOK_DISABLE_AFTER_FAILURES", default=20)
 WAYBILL_WEBHOOK_TIMEOUT_SECONDS = env.float("WAYBILL_WEBHOOK_TIMEOUT_SECONDS", default=5.0)
