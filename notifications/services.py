@@ -17,6 +17,7 @@ import contextlib
 import contextvars
 import logging
 import random
+import smtplib
 import threading
 import uuid
 from dataclasses import dataclass
@@ -311,6 +312,14 @@ def render_email(notification: Notification) -> EmailMultiAlternatives:
     return email
 
 
+def _permanent_smtp_error(exc: Exception) -> bool:
+    """A 5xx answer (no such mailbox, message refused): trying again would get the same answer. Timeouts, refused
+    connections and 4xx answers are temporary and retried."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return bool(exc.recipients) and all(code >= 500 for code, _ in exc.recipients.values())
+    return isinstance(exc, smtplib.SMTPResponseException) and 500 <= exc.smtp_code < 600
+
+
 def notification_send(*, notification_id: int) -> SendResult:
     """Send one notification. A second run for the same row (a redelivered task) sends nothing.
 
@@ -334,8 +343,12 @@ def notification_send(*, notification_id: int) -> SendResult:
         return SendResult("failed")
     try:
         email.send(fail_silently=False)
-    except Exception as exc:  # noqa: BLE001 - SMTP and backend errors of every kind are retried
+    except Exception as exc:  # noqa: BLE001 - SMTP and backend errors of every kind are retried, but a 5xx
         error = f"{type(exc).__name__}: {exc}"[:2000]
+        if _permanent_smtp_error(exc):
+            rows.update(status=Notification.Status.FAILED, last_error=error, claimed_at=None, next_attempt_at=None)
+            logger.error("notification %s refused for good by the mail server: %s", notification_id, error)
+            return SendResult("failed")
         if notification.attempts >= settings.WAYBILL_NOTIFY_MAX_ATTEMPTS:
             rows.update(status=Notification.Status.FAILED, last_error=error, claimed_at=None, next_attempt_at=None)
             logger.error("notification %s failed after %s attempts: %s", notification_id, notification.attempts, error)

@@ -323,7 +323,7 @@ def start_worker(drill_broker, smtp_sink, tmp_path):
     workers: list[WorkerProcess] = []
 
     def start(**extra) -> WorkerProcess:
-        env = child_env(REDIS_URL=drill_broker.url, EMAIL_URL=f"smtp://127.0.0.1:{smtp_sink.port}", **extra)
+        env = child_env(**{"REDIS_URL": drill_broker.url, "EMAIL_URL": f"smtp://127.0.0.1:{smtp_sink.port}", **extra})
         worker = WorkerProcess(env, tmp_path / f"worker-{len(workers)}.log").start()
         workers.append(worker)
         return worker
