@@ -200,7 +200,8 @@ class CuttableLink:
             listener.close()
 
     def cut(self, *, blackhole: bool = False) -> None:
-        self.state = "blackhole" if blackhole else "down"
+        with self.lock:
+            self.state = "blackhole" if blackhole else "down"
         if not blackhole:
             self._close_listener()
         with self.lock:
@@ -239,6 +240,10 @@ class CuttableLink:
                 continue
             upstream.settimeout(None)
             with self.lock:
+                if self.state != "up":  # cut while this connection was being set up: it must not get through
+                    client.close()
+                    upstream.close()
+                    continue
                 self.sockets += [client, upstream]
             for a, b in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
@@ -251,6 +256,10 @@ class CuttableLink:
         except OSError:
             pass
         finally:
+            # shutdown, not only close: the other direction's thread is blocked in recv() on `destination`, and
+            # a close() alone would leave the connection open (no FIN) until that recv returned
+            with contextlib.suppress(OSError):
+                destination.shutdown(socket.SHUT_RDWR)
             with contextlib.suppress(OSError):
                 destination.close()
 
@@ -261,6 +270,45 @@ def database_url() -> str:
     s = connection.settings_dict
     password = f":{s['PASSWORD']}" if s.get("PASSWORD") else ""
     return f"postgres://{s['USER']}{password}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
+
+
+def stop_process_group(process: subprocess.Popen, *, sig: int = signal.SIGTERM) -> None:
+    """Stop a child started with start_new_session=True and every process of its group (pool workers too)."""
+    def group_gone() -> bool:
+        try:
+            os.killpg(process.pid, 0)
+        except ProcessLookupError:
+            return True
+        process.poll()  # reap the leader
+        return False
+
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, sig)
+    try:
+        wait_for(group_gone, timeout=20)
+    except AssertionError:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        wait_for(group_gone, timeout=10)
+    process.wait(timeout=5)
+
+
+def wait_for_other_sessions_to_end() -> None:
+    """Child processes are gone, but PostgreSQL ends their sessions a moment later; the test database can only be
+    flushed or dropped once it has."""
+    def alone() -> bool:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                           "AND pid <> pg_backend_pid()")
+            return cursor.fetchone()[0] == 0
+
+    try:
+        wait_for(alone, timeout=30)
+    except AssertionError:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pid, state, client_port, backend_start, xact_start, left(query, 200) "
+                           "FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
+            raise AssertionError(f"sessions left on the test database: {cursor.fetchall()}") from None
 
 
 DRILL_SETTINGS = {
@@ -303,18 +351,10 @@ class WorkerProcess:
 
     def kill(self) -> None:
         """SIGKILL the worker and its pool processes at once: nothing runs after it."""
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(timeout=10)
+        stop_process_group(self.process, sig=signal.SIGKILL)
 
     def stop(self) -> None:
-        if self.alive():
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        stop_process_group(self.process)
 
 
 @pytest.fixture
@@ -331,6 +371,7 @@ def start_worker(drill_broker, smtp_sink, tmp_path):
     yield start
     for worker in workers:
         worker.stop()
+    wait_for_other_sessions_to_end()
 
 
 @pytest.fixture
