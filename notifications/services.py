@@ -170,20 +170,33 @@ def publish_task(task, *, args: list, countdown: float | None = None) -> bool:
         return False
 
 
-_pools: dict[str, object] = {}
+_pools: dict[tuple, object] = {}
 _pools_lock = threading.Lock()
 
 
 def _fail_fast_pool(app):
     """Broker connections that give up at once (max_retries=0) instead of retrying for seconds like the
-    default pool: a request must never wait for a broker that is down. One pool per broker URL."""
+    default pool: a request must never wait for a broker that is down. One pool per broker URL and transport
+    options (a key prefix, timeouts): a pool made for other options must never be handed out."""
     url = app.conf.broker_write_url or app.conf.broker_url
+    options = {**(app.conf.broker_transport_options or {}), "max_retries": 0}
+    key = (url, tuple(sorted((name, repr(value)) for name, value in options.items())))
     with _pools_lock:
-        pool = _pools.get(url)
+        pool = _pools.get(key)
         if pool is None:
-            connection = app.connection_for_write(url, transport_options={"max_retries": 0})
-            pool = _pools[url] = connection.Pool(limit=app.conf.broker_pool_limit or 10)
+            connection = app.connection_for_write(url, transport_options=options)
+            pool = _pools[key] = connection.Pool(limit=app.conf.broker_pool_limit or 10)
     return pool
+
+
+def publish_pools_reset() -> None:
+    """Close every pooled broker connection (after the broker settings changed, or the broker moved)."""
+    with _pools_lock:
+        pools = list(_pools.values())
+        _pools.clear()
+    for pool in pools:
+        with contextlib.suppress(Exception):
+            pool.force_close_all()
 
 
 def outbox_publish(*, outbox_ids: list[int]) -> int:
