@@ -171,6 +171,9 @@ CELERY_TASK_DEFAULT_RETRY_DELAY = 10
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 2 * 60 * 60, "socket_connect_timeout": 1, "socket_timeout": 5}
+# A task in the middle of an SMTP conversation when Redis goes away finishes it (cancelling it would leave its
+# email uncertain); Celery 6 changes this default, so it is said here.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 CELERY_BEAT_SCHEDULE: dict = {
     "orders-idempotency-keys-purge": {"task": "orders.tasks.idempotency_keys_purge_task", "schedule": 60 * 60},
     "shipping-overdue-scan-alerts": {"task": "shipping.tasks.shipment_alert_overdue_scans_task", "schedule": 15 * 60},
