@@ -3,8 +3,11 @@
     notification_emit       write an outbox row in the caller's transaction (public: shipping, returns, support)
     outbox_publish          hand outbox rows to Celery (after commit; fails fast when the broker is down)
     outbox_fan_out          outbox row → one Notification per recipient and one WebhookDelivery per endpoint
-    notification_send       send one email, at most once per row (claimed with a conditional UPDATE)
+    notification_send       send one email, once per row (claimed with a conditional UPDATE, the attempt recorded
+                            before sending); a worker lost mid-send leaves it "uncertain": sent again later with
+                            the same Message-ID, the one at-least-once case (docs/operations.md)
     outbox_sweep            the periodic relay: everything the fast path left behind (SKIP LOCKED)
+    notification_mark_uncertain  claims of lost workers, after WAYBILL_NOTIFY_CLAIM_TIMEOUT_SECONDS
     notification_resend     staff: send again (admin action)
     notification_preference_set
 
