@@ -1,7 +1,8 @@
 # Waybill: `make run` to try it, `make test` to check it.
 #
 # make run   SQLite + in-process tasks (config.settings.dev), demo data, http://127.0.0.1:8000
-#            With DATABASE_URL and REDIS_URL set: web + Celery worker + beat (Procfile, via honcho).
+#            With DATABASE_URL and REDIS_URL set: web + Celery worker + beat (Procfile, via honcho); a worker or
+#            beat that dies is started again by its restart loop in the Procfile, the web server stays up.
 # make test  the test suite (PostgreSQL when DATABASE_URL is set or 127.0.0.1:5432 answers, else SQLite)
 PYTHON ?= python3
 VENV := .venv

@@ -58,6 +58,7 @@ class Notification(models.Model):
         PENDING = "pending", "Pending"
         SENDING = "sending", "Sending"
         RETRYING = "retrying", "Waiting to retry"
+        UNCERTAIN = "uncertain", "Uncertain (worker lost mid-send; sent again later)"
         SENT = "sent", "Sent"
         FAILED = "failed", "Failed"
         SKIPPED = "skipped", "Skipped (opted out)"

@@ -3,8 +3,11 @@
     notification_emit       write an outbox row in the caller's transaction (public: shipping, returns, support)
     outbox_publish          hand outbox rows to Celery (after commit; fails fast when the broker is down)
     outbox_fan_out          outbox row → one Notification per recipient and one WebhookDelivery per endpoint
-    notification_send       send one email, at most once per row (claimed with a conditional UPDATE)
+    notification_send       send one email, once per row (claimed with a conditional UPDATE, the attempt recorded
+                            before sending); a worker lost mid-send leaves it "uncertain": sent again later with
+                            the same Message-ID, the one at-least-once case (docs/operations.md)
     outbox_sweep            the periodic relay: everything the fast path left behind (SKIP LOCKED)
+    notification_mark_uncertain  claims of lost workers, after WAYBILL_NOTIFY_CLAIM_TIMEOUT_SECONDS
     notification_resend     staff: send again (admin action)
     notification_preference_set
 
@@ -17,9 +20,12 @@ import contextlib
 import contextvars
 import logging
 import random
+import smtplib
 import threading
+import uuid
 from dataclasses import dataclass
 from datetime import timedelta
+from email.utils import parseaddr
 
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
@@ -37,7 +43,11 @@ from .models import Notification, NotificationPreference, OutboxMessage, Webhook
 
 logger = logging.getLogger(__name__)
 
-STALE_CLAIM = timedelta(minutes=10)  # a "sending" row older than this belongs to a worker that died
+
+def claim_timeout() -> timedelta:
+    """A "sending" claim older than this belongs to a worker that died: the send tasks' hard time limit is shorter
+    (notifications.tasks), so no live worker can still be sending it."""
+    return timedelta(seconds=settings.WAYBILL_NOTIFY_CLAIM_TIMEOUT_SECONDS)
 
 
 def retry_delay(attempt: int, *, base: float | None = None, cap: float | None = None) -> float:
@@ -49,13 +59,26 @@ def retry_delay(attempt: int, *, base: float | None = None, cap: float | None = 
 
 
 # --- Emit ------------------------------------------------------------------------------------------------
-def _transaction_id() -> int | None:
-    """The database transaction's id (PostgreSQL), to find events written by the same transaction."""
-    if connection.vendor != "postgresql" or not connection.in_atomic_block:
+def _transaction_marker() -> uuid.UUID | None:
+    """One value for every event the current transaction writes, on every database (SQLite too: the demo).
+
+    The marker rides on a no-op `on_commit` callback of this transaction: Django drops that callback when the
+    transaction (or the savepoint that registered it) rolls back and runs it on commit, so a marker found among
+    the pending callbacks always belongs to the transaction that is open now, never to one that ended.
+    """
+    if not connection.in_atomic_block:
         return None
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT txid_current()")
-        return cursor.fetchone()[0]
+    for _savepoints, callback, _robust in connection.run_on_commit:
+        marker = getattr(callback, "waybill_transaction_marker", None)
+        if marker is not None:
+            return marker
+
+    def transaction_ended() -> None:
+        pass
+
+    transaction_ended.waybill_transaction_marker = uuid.uuid4()
+    transaction.on_commit(transaction_ended)
+    return transaction_ended.waybill_transaction_marker
 
 
 def _contact(subject, customer, recipient: str):
@@ -107,7 +130,7 @@ def notification_emit(*, event: str, payload: dict, idempotency_key: str, subjec
         message.subject_label = str(subject)[:200]
     superseded_by = registry.superseding(event)
     if (spec.supersedes or superseded_by) and message.subject_type_id:
-        message.transaction_marker = _transaction_id()
+        message.transaction_marker = _transaction_marker()
     if message.transaction_marker is not None:
         same_transaction = OutboxMessage.objects.filter(
             transaction_marker=message.transaction_marker, subject_type=message.subject_type,
@@ -150,20 +173,33 @@ def publish_task(task, *, args: list, countdown: float | None = None) -> bool:
         return False
 
 
-_pools: dict[str, object] = {}
+_pools: dict[tuple, object] = {}
 _pools_lock = threading.Lock()
 
 
 def _fail_fast_pool(app):
     """Broker connections that give up at once (max_retries=0) instead of retrying for seconds like the
-    default pool: a request must never wait for a broker that is down. One pool per broker URL."""
+    default pool: a request must never wait for a broker that is down. One pool per broker URL and transport
+    options (a key prefix, timeouts): a pool made for other options must never be handed out."""
     url = app.conf.broker_write_url or app.conf.broker_url
+    options = {**(app.conf.broker_transport_options or {}), "max_retries": 0}
+    key = (url, tuple(sorted((name, repr(value)) for name, value in options.items())))
     with _pools_lock:
-        pool = _pools.get(url)
+        pool = _pools.get(key)
         if pool is None:
-            connection = app.connection_for_write(url, transport_options={"max_retries": 0})
-            pool = _pools[url] = connection.Pool(limit=app.conf.broker_pool_limit or 10)
+            connection = app.connection_for_write(url, transport_options=options)
+            pool = _pools[key] = connection.Pool(limit=app.conf.broker_pool_limit or 10)
     return pool
+
+
+def publish_pools_reset() -> None:
+    """Close every pooled broker connection (after the broker settings changed, or the broker moved)."""
+    with _pools_lock:
+        pools = list(_pools.values())
+        _pools.clear()
+    for pool in pools:
+        with contextlib.suppress(Exception):
+            pool.force_close_all()
 
 
 def outbox_publish(*, outbox_ids: list[int]) -> int:
@@ -244,7 +280,24 @@ class SendResult:
 
 
 def _claimable(now):
-    return Q(status__in=["pending", "retrying"]) | Q(status="sending", claimed_at__lt=now - STALE_CLAIM)
+    """Webhook deliveries a run may take: a stale claim is taken again (at least once: receivers dedupe on the
+    Idempotency-Key header, the outbox message's uuid)."""
+    return Q(status__in=["pending", "retrying"]) | Q(status="sending", claimed_at__lt=now - claim_timeout())
+
+
+def _email_claimable(now):
+    """Emails a run may take. A claim whose worker died is never taken as it is: the sweep first marks it
+    uncertain (the mail server may have accepted it), and it is sent again, with the same Message-ID, only once
+    WAYBILL_NOTIFY_UNCERTAIN_RESEND_SECONDS have passed."""
+    return (Q(status__in=[Notification.Status.PENDING, Notification.Status.RETRYING])
+            | Q(status=Notification.Status.UNCERTAIN, next_attempt_at__lte=now))
+
+
+def message_id(notification: Notification) -> str:
+    """The email's Message-ID, the same for every attempt of one notification, so that a copy sent again after
+    an uncertain attempt can be recognised as the same message by the receiving servers and mail clients."""
+    domain = parseaddr(settings.DEFAULT_FROM_EMAIL)[1].rpartition("@")[2] or "waybill.localhost"
+    return f"<notification-{notification.pk}.{notification.outbox.uuid}@{domain}>"
 
 
 def render_email(notification: Notification) -> EmailMultiAlternatives:
@@ -262,7 +315,8 @@ def render_email(notification: Notification) -> EmailMultiAlternatives:
     if isinstance(number, str) and number:  # a link that opens the order, for guests too (config.links)
         context["order_link"] = order_link(number)
     subject = " ".join(render_to_string(names["subject"], context).split())
-    headers = {"X-Waybill-Event": notification.event, "X-Waybill-Notification": str(notification.pk)}
+    headers = {"X-Waybill-Event": notification.event, "X-Waybill-Notification": str(notification.pk),
+               "Message-ID": message_id(notification)}
     if notification.event in registry.AUTO_REPLIES:
         headers["Auto-Submitted"] = "auto-replied"
     reply_to = notification.outbox.payload.get("reply_to") if spec.audience == registry.CUSTOMER else None
@@ -274,10 +328,23 @@ def render_email(notification: Notification) -> EmailMultiAlternatives:
     return email
 
 
+def _permanent_smtp_error(exc: Exception) -> bool:
+    """A 5xx answer (no such mailbox, message refused): trying again would get the same answer. Timeouts, refused
+    connections and 4xx answers are temporary and retried."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return bool(exc.recipients) and all(code >= 500 for code, _ in exc.recipients.values())
+    return isinstance(exc, smtplib.SMTPResponseException) and 500 <= exc.smtp_code < 600
+
+
 def notification_send(*, notification_id: int) -> SendResult:
-    """Send one notification. A second run for the same row (a redelivered task) sends nothing."""
+    """Send one notification. A second run for the same row (a redelivered task) sends nothing.
+
+    The attempt is recorded (committed: "sending", claimed_at, attempts + 1) before the mail server is contacted,
+    and the outcome after it answers. A worker that dies between the two leaves a "sending" row: outbox_sweep
+    marks it uncertain once its claim is older than WAYBILL_NOTIFY_CLAIM_TIMEOUT_SECONDS.
+    """
     now = timezone.now()
-    claimed = Notification.objects.filter(_claimable(now), pk=notification_id).update(
+    claimed = Notification.objects.filter(_email_claimable(now), pk=notification_id).update(
         status=Notification.Status.SENDING, claimed_at=now, attempts=F("attempts") + 1,
     )
     if not claimed:
@@ -292,8 +359,12 @@ def notification_send(*, notification_id: int) -> SendResult:
         return SendResult("failed")
     try:
         email.send(fail_silently=False)
-    except Exception as exc:  # noqa: BLE001 - SMTP and backend errors of every kind are retried
+    except Exception as exc:  # noqa: BLE001 - SMTP and backend errors of every kind are retried, but a 5xx
         error = f"{type(exc).__name__}: {exc}"[:2000]
+        if _permanent_smtp_error(exc):
+            rows.update(status=Notification.Status.FAILED, last_error=error, claimed_at=None, next_attempt_at=None)
+            logger.error("notification %s refused for good by the mail server: %s", notification_id, error)
+            return SendResult("failed")
         if notification.attempts >= settings.WAYBILL_NOTIFY_MAX_ATTEMPTS:
             rows.update(status=Notification.Status.FAILED, last_error=error, claimed_at=None, next_attempt_at=None)
             logger.error("notification %s failed after %s attempts: %s", notification_id, notification.attempts, error)
@@ -326,25 +397,45 @@ def outbox_sweep(*, grace_seconds: float = 5.0, limit: int = 500) -> dict[str, i
             .order_by("pk").values_list("pk", flat=True)[:limit]
         )
         OutboxMessage.objects.filter(pk__in=outbox_ids).update(dispatched_at=now)
-    counts = {"outbox": 0, "notifications": 0, "webhooks": 0}
+    counts = {"outbox": 0, "notifications": 0, "webhooks": 0, "uncertain": notification_mark_uncertain(now=now)}
     for i, outbox_id in enumerate(outbox_ids):
         if not publish_task(outbox_process_task, args=[outbox_id]):
             OutboxMessage.objects.filter(pk__in=outbox_ids[i:]).update(dispatched_at=None)
             return counts
         counts["outbox"] += 1
 
-    lost = (Q(status="pending", created_at__lte=cutoff) | Q(status="retrying", next_attempt_at__lte=cutoff)
-            | Q(status="sending", claimed_at__lt=now - STALE_CLAIM))
-    for model, task, key in ((Notification, notification_send_task, "notifications"),
-                             (WebhookDelivery, webhook_deliver_task, "webhooks")):
+    lost = Q(status="pending", created_at__lte=cutoff) | Q(status="retrying", next_attempt_at__lte=cutoff)
+    lost_email = lost | Q(status=Notification.Status.UNCERTAIN, next_attempt_at__lte=now)
+    lost_webhook = lost | Q(status="sending", claimed_at__lt=now - claim_timeout())
+    for model, condition, task, key in (
+        (Notification, lost_email, notification_send_task, "notifications"),
+        (WebhookDelivery, lost_webhook, webhook_deliver_task, "webhooks"),
+    ):
         with transaction.atomic():
-            ids = list(model.objects.select_for_update(skip_locked=True).filter(lost)
+            ids = list(model.objects.select_for_update(skip_locked=True).filter(condition)
                        .order_by("pk").values_list("pk", flat=True)[:limit])
         for pk in ids:
             if not publish_task(task, args=[pk]):
                 return counts
             counts[key] += 1
     return counts
+
+
+def notification_mark_uncertain(*, now=None) -> int:
+    """Claims whose worker died mid-send become "uncertain": the mail server may or may not have accepted the
+    email. They are sent again (same Message-ID) after WAYBILL_NOTIFY_UNCERTAIN_RESEND_SECONDS; until then staff
+    see them in the admin. Returns how many were marked."""
+    now = now or timezone.now()
+    stale = Notification.objects.filter(status=Notification.Status.SENDING, claimed_at__lt=now - claim_timeout())
+    count = stale.update(
+        status=Notification.Status.UNCERTAIN,
+        next_attempt_at=now + timedelta(seconds=settings.WAYBILL_NOTIFY_UNCERTAIN_RESEND_SECONDS),
+        last_error="The worker sending it stopped before the outcome was recorded: the mail server may have "
+                   "accepted it. It is sent again with the same Message-ID.",
+    )
+    if count:
+        logger.warning("%s notification(s) left mid-send by a lost worker are now uncertain", count)
+    return count
 
 
 # --- Staff actions and preferences -----------------------------------------------------------------------

@@ -1,10 +1,14 @@
 """Thin Celery tasks: ids in, a service call, a retry with backoff when the service asks for one.
 
 Every task is safe to run twice: the rows they produce are unique and claimed with a conditional UPDATE.
+
+Each task sends at most one email, so a time limit bounds one SMTP conversation: the hard limit (three quarters of
+WAYBILL_NOTIFY_CLAIM_TIMEOUT_SECONDS) kills a send before its claim can be taken for a lost worker's.
 """
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import DatabaseError
 
 from config.celery import app
@@ -12,6 +16,8 @@ from config.celery import app
 from . import services
 from .webhooks import webhook_deliver_task
 
+SEND_LIMITS = {"soft_time_limit": settings.WAYBILL_NOTIFY_CLAIM_TIMEOUT_SECONDS / 2,
+               "time_limit": settings.WAYBILL_NOTIFY_CLAIM_TIMEOUT_SECONDS * 3 / 4}
 TASK_OPTIONS = {"acks_late": True, "reject_on_worker_lost": True}
 DB_RETRY = {"autoretry_for": (DatabaseError,), "retry_backoff": 2, "retry_backoff_max": 300, "retry_jitter": True,
             "max_retries": 8}
@@ -24,22 +30,26 @@ def _schedule_retry(notification_id: int, countdown: float) -> None:
         services.publish_task(notification_send_task, args=[notification_id], countdown=countdown)
 
 
-@app.task(bind=True, **TASK_OPTIONS, **DB_RETRY)
+@app.task(bind=True, **TASK_OPTIONS, **DB_RETRY, **SEND_LIMITS)
 def outbox_process_task(self, outbox_id: int) -> dict:
-    """Fan an outbox row out to its recipients and endpoints, then send its emails."""
+    """Fan an outbox row out to its recipients and endpoints, send its first email here and hand the others
+    (staff alerts to several addresses) to tasks of their own."""
     notification_ids, delivery_ids = services.outbox_fan_out(outbox_id=outbox_id)
     results = {}
-    for notification_id in notification_ids:
-        result = services.notification_send(notification_id=notification_id)
+    if notification_ids:
+        first, *others = notification_ids
+        result = services.notification_send(notification_id=first)
         if result.retry_in is not None:
-            _schedule_retry(notification_id, result.retry_in)
-        results[notification_id] = result.status
+            _schedule_retry(first, result.retry_in)
+        results[first] = result.status
+        for notification_id in others:
+            services.publish_task(notification_send_task, args=[notification_id])
     for delivery_id in delivery_ids:
         services.publish_task(webhook_deliver_task, args=[delivery_id])
     return {"notifications": results, "webhooks": delivery_ids}
 
 
-@app.task(bind=True, **TASK_OPTIONS, **DB_RETRY)
+@app.task(bind=True, **TASK_OPTIONS, **DB_RETRY, **SEND_LIMITS)
 def notification_send_task(self, notification_id: int) -> str:
     result = services.notification_send(notification_id=notification_id)
     if result.retry_in is not None:

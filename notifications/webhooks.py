@@ -164,7 +164,9 @@ def _publish_all(ids: list[int]) -> None:
         publish_task(webhook_deliver_task, args=[pk])
 
 
-@app.task(bind=True, acks_late=True, reject_on_worker_lost=True)
+@app.task(bind=True, acks_late=True, reject_on_worker_lost=True,  # limits as notifications.tasks.SEND_LIMITS
+          soft_time_limit=settings.WAYBILL_NOTIFY_CLAIM_TIMEOUT_SECONDS / 2,
+          time_limit=settings.WAYBILL_NOTIFY_CLAIM_TIMEOUT_SECONDS * 3 / 4)
 def webhook_deliver_task(self, delivery_id: int) -> str:
     from .services import publish_task
 

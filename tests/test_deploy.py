@@ -89,8 +89,9 @@ def test_manage_make_run_and_the_procfile_choose_development():
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "config.settings.dev"
     for line in (ROOT / "Procfile").read_text().splitlines():
-        assert line.split(":", 1)[1].strip().startswith("DJANGO_SETTINGS_MODULE=${DJANGO_SETTINGS_MODULE:-config."
-                                                         "settings.dev}"), line
+        # every process (the worker and beat inside their restart loops) starts with development by default
+        command = line.split(":", 1)[1].strip().removeprefix("while :; do ")
+        assert command.startswith("DJANGO_SETTINGS_MODULE=${DJANGO_SETTINGS_MODULE:-config.settings.dev} "), line
     assert "DJANGO_SETTINGS_MODULE=config.settings.dev" in (ROOT / "Makefile").read_text()
 
 

@@ -54,6 +54,7 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "django_permissions_policy.PermissionsPolicyMiddleware",
     "config.middleware.RefuseControlCharactersMiddleware",  # before anything reads the URL into a query
+    "config.unavailable.DatabaseUnavailableMiddleware",  # the database out of reach: 503 + Retry-After
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -96,6 +97,10 @@ TEMPLATES = [
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=0))
+# An unreachable PostgreSQL fails a connect within this many seconds: the API answers 503 quickly (config.unavailable)
+DATABASE_CONNECT_TIMEOUT = env.int("DATABASE_CONNECT_TIMEOUT", default=3)
+if DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", DATABASE_CONNECT_TIMEOUT)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -282,6 +287,9 @@ CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 2 * 60 * 60, "socket_connect_timeout": 1, "socket_timeout": 5}
 CELERY_IMPORTS = ["notifications.retention"]  # tasks outside the apps' tasks.py modules
+# A task in the middle of an SMTP conversation when Redis goes away finishes it (cancelling it would leave its
+# email uncertain); Celery 6 changes this default, so it is said here.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 CELERY_BEAT_SCHEDULE: dict = {
     "orders-expire-unpaid": {"task": "orders.tasks.order_expire_unpaid_task", "schedule": 10 * 60},
     "orders-export-jobs-sweep": {"task": "orders.tasks.export_jobs_sweep_task", "schedule": 60},
@@ -320,6 +328,8 @@ def email_settings(url: str) -> dict:
 EMAIL_TIMEOUT = env.float("EMAIL_TIMEOUT", default=10.0)
 vars().update(email_settings(env("EMAIL_URL", default="consolemail://")))
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Waybill <orders@waybill.localhost>")
+# Seconds per SMTP operation (connect, each command): a mail server that hangs never holds a worker for long.
+EMAIL_TIMEOUT = env.float("EMAIL_TIMEOUT", default=10.0)
 
 # --- Shipping (shipping/) --------------------------------------------------------------------------------
 WAYBILL_SHIPMENT_SCAN_OVERDUE_HOURS = env.int("WAYBILL_SHIPMENT_SCAN_OVERDUE_HOURS", default=48)
@@ -367,7 +377,11 @@ WAYBILL_NOTIFY_MAX_ATTEMPTS = env.int("WAYBILL_NOTIFY_MAX_ATTEMPTS", default=6)
 WAYBILL_NOTIFY_RETRY_BASE_SECONDS = env.float("WAYBILL_NOTIFY_RETRY_BASE_SECONDS", default=10.0)
 WAYBILL_NOTIFY_RETRY_MAX_SECONDS = env.float("WAYBILL_NOTIFY_RETRY_MAX_SECONDS", default=900.0)
 WAYBILL_HEALTH_OUTBOX_MAX_AGE_SECONDS = env.int("WAYBILL_HEALTH_OUTBOX_MAX_AGE_SECONDS", default=15 * 60)  # /health/
-WAYBILL_OUTBOX_REDISPATCH_AFTER_SECONDS = env.int("WAYBILL_OUTBOX_REDISPATCH_AFTER_SECONDS", default=120)
+WAYBILL_OUTBOX_REDISPATCH_AFTER_SECONDS = env.int("WAYBILL_OUTBOX_REDISPATCH_AFTER_SECONDS", default=60)
+# A "sending" email older than this was left by a lost worker (the send tasks' hard time limit is 3/4 of it); it
+# becomes "uncertain" and is sent again, with the same Message-ID, this long after (docs/operations.md).
+WAYBILL_NOTIFY_CLAIM_TIMEOUT_SECONDS = env.float("WAYBILL_NOTIFY_CLAIM_TIMEOUT_SECONDS", default=60.0)
+WAYBILL_NOTIFY_UNCERTAIN_RESEND_SECONDS = env.float("WAYBILL_NOTIFY_UNCERTAIN_RESEND_SECONDS", default=60.0)
 WAYBILL_WEBHOOK_MAX_ATTEMPTS = env.int("WAYBILL_WEBHOOK_MAX_ATTEMPTS", default=8)
 WAYBILL_WEBHOOK_DISABLE_AFTER_FAILURES = env.int("WAYBILL_WEBHOOK_DISABLE_AFTER_FAILURES", default=20)
 WAYBILL_WEBHOOK_TIMEOUT_SECONDS = env.float("WAYBILL_WEBHOOK_TIMEOUT_SECONDS", default=5.0)

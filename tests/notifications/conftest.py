@@ -26,6 +26,9 @@ def use_broker(url: str, *, eager: bool = False) -> None:
     app._pool = None
     with contextlib.suppress(AttributeError, KeyError):
         app.__dict__["amqp"]._producer_pool = None
+    from notifications.services import publish_pools_reset
+
+    publish_pools_reset()  # no pooled connection outlives the broker it was made for
 
 
 @pytest.fixture
@@ -62,6 +65,33 @@ def running_worker(django_db_blocker, concurrency: int = 2):
 def worker(broker, django_db_blocker):
     with running_worker(django_db_blocker) as w:
         yield w
+
+
+class TaskRuns:
+    """Counts the tasks the in-process worker has finished, by name: a test waits for the work it published to
+    be done instead of sleeping and hoping it was."""
+
+    def __init__(self):
+        self.counts: dict[str, int] = {}
+        self.lock = threading.Lock()
+
+    def __call__(self, sender=None, **kwargs):
+        with self.lock:
+            self.counts[sender.name] = self.counts.get(sender.name, 0) + 1
+
+    def of(self, task) -> int:
+        with self.lock:
+            return self.counts.get(task.name, 0)
+
+
+@pytest.fixture
+def task_runs():
+    from celery.signals import task_postrun
+
+    runs = TaskRuns()
+    task_postrun.connect(runs, weak=False)
+    yield runs
+    task_postrun.disconnect(runs)
 
 
 def wait_for(predicate, *, timeout: float = 15.0, interval: float = 0.05):
@@ -146,7 +176,8 @@ class TcpProxy:
     def stop(self):
         import socket
 
-        listener, self.listener = self.listener, None
+        with self.lock:
+            listener, self.listener = self.listener, None
         if listener is not None:
             with contextlib.suppress(OSError):
                 listener.shutdown(socket.SHUT_RDWR)
@@ -173,17 +204,29 @@ class TcpProxy:
                 continue
             upstream.settimeout(None)
             with self.lock:
+                # stopped while this connection was being set up (a loaded machine runs this thread late): it
+                # must not carry traffic through the outage
+                if self.listener is not listener:
+                    client.close()
+                    upstream.close()
+                    continue
                 self.sockets += [client, upstream]
             for a, b in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
 
     @staticmethod
     def _pipe(source, destination):
+        import socket
+
         try:
             while data := source.recv(65536):
                 destination.sendall(data)
         except OSError:
             pass
         finally:
+            # shutdown first: the other direction's thread is blocked in recv() on `destination`, and close()
+            # alone would keep the connection open (no FIN) until that recv returned
+            with contextlib.suppress(OSError):
+                destination.shutdown(socket.SHUT_RDWR)
             with contextlib.suppress(OSError):
                 destination.close()

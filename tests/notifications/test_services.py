@@ -255,7 +255,7 @@ def test_sweep_sends_what_the_fast_path_left_behind(customer, settings):
     # then both confirmations go out, and a second sweep finds nothing
     assert counts["outbox"] == 2
     assert len(mails_to(customer.email)) == 2
-    assert outbox_sweep(grace_seconds=0) == {"outbox": 0, "notifications": 0, "webhooks": 0}
+    assert outbox_sweep(grace_seconds=0) == {"outbox": 0, "notifications": 0, "webhooks": 0, "uncertain": 0}
     assert outbox_backlog() == {"count": 0, "oldest_created_at": None, "oldest_age_seconds": None}
 
 

@@ -36,3 +36,18 @@ def test_the_sweep_runs_from_the_beat_schedule():
     schedule = settings.CELERY_BEAT_SCHEDULE["notifications-outbox-sweep"]
     assert schedule["task"] == outbox_sweep_task.name
     assert 0 < schedule["schedule"] <= 60
+
+
+def test_publishing_never_reuses_a_pool_made_for_other_broker_settings():
+    from notifications.services import _fail_fast_pool, publish_pools_reset
+
+    previous = app.conf.broker_transport_options
+    try:
+        first = _fail_fast_pool(app)
+        assert _fail_fast_pool(app) is first
+        # when the key prefix (or any transport option) changes, publishing gets a pool made with the new one
+        app.conf.broker_transport_options = {**previous, "global_keyprefix": "another-checkout:"}
+        assert _fail_fast_pool(app) is not first
+    finally:
+        app.conf.broker_transport_options = previous
+        publish_pools_reset()
