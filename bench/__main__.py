@@ -32,6 +32,7 @@ TARGETS = {
     "http_orders_per_s_8": 250, "http_p99_ms_8": 100, "queries_per_order": 12,
     "admin_changelist_p95_ms": 100, "api_order_detail_p95_ms": 20, "api_customer_order_list_p95_ms": 30,
     "admin_returns_p95_ms": 100, "api_returns_p95_ms": 30, "desk_p95_ms": 100, "portal_p95_ms": 30,
+    "warehouse_p95_ms": 200,
 }
 
 
@@ -186,6 +187,8 @@ def summarise(r: dict) -> dict:
             s["desk_p95_ms"] = max(p[k]["p95_ms"] for k in DESK_PAGES)
         if "portal_order" in p:
             s["portal_p95_ms"] = max(p[k]["p95_ms"] for k in PORTAL_PAGES)
+        if "fulfilment_queue" in p:
+            s["warehouse_p95_ms"] = max(p[k]["p95_ms"] for k in WAREHOUSE_PAGES)
     return s
 
 
@@ -199,6 +202,12 @@ DESK_PAGES = {
     "desk_search_number": ("6. Support search, part of an order number", "desk_p95_ms"),
     "desk_search_name": ("6. Support search, a name", "desk_p95_ms"),
     "desk_search_email": ("6. Support search, an email", "desk_p95_ms"),
+}
+WAREHOUSE_PAGES = {
+    "admin_order_page": ("6. Admin order page (summary, parcels, timeline)", "warehouse_p95_ms"),
+    "admin_search_partial_number": ("6. Admin search, part of an order number", "warehouse_p95_ms"),
+    "admin_search_name": ("6. Admin search, a name", "warehouse_p95_ms"),
+    "fulfilment_queue": ("6. Fulfilment queue of a warehouse", "warehouse_p95_ms"),
 }
 RETURN_PAGES = {
     "admin_returns": ("6. Admin returns, unfiltered", "admin_returns_p95_ms"),
@@ -277,6 +286,8 @@ def table(r: dict, s: dict) -> str:
             labels.update(PORTAL_PAGES)
         if "desk_queue" in p:
             labels.update(DESK_PAGES)
+        if "fulfilment_queue" in p:
+            labels.update(WAREHOUSE_PAGES)
         for key, (label, target_key) in labels.items():
             f = p[key]
             rows.append((f"{label} ({p['orders']:,} orders)", "p50 / p95 ms · queries",

@@ -337,7 +337,28 @@ def pages(*, samples: int) -> dict:
     out.update(_portal_pages(customers, samples=samples))
     out.update(_return_pages(staff, api, staff_token, samples=samples))
     out.update(_support_pages(numbers, samples=samples))
+    out.update(_warehouse_pages(staff, numbers, samples=samples))
     return out
+
+
+def _warehouse_pages(staff, numbers: list, *, samples: int) -> dict:
+    """The warehouse and order desk at scale: the order page, the search by part of a number and by a name, the
+    fulfilment queue per warehouse, and the API search."""
+    from inventory.models import Warehouse
+
+    orders = list(Order.objects.filter(number__in=[n for n, _ in numbers]).values_list("pk", "number", "ship_name"))
+    codes = list(Warehouse.objects.filter(active=True).values_list("code", flat=True)) or [""]
+    r = random.Random(13)
+    return {
+        "admin_order_page": _time_page(staff, [f"/admin/orders/order/{orders[i % len(orders)][0]}/change/"
+                                               for i in range(samples)]),
+        "admin_search_partial_number": _time_page(
+            staff, [f"/admin/orders/order/?q={r.choice(orders)[1][3:9]}" for _ in range(samples)]),
+        "admin_search_name": _time_page(staff, [f"/admin/orders/order/?q={r.choice(orders)[2]}"
+                                                for _ in range(samples)]),
+        "fulfilment_queue": _time_page(staff, [f"/admin/shipping/fulfilmentqueue/?warehouse={codes[i % len(codes)]}"
+                                               for i in range(samples)]),
+    }
 
 
 def _portal_pages(customers: list, *, samples: int) -> dict:
