@@ -7,7 +7,7 @@ import random
 from decimal import Decimal
 
 from .models import Product, Warehouse
-from .services import stock_receive
+from .services import stock_level_set_bin, stock_receive
 
 # code, name, address, priority, share of received stock
 WAREHOUSES = [
@@ -73,6 +73,15 @@ PRODUCTS = [
 
 
 
+AISLES = {"PH": "A", "TB": "B", "WT": "C", "LP": "D", "AU": "E", "AC": "F"}
+
+
+def _ean13(body12: int) -> str:
+    digits = f"{body12:012d}"[-12:]
+    total = sum(int(d) * (3 if i % 2 else 1) for i, d in enumerate(digits))
+    return digits + str((10 - total % 10) % 10)
+
+
 class InventorySeeder:
     def __init__(self, rng: random.Random):
         self.rng = rng
@@ -86,11 +95,11 @@ class InventorySeeder:
 
     @staticmethod
     def products() -> list[Product]:
-        for sku, name, price, serial, _popularity in PRODUCTS:
+        for i, (sku, name, price, serial, _popularity) in enumerate(PRODUCTS):
             Product.objects.get_or_create(sku=sku, defaults={
                 "name": name, "price": Decimal(price), "serial_tracked": serial,
                 "serial_format": Product.SerialFormat.IMEI if sku.startswith("PH-") else Product.SerialFormat.SERIAL,
-                "low_stock_threshold": 5 if serial else 15,
+                "low_stock_threshold": 5 if serial else 15, "ean": _ean13(4006381 * 100_000 + i),
             })
         by_sku = Product.objects.in_bulk([p[0] for p in PRODUCTS], field_name="sku")
         return [by_sku[p[0]] for p in PRODUCTS]
@@ -110,8 +119,13 @@ class InventorySeeder:
             parts.append(total - sum(parts))
             for warehouse, quantity in zip(warehouses, parts, strict=True):
                 if quantity > 0:
-                    stock_receive(product=product, warehouse=warehouse, quantity=quantity, actor=actor,
-                                  reason="Opening stock count" if opening else "Delivery from supplier")
+                    level = stock_receive(product=product, warehouse=warehouse, quantity=quantity, actor=actor,
+                                          reason="Opening stock count" if opening else "Delivery from supplier")
+                    if opening and not level.bin:  # aisle by kind of product, a rack and shelf each
+                        index = products.index(product)
+                        stock_level_set_bin(stock_level=level.pk,
+                                            bin=f"{AISLES.get(product.sku[:2], 'Z')}-{index % 12 + 1:02d}-"
+                                                f"{index % 4 + 1}")
 
     def serials(self, product: Product, count: int) -> list[str]:
         """New serial numbers: IMEIs (a phone maker's 8-digit TAC, 6 digits, the Luhn check digit) for phones."""
