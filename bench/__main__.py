@@ -32,7 +32,7 @@ TARGETS = {
     "http_orders_per_s_8": 250, "http_p99_ms_8": 100, "queries_per_order": 12,
     "admin_changelist_p95_ms": 100, "api_order_detail_p95_ms": 20, "api_customer_order_list_p95_ms": 30,
     "admin_returns_p95_ms": 100, "api_returns_p95_ms": 30, "desk_p95_ms": 100, "portal_p95_ms": 30,
-    "warehouse_p95_ms": 200,
+    "warehouse_p95_ms": 100,
 }
 
 

@@ -21,9 +21,9 @@ PAGE_TARGETS_MS = {  # p95 goals from the benchmark's brief
     "api_order_detail": ("API order detail", 20),
     "api_customer_order_list": ("API customer's order list", 30),
     "admin_order_page": ("Admin order page", 100),
-    "admin_search_partial_number": ("Admin search, part of a number", 150),
-    "admin_search_name": ("Admin search, a name", 150),
-    "fulfilment_queue": ("Fulfilment queue", 200),
+    "admin_search_partial_number": ("Admin search, part of a number", 100),
+    "admin_search_name": ("Admin search, a name", 100),
+    "fulfilment_queue": ("Fulfilment queue", 100),
 }
 
 

@@ -148,7 +148,7 @@ def copy_orders(cursor, *, customers: list[int], products: list[Product], now) -
                   "shipping_total", "total", "payment_status", "notes", "status", "status_before_hold", "placed_at",
                   "updated_at", "refunded_total"]
     line_cols = ["id", "order_id", "product_id", "sku", "name", "quantity", "unit_price", "line_total",
-                 "shipped_quantity", "returned_quantity"]
+                 "shipped_quantity", "returned_quantity", "backordered_quantity"]
     line_id = 0
     counts: dict[str, int] = {}
     with (
@@ -184,7 +184,7 @@ def copy_orders(cursor, *, customers: list[int], products: list[Product], now) -
                 else:
                     shipped = 0
                 line_id += 1
-                line_buf.append(_tsv([line_id, oid, pid, sku, name, qty, price, total, shipped, 0]))
+                line_buf.append(_tsv([line_id, oid, pid, sku, name, qty, price, total, shipped, 0, 0]))
             shipping = Decimal("4.90") if subtotal < 50 else Decimal(0)
             before = ("placed" if r.random() < 0.5 else "confirmed") if status == Order.Status.ON_HOLD else ""
             updated = min(placed + timedelta(hours=min(age * 24, 6 + 48 * r.random())), now)

@@ -74,13 +74,8 @@ class TransitionUrlsMixin:
         return {t.name for t in transitions_of(self.model) if t.custom.get("admin", True)}
 
 
-class AppendOnlyAdmin(admin.ModelAdmin):
-    """Append-only records (the stock ledger, timelines, the outbox): large tables, read here, written by
-    services, never edited or deleted by hand."""
-
-    show_full_result_count = False
-    paginator = EstimatedCountPaginator
-    list_per_page = 50
+class ReadOnlyAdminMixin:
+    """Pages that show what services wrote: nothing to add, change or delete by hand."""
 
     def has_add_permission(self, request):
         return False
@@ -90,6 +85,15 @@ class AppendOnlyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class AppendOnlyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Append-only records (the stock ledger, timelines, the outbox): large tables, read here, written by
+    services, never edited or deleted by hand."""
+
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
+    list_per_page = 50
 
 
 @dataclass(frozen=True)

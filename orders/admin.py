@@ -18,7 +18,13 @@ from django.utils import timezone
 from django_fsm.admin import FSMAdminMixin
 from simple_history.admin import SimpleHistoryAdmin
 
-from config.admin import AdminExtensions, AppendOnlyAdmin, EstimatedCountPaginator, TransitionUrlsMixin
+from config.admin import (
+    AdminExtensions,
+    AppendOnlyAdmin,
+    EstimatedCountPaginator,
+    ReadOnlyAdminMixin,
+    TransitionUrlsMixin,
+)
 from config.errors import DomainError
 
 from .documents import MAX_BULK, invoice_pdf, invoices_pdf
@@ -460,7 +466,7 @@ class OrderEventAdmin(AppendOnlyAdmin):
 
 
 @admin.register(ExportJob)
-class ExportJobAdmin(admin.ModelAdmin):
+class ExportJobAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Background exports: progress while they run, the file when they are done."""
 
     list_display = ["__str__", "status", "progress", "created_by", "created_at", "finished_at"]
@@ -477,15 +483,6 @@ class ExportJobAdmin(admin.ModelAdmin):
 
     def has_view_permission(self, request, obj=None):
         return request.user.has_perm("orders.view_order")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def get_urls(self):
         return [

@@ -1,8 +1,7 @@
 from django import forms
 from django.db.models import Q
-from django_countries import countries
-from django_countries.fields import LazyTypedChoiceField
 
+from orders.forms import AddressForm  # noqa: F401 - the portal's address page uses the same form
 from returns.models import Reason, ReturnRequest
 from support.models import Category
 
@@ -125,18 +124,3 @@ class CancelForm(forms.Form):
         return _no_control(self.cleaned_data["reason"]).strip()
 
 
-class AddressForm(forms.Form):
-    name = forms.CharField(max_length=120, label="Recipient")
-    line1 = forms.CharField(max_length=200, label="Street and number")
-    line2 = forms.CharField(max_length=200, required=False, label="Address line 2")
-    postal_code = forms.CharField(max_length=20, required=False, label="Postal code")
-    city = forms.CharField(max_length=100)
-    region = forms.CharField(max_length=100, required=False)
-    country = LazyTypedChoiceField(choices=countries)
-
-    def clean(self):
-        data = super().clean()
-        for key, value in list(data.items()):
-            if isinstance(value, str):
-                data[key] = _no_control(value).strip()
-        return data

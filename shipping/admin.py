@@ -16,7 +16,7 @@ from django.utils.html import format_html
 from django_fsm.admin import FSMAdminMixin
 from simple_history.admin import SimpleHistoryAdmin
 
-from config.admin import EstimatedCountPaginator, ReadOnlyTabularInline, TransitionUrlsMixin
+from config.admin import EstimatedCountPaginator, ReadOnlyAdminMixin, ReadOnlyTabularInline, TransitionUrlsMixin
 from config.errors import DomainError
 from inventory.models import Warehouse
 from orders.models import Order
@@ -530,7 +530,7 @@ PARCEL_NEXT_STEP = {
 # --- the fulfilment queue and pick waves --------------------------------------------------------------------
 
 @admin.register(FulfilmentQueue)
-class FulfilmentQueueAdmin(admin.ModelAdmin):
+class FulfilmentQueueAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """One page per warehouse: orders to pick (select many → one wave), parcels to pack and to send, parcels that
     came back. Everything on it links to the step that moves the work on."""
 
@@ -539,15 +539,6 @@ class FulfilmentQueueAdmin(admin.ModelAdmin):
 
     def has_module_permission(self, request):
         return self.has_view_permission(request)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def changelist_view(self, request, extra_context=None):
         if not self.has_view_permission(request):
@@ -593,7 +584,7 @@ class FulfilmentQueueAdmin(admin.ModelAdmin):
 
 
 @admin.register(PickWave)
-class PickWaveAdmin(admin.ModelAdmin):
+class PickWaveAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):  # waves are made from the fulfilment queue
     list_display = ["__str__", "warehouse", "created_by", "created_at", "parcels"]
     list_filter = ["warehouse"]
     list_select_related = ["warehouse", "created_by"]
@@ -607,15 +598,6 @@ class PickWaveAdmin(admin.ModelAdmin):
     @admin.display(description="parcels")
     def parcels(self, obj) -> int:
         return obj.parcel_count
-
-    def has_add_permission(self, request):
-        return False  # waves are made from the fulfilment queue
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
     def has_view_permission(self, request, obj=None):
         return request.user.has_perm("shipping.view_shipment")

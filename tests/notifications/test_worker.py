@@ -80,11 +80,11 @@ def during_messages(orders):
 def test_redis_dropping_out_mid_traffic_loses_nothing_and_sends_nothing_twice(broker, worker, task_runs):
     from urllib.parse import urlsplit
 
-    from .conftest import TcpProxy
+    from tests.tcplink import CuttableLink
 
     # given producers that reach Redis through a link we can cut (the worker keeps its own connection)
     real = urlsplit(broker)
-    proxy = TcpProxy(real.port or 6379).start()
+    proxy = CuttableLink(real.port or 6379).start()
     use_broker(f"redis://127.0.0.1:{proxy.port}{real.path}")
     try:
         customer = CustomerFactory()
@@ -92,7 +92,7 @@ def test_redis_dropping_out_mid_traffic_loses_nothing_and_sends_nothing_twice(br
         before = [place_order(customer=customer, lines=[(product, 1)]) for _ in range(2)]
         wait_for(lambda: len(mails_to(customer.email)) == 2)
         # when Redis becomes unreachable after the pooled connections were established
-        proxy.stop()
+        proxy.cut()
         during = []
         for _ in range(4):
             started = time.perf_counter()
@@ -103,7 +103,7 @@ def test_redis_dropping_out_mid_traffic_loses_nothing_and_sends_nothing_twice(br
         assert task_runs.of(outbox_process_task) == 2
         assert len(mails_to(customer.email)) == 2
         # and comes back: the next commit gets through on a fresh connection, the sweep relays the backlog
-        proxy.start()
+        proxy.restore()
         after = place_order(customer=customer, lines=[(product, 1)])
         wait_for(lambda: len(mails_to(customer.email)) == 3)
         assert outbox_sweep(grace_seconds=0)["outbox"] == 4
@@ -111,7 +111,7 @@ def test_redis_dropping_out_mid_traffic_loses_nothing_and_sends_nothing_twice(br
         assert len(mails_to(customer.email)) == 7
         assert outbox_sweep(grace_seconds=0) == {"outbox": 0, "notifications": 0, "webhooks": 0, "uncertain": 0}
     finally:
-        proxy.stop()
+        proxy.close()
     # then every order was confirmed exactly once
     subjects = sorted(m.subject for m in mails_to(customer.email))
     assert subjects == sorted(f"We received your order {o.number}" for o in [*before, *during, after])
