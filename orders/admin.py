@@ -10,11 +10,12 @@ from django.contrib.admin.utils import unquote
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q
-from django.http import FileResponse, Http404, HttpResponse
+from django.http import FileResponse, Http404, HttpResponse, QueryDict
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.html import format_html
 from django_fsm.admin import FSMAdminMixin
 from simple_history.admin import SimpleHistoryAdmin
 
@@ -30,7 +31,7 @@ from config.errors import DomainError
 from .documents import MAX_BULK, invoice_pdf, invoices_pdf
 from .exports import export_job_start, export_params_from_admin
 from .forms import AddressForm, OrderLineFormSet, PhoneOrderForm
-from .models import ExportJob, Order, OrderEvent
+from .models import ExportJob, Order, OrderDraft, OrderEvent
 from .selectors import order_admin_summary, order_filter_by_warehouse, order_search
 from .services import (
     ADDRESS_CHANGEABLE,
@@ -126,22 +127,41 @@ class OrderAdmin(TransitionUrlsMixin, FSMAdminMixin, SimpleHistoryAdmin):
             raise PermissionDenied
         posted = request.method == "POST"
         data = request.POST
+        draft_id = (request.POST.get("draft") if posted else request.GET.get("draft")) or ""
+        draft = OrderDraft.objects.filter(pk=int(draft_id)).first() if draft_id.isdigit() else None
+        if draft is not None and draft.placed_order_id:
+            self.message_user(request, f"That draft was placed as {draft.placed_order.number}.", messages.INFO)
+            return redirect(reverse("admin:orders_order_change", args=[draft.placed_order_id]))
+        if posted and "save_draft" in request.POST:  # nothing is checked or reserved: it is kept as typed
+            kept = {k: v for k, v in request.POST.items() if k not in ("csrfmiddlewaretoken", "save_draft", "more")}
+            label = " · ".join(x for x in (request.POST.get("ship-name", ""), request.POST.get("email", "")) if x)
+            if draft is None:
+                draft = OrderDraft.objects.create(data=kept, label=label[:200], created_by=request.user)
+            else:
+                OrderDraft.objects.filter(pk=draft.pk).update(data=kept, label=label[:200], updated_at=timezone.now())
+            self.message_user(request, f"{draft} saved. Nothing is reserved until it is placed.", messages.SUCCESS)
+            return redirect(reverse("admin:orders_order_add") + f"?draft={draft.pk}")
         more = posted and "more" in request.POST
         if more:
             data = request.POST.copy()
             total = data.get("line-TOTAL_FORMS", "4")
             data["line-TOTAL_FORMS"] = str(min((int(total) if total.isdigit() else 4) + 4, 200))
+        elif draft is not None and not posted:
+            data = QueryDict(mutable=True)
+            data.update(draft.data)
+        rerender = more or (draft is not None and not posted)
         prefill = self._customer_prefill(request.GET.get("customer", ""))
         if posted and not more:
             who, where = PhoneOrderForm(data), AddressForm(data, prefix="ship")
         else:
             initial = {**prefill.get("order", {}), "token": data.get("token") or secrets.token_urlsafe(16)}
-            if more:
-                initial.update({k: data.get(k, "") for k in PhoneOrderForm.base_fields})
+            if rerender:
+                initial.update({k: data.get(k, "") for k in PhoneOrderForm.base_fields if k != "token"})
             who = PhoneOrderForm(initial=initial)
             where = AddressForm(prefix="ship", initial={k: data.get(f"ship-{k}", "") for k in AddressForm.base_fields}
-                                if more else prefill.get("address", {}))
-        lines = OrderLineFormSet(data if posted else None, prefix="line", initial=[{} for _ in range(4)])
+                                if rerender else prefill.get("address", {}))
+        lines = OrderLineFormSet(data if (posted or rerender) else None, prefix="line",
+                                 initial=[{} for _ in range(4)])
         if posted and not more and who.is_valid() and where.is_valid() and lines.is_valid():
             entered = [(i, f.cleaned_data) for i, f in enumerate(lines.forms) if f.cleaned_data.get("sku")]
             email = who.cleaned_data["email"]
@@ -171,6 +191,8 @@ class OrderAdmin(TransitionUrlsMixin, FSMAdminMixin, SimpleHistoryAdmin):
                         if line["sku"].strip().upper() == str(err.extra["sku"]).upper():
                             lines.forms[i].add_error("quantity", f"{err.extra.get('available', 0)} available.")
             else:
+                if draft is not None:
+                    OrderDraft.objects.filter(pk=draft.pk, placed_order__isnull=True).update(placed_order=order)
                 verb = "placed" if created else "was already placed (the form was sent twice)"
                 self.message_user(request, f"{order.number} {verb}: {order.total} {order.currency}"
                                   + (f", for {customer.email}'s account." if customer else ", as a guest order."),
@@ -180,7 +202,7 @@ class OrderAdmin(TransitionUrlsMixin, FSMAdminMixin, SimpleHistoryAdmin):
 
         context = {
             **self.admin_site.each_context(request), "opts": self.opts, "title": "Take a phone order",
-            "who": who, "where": where, "lines": lines, "found": prefill.get("found", []),
+            "who": who, "where": where, "lines": lines, "found": prefill.get("found", []), "draft": draft,
             "query": request.GET.get("customer", "")[:100], "has_view_permission": True,
             "skus": Product.objects.filter(active=True).order_by("sku").values_list("sku", "name", "price")[:2000],
         }
@@ -517,3 +539,38 @@ class ExportJobAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             return redirect(reverse("admin:orders_exportjob_change", args=[job.pk]))
         return FileResponse(job.file.open("rb"), as_attachment=True, filename=job.file.name.rsplit("/", 1)[-1],
                             content_type="text/csv")
+
+
+@admin.register(OrderDraft)
+class OrderDraftAdmin(admin.ModelAdmin):
+    """Phone orders put together but not placed yet: open one to go on, place it, or delete it."""
+
+    list_display = ["__str__", "created_by", "updated_at", "placed_order", "open_link"]
+    list_select_related = ["created_by", "placed_order"]
+    list_filter = [("placed_order", admin.EmptyFieldListFilter)]
+    readonly_fields = ["label", "created_by", "created_at", "updated_at", "placed_order"]
+    fields = readonly_fields
+
+    @admin.display(description="")
+    def open_link(self, obj) -> str:
+        if obj.placed_order_id:
+            return "—"
+        return format_html('<a href="{}?draft={}">Open</a>', reverse("admin:orders_order_add"), obj.pk)
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.has_perm("orders.add_order")
+
+    def has_add_permission(self, request):
+        return False  # drafts are saved from "Take a phone order"
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.has_perm("orders.add_order") and (obj is None or not obj.placed_order_id)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        draft = self.get_object(request, unquote(object_id))
+        if draft is not None and not draft.placed_order_id and self.has_view_permission(request):
+            return redirect(reverse("admin:orders_order_add") + f"?draft={draft.pk}")
+        return super().change_view(request, object_id, form_url, extra_context)

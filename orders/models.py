@@ -426,3 +426,23 @@ class ExportJob(models.Model):
         if self.status == self.Status.DONE:
             return 100
         return int(100 * self.done_rows / self.total) if self.total else 0
+
+
+class OrderDraft(models.Model):
+    """A phone or counter order being put together: nothing is reserved until it is placed (then it points to
+    the order, and stays as it was)."""
+
+    data = models.JSONField(default=dict, help_text="The order form as it was last saved.")
+    label = models.CharField(max_length=200, blank=True, help_text="Who it is for, as the list shows it.")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    placed_order = models.OneToOneField(Order, null=True, blank=True, on_delete=models.SET_NULL,
+                                        related_name="draft")
+
+    class Meta:
+        ordering = ["-updated_at", "-id"]
+        verbose_name = "draft order"
+
+    def __str__(self) -> str:
+        return f"Draft {self.pk}" + (f" · {self.label}" if self.label else "")

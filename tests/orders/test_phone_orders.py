@@ -80,3 +80,25 @@ def test_people_who_may_not_place_orders_get_no_form(client, db):
     viewer.user_permissions.add(Permission.objects.get(codename="view_order"))
     client.force_login(viewer)
     assert client.get(URL).status_code == 403
+
+
+def test_a_draft_is_kept_as_typed_reserves_nothing_and_is_placed_later(clerk, staff_user):
+    from orders.models import OrderDraft
+
+    ProductFactory(sku="MUG", stock=5)
+    saved = clerk.post(URL, {**form(MUG=2), "save_draft": "1"})
+    draft = OrderDraft.objects.get()
+    assert saved["Location"] == f"{URL}?draft={draft.pk}"
+    assert not Order.objects.exists() and StockLevel.objects.get(product__sku="MUG").allocated == 0
+    # opening it again shows what was typed
+    page = clerk.get(URL, {"draft": draft.pk})
+    assert page.context["lines"].forms[0]["sku"].value() == "MUG"
+    assert page.context["where"].initial["city"] == ADDRESS["city"]
+    # placing it makes the order and closes the draft
+    placed = clerk.post(URL, {**form(MUG=2, token="t-draft"), "draft": str(draft.pk)})
+    order = Order.objects.get()
+    assert placed["Location"] == reverse("admin:orders_order_change", args=[order.pk])
+    draft.refresh_from_db()
+    assert draft.placed_order == order
+    assert clerk.get(URL, {"draft": draft.pk})["Location"] == reverse("admin:orders_order_change", args=[order.pk])
+    assert clerk.get("/admin/orders/orderdraft/").status_code == 200
