@@ -28,8 +28,8 @@ from config.admin import (
 )
 from config.errors import DomainError
 
-from .documents import MAX_BULK, invoice_pdf, invoices_pdf
-from .exports import export_job_start, export_params_from_admin
+from .documents import invoice_pdf, invoices_pdf
+from .exports import INVOICES_PER_FILE, export_job_start, export_params_from_admin, invoice_job_start
 from .forms import AddressForm, OrderLineFormSet, PhoneOrderForm
 from .models import ExportJob, Order, OrderDraft, OrderEvent
 from .selectors import order_admin_summary, order_filter_by_warehouse, order_search
@@ -232,17 +232,20 @@ class OrderAdmin(TransitionUrlsMixin, FSMAdminMixin, SimpleHistoryAdmin):
         return False
 
     actions = ["print_invoices"]
+    INVOICES_AT_ONCE = 50  # more are printed by a worker
 
     def get_actions(self, request):
         return {**super().get_actions(request), **order_admin_extensions.actions_for(self, request)}
 
     @admin.action(description="Print invoices (PDF, one per order)")
     def print_invoices(self, request, queryset):
-        orders = list(queryset.exclude(status=Order.Status.CANCELLED, payment_status=Order.PaymentStatus.UNPAID)
-                      .order_by("pk")[:MAX_BULK + 1])
-        if len(orders) > MAX_BULK:
-            self.message_user(request, f"At most {MAX_BULK} invoices at once: choose fewer orders.", messages.ERROR)
-            return None
+        invoiceable = queryset.exclude(status=Order.Status.CANCELLED, payment_status=Order.PaymentStatus.UNPAID)
+        orders = list(invoiceable.order_by("pk")[:self.INVOICES_AT_ONCE + 1])
+        if len(orders) > self.INVOICES_AT_ONCE:  # many: a worker prints them, the job's page shows how far it got
+            ids = list(invoiceable.order_by("pk").values_list("pk", flat=True)[:INVOICES_PER_FILE])
+            job = invoice_job_start(order_ids=ids, actor=request.user)
+            self.message_user(request, f"{len(ids)} invoices are being printed in the background.", messages.INFO)
+            return redirect(reverse("admin:orders_exportjob_change", args=[job.pk]))
         if not orders:
             self.message_user(request, "Nothing to invoice: cancelled unpaid orders have no invoice.",
                               messages.WARNING)
@@ -537,8 +540,9 @@ class ExportJobAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         if job.status != ExportJob.Status.DONE or not job.file:
             self.message_user(request, "The export is not ready yet.", messages.WARNING)
             return redirect(reverse("admin:orders_exportjob_change", args=[job.pk]))
-        return FileResponse(job.file.open("rb"), as_attachment=True, filename=job.file.name.rsplit("/", 1)[-1],
-                            content_type="text/csv")
+        name = job.file.name.rsplit("/", 1)[-1]
+        return FileResponse(job.file.open("rb"), as_attachment=True, filename=name,
+                            content_type="application/pdf" if name.endswith(".pdf") else "text/csv")
 
 
 @admin.register(OrderDraft)

@@ -68,6 +68,9 @@ def export_job_run(*, job_id: int) -> ExportJob | None:
         return None  # done, failed or being run by another worker
     job = ExportJob.objects.get(pk=job_id)
     try:
+        if job.kind == "invoices":
+            _write_invoices(job)
+            return ExportJob.objects.get(pk=job.pk)
         orders = _orders(job.params)
         ExportJob.objects.filter(pk=job.pk).update(total=orders.count())
         with tempfile.TemporaryFile("w+", newline="", encoding="utf-8") as out:
@@ -90,6 +93,41 @@ def export_job_run(*, job_id: int) -> ExportJob | None:
     return ExportJob.objects.get(pk=job.pk)
 
 
+INVOICES_PER_FILE = 2000
+INVOICES_CHUNK = 50
+
+
+def invoice_job_start(*, order_ids: list[int], actor) -> ExportJob:
+    """Print many invoices in the background (numbering those without one): one PDF, a page per invoice."""
+    ids = sorted(set(order_ids))[:INVOICES_PER_FILE]
+    job = ExportJob.objects.create(kind="invoices", params={"orders": ids}, total=len(ids), created_by=actor)
+    transaction.on_commit(lambda: _dispatch(job.pk))
+    return job
+
+
+def _write_invoices(job: ExportJob) -> None:
+    from pypdf import PdfWriter
+
+    from .documents import invoices_pdf
+
+    ids = [int(pk) for pk in job.params.get("orders", [])]
+    writer, done = PdfWriter(), 0
+    for start in range(0, len(ids), INVOICES_CHUNK):  # weasyprint renders a chunk at a time; progress between
+        chunk = list(Order.objects.filter(pk__in=ids[start:start + INVOICES_CHUNK]).order_by("pk"))
+        with tempfile.TemporaryFile() as part:
+            part.write(invoices_pdf(orders=chunk))
+            part.seek(0)
+            writer.append(part)
+        done += len(chunk)
+        ExportJob.objects.filter(pk=job.pk).update(done_rows=done)
+    with tempfile.TemporaryFile() as out:
+        writer.write(out)
+        out.seek(0)
+        job.file.save(f"invoices-{job.pk}-{timezone.now():%Y%m%d-%H%M}.pdf", File(out), save=False)
+    ExportJob.objects.filter(pk=job.pk).update(status=ExportJob.Status.DONE, done_rows=done, file=job.file.name,
+                                               finished_at=timezone.now())
+
+
 def export_jobs_sweep(*, older_than_seconds: int = 60) -> int:
     """Start export jobs still queued after a minute (their first dispatch was lost)."""
     cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
@@ -100,4 +138,4 @@ def export_jobs_sweep(*, older_than_seconds: int = 60) -> int:
     return len(ids)
 
 
-__all__ = ["export_job_run", "export_job_start", "export_jobs_sweep", "export_params_from_admin"]
+__all__ = ["export_job_run", "export_job_start", "export_jobs_sweep", "export_params_from_admin", "invoice_job_start"]

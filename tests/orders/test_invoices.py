@@ -76,3 +76,25 @@ def test_invoices_issued_at_once_get_distinct_numbers_without_gaps(postgres):
         t.join()
     numbers = sorted(Invoice.objects.values_list("number", flat=True))
     assert [int(n.rsplit("-", 1)[1]) for n in numbers] == [1, 2, 3, 4, 5, 6]
+
+
+def test_many_invoices_are_printed_in_the_background_with_their_progress(admin_client, customer, monkeypatch,
+                                                                        django_capture_on_commit_callbacks):
+    from django.urls import reverse
+
+    from orders.admin import OrderAdmin
+    from orders.models import ExportJob
+
+    monkeypatch.setattr(OrderAdmin, "INVOICES_AT_ONCE", 2)
+    orders = [place_order(customer=customer) for _ in range(4)]
+    with django_capture_on_commit_callbacks(execute=True):  # the worker (eager here) runs after commit
+        response = admin_client.post("/admin/orders/order/", {
+            "action": "print_invoices", "_selected_action": [o.pk for o in orders]})
+    job = ExportJob.objects.get(kind="invoices")
+    assert response["Location"] == reverse("admin:orders_exportjob_change", args=[job.pk])
+    job.refresh_from_db()
+    assert (job.status, job.done_rows, job.total) == ("done", 4, 4)
+    download = admin_client.get(reverse("admin:orders_exportjob_download", args=[job.pk]))
+    assert download["Content-Type"] == "application/pdf"
+    pages = pdf_text(b"".join(download.streaming_content))
+    assert len(pages) == 4 and all(o.number in page for o, page in zip(orders, pages, strict=True))
