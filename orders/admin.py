@@ -9,6 +9,8 @@ from django.contrib.admin.templatetags.admin_urls import add_preserved_filters
 from django.contrib.admin.utils import unquote
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 from django.db.models import Q
 from django.http import FileResponse, Http404, HttpResponse, QueryDict
 from django.shortcuts import redirect
@@ -31,6 +33,8 @@ from config.errors import DomainError
 from .documents import invoice_pdf, invoices_pdf
 from .exports import INVOICES_PER_FILE, export_job_start, export_params_from_admin, invoice_job_start
 from .forms import AddressForm, OrderLineFormSet, PhoneOrderForm
+from .imports import COLUMNS as ORDER_IMPORT_COLUMNS
+from .imports import import_orders, preview_orders, read_orders
 from .models import ExportJob, Order, OrderDraft, OrderEvent
 from .selectors import order_admin_summary, order_filter_by_warehouse, order_search
 from .services import (
@@ -326,6 +330,7 @@ class OrderAdmin(TransitionUrlsMixin, FSMAdminMixin, SimpleHistoryAdmin):
             path("<path:object_id>/invoice/", self.admin_site.admin_view(self.invoice_view),
                  name="orders_order_invoice"),
             path("<path:object_id>/items/", self.admin_site.admin_view(self.items_view), name="orders_order_items"),
+            path("import/", self.admin_site.admin_view(self.import_view), name="orders_order_import"),
             *super().get_urls(),
         ]
 
@@ -363,6 +368,50 @@ class OrderAdmin(TransitionUrlsMixin, FSMAdminMixin, SimpleHistoryAdmin):
                      "leaves for the old address.",
         }
         return TemplateResponse(request, "admin/orders/order/order_form.html", context)
+
+    def import_view(self, request):
+        """Orders from a CSV or XLSX file (orders.imports): a preview of every order first, then all in one go."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        errors, orders, stored = [], [], request.session.get("order_import", "")
+        if request.method == "POST" and "confirm" in request.POST and stored:
+            fmt = stored.rsplit(".", 1)[-1]
+            with default_storage.open(stored, "rb") as f:
+                orders, errors = read_orders(f.read(), fmt=fmt)
+            if not errors:
+                try:
+                    numbers = import_orders(orders, actor=request.user)
+                except DomainError as err:
+                    errors = [f"Nothing was imported: {err.message}"]
+                else:
+                    default_storage.delete(stored)
+                    request.session.pop("order_import", None)
+                    self.message_user(request, f"{len(numbers)} order(s) imported: {', '.join(numbers[:20])}"
+                                      + (" and more." if len(numbers) > 20 else "."), messages.SUCCESS)
+                    return redirect(reverse("admin:orders_order_changelist"))
+        elif request.method == "POST" and request.FILES.get("file"):
+            upload = request.FILES["file"]
+            fmt = "xlsx" if upload.name.lower().endswith(".xlsx") else "csv"
+            if upload.size > 5 * 1024 * 1024:
+                errors = ["At most 5 MB per file: split it."]
+            else:
+                content = upload.read()
+                orders, errors = read_orders(content, fmt=fmt)
+                if not errors:
+                    preview_orders(orders, actor=request.user)
+                    if stored:
+                        default_storage.delete(stored)
+                    stored = default_storage.save(f"imports/{secrets.token_hex(16)}.{fmt}", ContentFile(content))
+                    request.session["order_import"] = stored
+        elif request.method == "POST":
+            errors = ["Choose a CSV or XLSX file."]
+        context = {
+            **self.admin_site.each_context(request), "opts": self.opts, "title": "Import orders",
+            "orders": orders, "errors": errors, "columns": ", ".join(ORDER_IMPORT_COLUMNS),
+            "ready": bool(orders) and not errors and not any(o.error for o in orders),
+            "has_view_permission": True,
+        }
+        return TemplateResponse(request, "admin/orders/order/import.html", context, status=422 if errors else 200)
 
     def items_view(self, request, object_id):
         """Change the items of an order not processed yet, through orders.services.order_edit_lines."""
