@@ -201,6 +201,14 @@ class WarehouseApi(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Crea
     lookup_field = "code"
     queryset = Warehouse.objects.order_by("priority", "code")
 
+    @extend_schema(parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False)])
+    def create(self, request, *args, **kwargs):
+        return idempotent(request, lambda: super(WarehouseApi, self).create(request, *args, **kwargs))
+
+    @extend_schema(parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False)])
+    def update(self, request, *args, **kwargs):
+        return idempotent(request, lambda: super(WarehouseApi, self).update(request, *args, **kwargs))
+
 
 class GoodsReceiptApi(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Supplier deliveries booked in, a quantity (and serials) per line, newest first."""

@@ -13,6 +13,7 @@ import tablib
 from django.db import transaction
 
 from config.errors import DomainError
+from config.text import has_control_characters
 
 from .services import order_place
 
@@ -54,6 +55,8 @@ def read_orders(content: bytes, *, fmt: str) -> tuple[list[ImportedOrder], list[
         ref = row.get("order_ref", "")
         order = orders.setdefault(ref, ImportedOrder(ref=ref))
         order.rows.append(index)
+        if any(has_control_characters(v, single_line=True) for v in row.values()):
+            order.error = f"Row {index}: remove the control characters."
         if not order.head:
             order.head = row
         quantity = row.get("quantity", "")

@@ -4,6 +4,8 @@ from django.db import connection
 from django.db.models import CharField, Exists, OuterRef, Prefetch, Q, QuerySet
 from django.db.models.expressions import RawSQL
 
+from config.text import has_control_characters
+
 from .errors import OrderNotFound
 from .models import Allocation, Order, OrderEvent, OrderLine
 
@@ -106,6 +108,8 @@ def order_search(qs: QuerySet[Order], term: str) -> QuerySet[Order]:
     term = " ".join((term or "").split())
     if not term:
         return qs
+    if has_control_characters(term, single_line=True) or len(term) > 200:
+        return qs.none()  # nothing is called that; PostgreSQL would refuse the text
     upper = term.upper()
     ids = {pk for finder in ORDER_FINDERS for pk in finder(upper)}
     if len(term) < SEARCH_MIN_PARTIAL:

@@ -23,6 +23,7 @@ from django_fsm import can_proceed, has_transition_perm
 
 from config.db import atomic_service
 from config.fsm import transitions_of
+from config.text import has_control_characters
 from inventory.models import Product
 from inventory.services import stock_allocate, stock_release, stock_return, stock_ship
 
@@ -850,6 +851,8 @@ def order_edit_lines(*, order: Order | str, changes: Sequence[dict], actor=None,
         quantity = (change or {}).get("quantity")
         if not sku:
             errors[f"changes[{i}].sku"] = ["Which product?"]
+        elif len(sku) > 64 or has_control_characters(sku, single_line=True):
+            errors[f"changes[{i}].sku"] = ["A SKU is at most 64 letters, digits and dashes."]
         elif sku in wanted:
             errors[f"changes[{i}].sku"] = [f"{sku} appears twice."]
         elif not isinstance(quantity, int) or isinstance(quantity, bool) or not 0 <= quantity <= 10_000:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from config.text import has_control_characters
 from inventory.errors import InvalidSerial
 from inventory.models import Product, Unit
 from inventory.services import serial_normalize
@@ -61,7 +62,7 @@ def pack_lines(shipment: Shipment, scans: list[dict]) -> list[PackLine]:
 def pack_scan(lines: list[PackLine], code: str, *, warehouse_id: int) -> dict:
     """What one scan is: {"line": id, "code": serial or SKU} for the line it fills, or ScanRefused saying why."""
     code = " ".join((code or "").split())
-    if not code or len(code) > 64:
+    if not code or len(code) > 64 or has_control_characters(code, single_line=True):
         raise ScanRefused("Scan an item's barcode or serial number.")
     upper = code.upper()
     for line in lines:
@@ -109,6 +110,8 @@ def parcel_for_scan(code: str) -> Shipment | None:
     """The parcel a packer means by a scan at the station: its number (as on the packing slip, "1821" or
     "P1821"), or an order number (its first parcel waiting to be packed)."""
     code = " ".join((code or "").split()).upper()
+    if not code or len(code) > 64 or has_control_characters(code, single_line=True):
+        return None
     parcels = Shipment.objects.filter(direction=Shipment.Direction.OUTBOUND, status__in=PACKABLE)
     digits = code.removeprefix("P").removeprefix("#")
     if digits.isdigit() and len(digits) < 12:

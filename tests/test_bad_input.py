@@ -320,3 +320,29 @@ def test_filters_still_take_what_they_document(client_staff, customer):
 
     assert both.status_code == text.status_code == 200
     assert [o["number"] for o in both.json()["results"]] == [order.number]
+
+
+def test_the_warehouse_pages_refuse_control_characters_without_a_500(admin_client, customer):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from orders.models import Order
+    from orders.services import order_transition
+    from shipping.services import shipment_create_all
+    from tests.factories import ProductFactory, place_order
+
+    order = place_order(customer=customer, lines=[(ProductFactory(stock=5), 1)])
+    for name in ("confirm", "start_processing"):
+        order_transition(order=order.number, name=name, check_permission=False)
+    (parcel,) = shipment_create_all(order=order.number, carrier="local")
+    bad = "A\x00B"
+    answers = [
+        admin_client.get("/admin/orders/order/", {"q": bad}),
+        admin_client.get("/admin/shipping/fulfilmentqueue/", {"warehouse": bad}),
+        admin_client.post("/admin/shipping/shipment/pack-station/", {"code": bad}),
+        admin_client.post(f"/admin/shipping/shipment/pack-station/{parcel.pk}/", {"action": "scan", "code": bad}),
+        admin_client.post(f"/admin/orders/order/{order.pk}/items/", {"new_sku_0": bad, "new_qty_0": "1"}),
+        admin_client.post("/admin/orders/order/import/", {"file": SimpleUploadedFile(
+            "o.csv", b"order_ref,email,name,line1,city,country,sku,quantity\nA,a@b.c,N,L,C,DE,M\x00G,1\n")}),
+    ]
+    assert [a.status_code < 500 for a in answers] == [True] * len(answers), [a.status_code for a in answers]
+    assert Order.objects.count() == 1

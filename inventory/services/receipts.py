@@ -8,6 +8,7 @@ from django.db import IntegrityError, transaction
 from django.db.models.functions import Upper
 
 from config.db import atomic_service
+from config.text import has_control_characters
 
 from ..errors import InvalidReceipt, InvalidSerial, ReceiptAlreadyBooked
 from ..models import GoodsReceipt, GoodsReceiptLine, Product, Unit, Warehouse
@@ -42,6 +43,7 @@ def goods_receipt_create(*, warehouse: Warehouse | str, supplier: str, lines: Se
     if len(lines) > MAX_LINES:
         errors["lines"] = [f"At most {MAX_LINES} lines per receipt."]
     skus = [str((line or {}).get("sku") or "").strip().upper() for line in lines[:MAX_LINES]]
+    skus = ["" if has_control_characters(s, single_line=True) or len(s) > 64 else s for s in skus]
     products = {p.sku.upper(): p for p in Product.objects.filter(sku__in={s for s in skus if s})}
     products.update({p.sku.upper(): p for p in Product.objects.annotate(u=Upper("sku")).filter(
         u__in={s for s in skus if s} - set(products))})
@@ -53,7 +55,8 @@ def goods_receipt_create(*, warehouse: Warehouse | str, supplier: str, lines: Se
         quantity = raw.get("quantity")
         serials = [str(s).strip() for s in (raw.get("serials") or []) if str(s).strip()]
         if product is None:
-            errors[f"lines[{i}].sku"] = [f"No product {sku or '(empty)'}."]
+            shown = sku if sku and not has_control_characters(sku, single_line=True) else "(that code)"
+            errors[f"lines[{i}].sku"] = [f"No product {shown[:64] or '(empty)'}."]
             continue
         if product.pk in seen:
             errors[f"lines[{i}].sku"] = [f"{product.sku} is on two lines: put its whole quantity on one."]

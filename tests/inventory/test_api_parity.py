@@ -57,3 +57,19 @@ def test_support_cannot_book_receipts_or_change_bins(api_client, agent_user, ber
     body = {"warehouse": "BER", "supplier": "Acme", "lines": [{"sku": level.product.sku, "quantity": 1}]}
     assert api_client.post("/api/goods-receipts/", body, format="json").status_code == 403
     assert api_client.post(f"/api/stock/{level.pk}/bin/", {"bin": "A"}, format="json").status_code == 403
+
+
+def test_a_warehouse_is_created_once_per_idempotency_key(api_client, db):
+    from django.contrib.auth.models import Permission
+
+    from inventory.models import Warehouse
+    from tests.factories import StaffFactory
+
+    manager = StaffFactory(group="Warehouse staff")
+    manager.user_permissions.add(Permission.objects.get(codename="add_warehouse"))
+    api_client.force_authenticate(manager)
+    body = {"code": "HAM", "name": "Hamburg", "priority": 3}
+    first = api_client.post("/api/warehouses/", body, format="json", headers={"Idempotency-Key": "wh-1"})
+    again = api_client.post("/api/warehouses/", body, format="json", headers={"Idempotency-Key": "wh-1"})
+    assert (first.status_code, again.status_code) == (201, 201), first.content
+    assert again.headers.get("Idempotent-Replayed") == "true" and Warehouse.objects.filter(code="HAM").count() == 1
