@@ -77,6 +77,7 @@ def test_every_area_works_without_a_csp_violation(live_server, page, csp_violati
     expect(page.locator("table.tickets")).to_be_visible()
     page.goto(f"{base}/support/tickets/{ticket.number}/")
     expect(page.locator(".case-column")).to_contain_text(order.number)
+    page.wait_for_load_state("load")  # the shortcuts are a deferred script
     page.keyboard.press("r")
     expect(page.locator("#reply-body")).to_be_focused()
     page.screenshot(path=str(ARTIFACTS / "waybill-csp-support.png"), full_page=True)

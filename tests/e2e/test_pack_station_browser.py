@@ -40,6 +40,7 @@ def test_a_packer_packs_and_labels_a_parcel_with_only_a_scanner_and_enter(live_s
     with page.expect_navigation():
         scanner(str(parcel.pk))
     expect(page.locator("h1")).to_contain_text(f"Pack parcel {parcel.pk}")
+    page.wait_for_load_state("load")  # htmx (a deferred script) answers the scans from here on
     scanner("4006381333931")
     expect(page.locator(".wb-head")).to_contain_text("1 of 3")
 

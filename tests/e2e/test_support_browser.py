@@ -51,7 +51,8 @@ def test_agent_takes_answers_notes_and_replaces(live_server, page):
     expect(page.locator(".case-column")).to_contain_text(order.number)
     expect(page.locator(".case-column")).to_contain_text(IMEI_SOLD)
 
-    # when they take it (keyboard: a), insert the canned reply and send it
+    # when they take it (keyboard: a, once the page's script has loaded), insert the canned reply and send it
+    page.wait_for_load_state("load")
     page.keyboard.press("a")
     expect(page.locator(".ticket-head")).to_contain_text("assigned to agent")
     page.select_option("#canned", label="Sorry, replacing")
@@ -76,7 +77,8 @@ def test_agent_takes_answers_notes_and_replaces(live_server, page):
     page.click("button[value=start_return]")
     expect(page.locator(".messages")).to_contain_text("replacement sent now")
     expect(page.locator(".case-column")).to_contain_text("replacement")
-    # and solving now is refused, saying what the customer still waits for
+    # and solving now is refused, saying what the customer still waits for (the shortcut, once the page loaded)
+    page.wait_for_load_state("load")
     page.keyboard.press("s")
     expect(page.locator(".messages")).to_contain_text("has not been delivered yet")
     page.screenshot(path=str(SCREENSHOT_CASE), full_page=True)
