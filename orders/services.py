@@ -824,7 +824,14 @@ def _expire_unpaid(*, number: str, cutoff, hours: int) -> bool:
 
 # --- editing a placed order ------------------------------------------------------------------------------------
 
-EDITABLE = [Order.Status.PLACED, Order.Status.CONFIRMED]
+EDITABLE = [Order.Status.PLACED, Order.Status.CONFIRMED, Order.Status.PROCESSING]
+# Other apps may refuse an edit of the items (shipping does once a parcel holds them); a guard returns why, or "".
+EDIT_GUARDS: list[Callable[[Order], str]] = []
+
+
+def register_edit_guard(guard: Callable[[Order], str]) -> None:
+    if guard not in EDIT_GUARDS:
+        EDIT_GUARDS.append(guard)
 
 
 @atomic_service
@@ -838,11 +845,14 @@ def order_edit_lines(*, order: Order | str, changes: Sequence[dict], actor=None,
     if locked.status not in EDITABLE:
         raise TransitionNotAllowed(
             f"Order {locked.number} is {locked.get_status_display().lower()}: its items can change only before it "
-            "is processed (its address can still change until the label).", status=locked.status)
+            "is picked (its address can still change until the label).", status=locked.status)
     if locked.payment_status != Order.PaymentStatus.UNPAID:
         raise TransitionNotAllowed(
             f"Order {locked.number} is paid: change it by refunding items, or place a new order for more.",
             status=locked.status, payment_status=locked.payment_status)
+    refusal = next((why for guard in EDIT_GUARDS if (why := guard(locked))), "")
+    if refusal:
+        raise TransitionNotAllowed(refusal, status=locked.status)
     lines = {line.sku.upper(): line for line in OrderLine.objects.filter(order=locked).select_related("product")}
     wanted: dict[str, int] = {}
     errors: dict[str, list[str]] = {}

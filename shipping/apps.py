@@ -7,7 +7,11 @@ class ShippingConfig(AppConfig):
 
     def ready(self) -> None:
         from orders.selectors import register_order_finder
-        from orders.services import register_address_change_guard, register_ship_everything_guard
+        from orders.services import (
+            register_address_change_guard,
+            register_edit_guard,
+            register_ship_everything_guard,
+        )
         from orders.timeline import register_event_kind
 
         from . import selectors, services
@@ -17,6 +21,7 @@ class ShippingConfig(AppConfig):
         register_ship_everything_guard(services.open_shipments_refusal)
         register_ship_everything_guard(services.serial_tracked_refusal)
         register_address_change_guard(services.labelled_parcels_refusal)
+        register_edit_guard(services.parcels_made_refusal)
         register_event_kind(services.KIND_SHIPMENT_CREATED, label="Shipment created", app=self.name,
                             customer_title="Parcel being prepared")
         register_event_kind(services.KIND_PARCEL_UPDATE, label="Parcel update", app=self.name,

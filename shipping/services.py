@@ -107,6 +107,16 @@ def open_shipments_refusal(order: Order) -> str:
             "or cancel them first.")
 
 
+def parcels_made_refusal(order: Order) -> str:
+    """Why an order's items may not change any more: some are in a parcel (or have left)."""
+    made = list(Shipment.objects.filter(order=order, direction=Shipment.Direction.OUTBOUND)
+                .exclude(status=S.CANCELLED).values_list("pk", flat=True)[:5])
+    if not made:
+        return ""
+    return (f"Order {order.number} has parcels already ({', '.join(f'#{pk}' for pk in made)}): cancel them to "
+            "change its items; its address can still change until the label.")
+
+
 def labelled_parcels_refusal(order: Order) -> str:
     """Why an order's address may not change any more: a parcel has its label (or has left) with the old one."""
     labelled = Shipment.objects.filter(order=order, direction=Shipment.Direction.OUTBOUND).exclude(

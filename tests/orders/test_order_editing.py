@@ -51,11 +51,17 @@ def test_more_than_there_is_is_refused_and_changes_nothing(order):
     assert (reserved("MUG"), order.subtotal, order.lines.count()) == (2, Decimal("20.00"), 1)
 
 
-def test_nothing_changes_once_the_order_is_processed_or_paid(order, customer):
+def test_items_change_while_processed_until_a_parcel_holds_them_and_never_once_paid(order, customer):
+    from shipping.services import shipment_create_all
+
     order_transition(order=order.number, name="confirm", check_permission=False)
     order_transition(order=order.number, name="start_processing", check_permission=False)
-    with pytest.raises(TransitionNotAllowed, match="only before it is processed"):
+    order_edit_lines(order=order.number, changes=[{"sku": "MUG", "quantity": 3}])
+    assert reserved("MUG") == 3
+    shipment_create_all(order=order.number, carrier="local")
+    with pytest.raises(TransitionNotAllowed, match="has parcels already"):
         order_edit_lines(order=order.number, changes=[{"sku": "MUG", "quantity": 1}])
+    assert reserved("MUG") == 3
     paid = place_order(customer=customer, lines=[(ProductFactory(stock=3), 1)])
     order_set_payment_status(order=paid, payment_status=Order.PaymentStatus.PAID)
     with pytest.raises(TransitionNotAllowed, match="is paid"):
