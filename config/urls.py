@@ -18,7 +18,14 @@ from inventory.apis import (
     StockMovementApi,
     WarehouseApi,
 )
-from orders.apis import OrderDetailApi, OrderLinesEditApi, OrderListCreateApi, OrderNoteApi, OrderTransitionApi
+from orders.apis import (
+    OrderDetailApi,
+    OrderDraftApi,
+    OrderLinesEditApi,
+    OrderListCreateApi,
+    OrderNoteApi,
+    OrderTransitionApi,
+)
 from portal.accounts import PasswordResetView
 from returns.apis import (
     OrderRefundApi,
@@ -45,6 +52,7 @@ router.register("stock", StockApi, basename="stock")
 router.register("stock-movements", StockMovementApi, basename="stock-movement")
 router.register("warehouses", WarehouseApi, basename="warehouse")
 router.register("goods-receipts", GoodsReceiptApi, basename="goods-receipt")
+router.register("order-drafts", OrderDraftApi, basename="order-draft")
 
 api = [
     path("orders/", OrderListCreateApi.as_view(), name="order-list"),

@@ -31,6 +31,7 @@ from config.admin import (
 from config.errors import DomainError
 
 from .documents import invoice_pdf, invoices_pdf
+from .drafts import draft_from_form, draft_to_form, order_draft_save
 from .exports import INVOICES_PER_FILE, export_job_start, export_params_from_admin, invoice_job_start
 from .forms import AddressForm, OrderLineFormSet, PhoneOrderForm
 from .imports import COLUMNS as ORDER_IMPORT_COLUMNS
@@ -137,12 +138,7 @@ class OrderAdmin(TransitionUrlsMixin, FSMAdminMixin, SimpleHistoryAdmin):
             self.message_user(request, f"That draft was placed as {draft.placed_order.number}.", messages.INFO)
             return redirect(reverse("admin:orders_order_change", args=[draft.placed_order_id]))
         if posted and "save_draft" in request.POST:  # nothing is checked or reserved: it is kept as typed
-            kept = {k: v for k, v in request.POST.items() if k not in ("csrfmiddlewaretoken", "save_draft", "more")}
-            label = " · ".join(x for x in (request.POST.get("ship-name", ""), request.POST.get("email", "")) if x)
-            if draft is None:
-                draft = OrderDraft.objects.create(data=kept, label=label[:200], created_by=request.user)
-            else:
-                OrderDraft.objects.filter(pk=draft.pk).update(data=kept, label=label[:200], updated_at=timezone.now())
+            draft = order_draft_save(data=draft_from_form(request.POST), actor=request.user, draft=draft)
             self.message_user(request, f"{draft} saved. Nothing is reserved until it is placed.", messages.SUCCESS)
             return redirect(reverse("admin:orders_order_add") + f"?draft={draft.pk}")
         more = posted and "more" in request.POST
@@ -152,7 +148,7 @@ class OrderAdmin(TransitionUrlsMixin, FSMAdminMixin, SimpleHistoryAdmin):
             data["line-TOTAL_FORMS"] = str(min((int(total) if total.isdigit() else 4) + 4, 200))
         elif draft is not None and not posted:
             data = QueryDict(mutable=True)
-            data.update(draft.data)
+            data.update(draft_to_form(draft.data))
         rerender = more or (draft is not None and not posted)
         prefill = self._customer_prefill(request.GET.get("customer", ""))
         if posted and not more:

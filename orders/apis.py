@@ -4,22 +4,26 @@ import json
 from django.contrib.auth import get_user_model
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import generics, status
+from rest_framework import generics, mixins, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api import NewestFirstCursorPagination, with_errors
+from config.api import NewestFirstCursorPagination, StandardPagination, with_errors
 
+from .drafts import order_draft_place, order_draft_save
 from .errors import OrderNotFound
 from .filters import OrderFilter
 from .idempotency import idempotent, request_key
-from .models import Order
+from .models import Order, OrderDraft
 from .selectors import order_detail, order_list
 from .serializers import (
     NoteSerializer,
     OrderCreateSerializer,
     OrderDetailSerializer,
+    OrderDraftSerializer,
+    OrderDraftWriteSerializer,
     OrderEventSerializer,
     OrderLinesEditSerializer,
     OrderListSerializer,
@@ -166,5 +170,56 @@ class OrderLinesEditApi(APIView):
             order_edit_lines(order=number, changes=[dict(c) for c in data["changes"]], actor=request.user,
                              reason=data["reason"])
             return Response(_detail(number, request.user))
+
+        return idempotent(request, run)
+
+
+def _draft_data(validated: dict) -> dict:
+    data = dict(validated)
+    data["shipping_address"] = dict(data.get("shipping_address") or {})
+    data["lines"] = [dict(line) for line in data.get("lines") or []]
+    data["shipping_total"] = None if data.get("shipping_total") is None else str(data["shipping_total"])
+    return data
+
+
+class OrderDraftApi(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Draft orders for staff (phone orders being put together): saved as they are, placed when ready."""
+
+    serializer_class = OrderDraftSerializer
+    pagination_class = StandardPagination
+    queryset = OrderDraft.objects.select_related("placed_order").order_by("-created_at", "-id")
+
+    def get_queryset(self):
+        if not (self.request.user.is_staff and self.request.user.has_perm("orders.add_order")):
+            raise PermissionDenied("Only staff who place orders keep drafts.")
+        return super().get_queryset()
+
+    @extend_schema(request=OrderDraftWriteSerializer, responses=with_errors({201: OrderDraftSerializer}),
+                   parameters=[IDEMPOTENCY_HEADER])
+    def create(self, request):
+        self.get_queryset()
+        serializer = OrderDraftWriteSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return idempotent(request, lambda: Response(OrderDraftSerializer(order_draft_save(
+            data=_draft_data(serializer.validated_data), actor=request.user)).data, status=status.HTTP_201_CREATED))
+
+    @extend_schema(request=OrderDraftWriteSerializer, responses=with_errors({200: OrderDraftSerializer}),
+                   parameters=[IDEMPOTENCY_HEADER])
+    def update(self, request, pk=None):
+        draft = self.get_object()
+        serializer = OrderDraftWriteSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return idempotent(request, lambda: Response(OrderDraftSerializer(order_draft_save(
+            data=_draft_data(serializer.validated_data), actor=request.user, draft=draft)).data))
+
+    @extend_schema(request=None, responses=with_errors({201: OrderDetailSerializer}), parameters=[IDEMPOTENCY_HEADER],
+                   description="Place the draft through the usual order placement (prices, stock, timeline).")
+    @action(detail=True, methods=["post"])
+    def place(self, request, pk=None):
+        draft = self.get_object()
+
+        def run():
+            order = order_draft_place(draft=draft, actor=request.user)
+            return Response(_detail(order.number, request.user), status=status.HTTP_201_CREATED)
 
         return idempotent(request, run)

@@ -155,3 +155,40 @@ class LineChangeSerializer(serializers.Serializer):
 class OrderLinesEditSerializer(serializers.Serializer):
     changes = LineChangeSerializer(many=True, allow_empty=False, max_length=200)
     reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+
+
+class DraftLineSerializer(serializers.Serializer):
+    sku = serializers.CharField(max_length=64)
+    quantity = serializers.IntegerField(min_value=1, max_value=10_000)
+
+
+class DraftAddressSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=120, required=False, allow_blank=True, default="")
+    line1 = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    line2 = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    city = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+    postal_code = serializers.CharField(max_length=20, required=False, allow_blank=True, default="")
+    region = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+    country = serializers.CharField(max_length=2, required=False, allow_blank=True, default="",
+                                    help_text="ISO 3166-1 alpha-2, checked when the draft is placed.")
+
+
+class OrderDraftWriteSerializer(serializers.Serializer):
+    """A draft may be incomplete: everything is checked when it is placed."""
+
+    email = serializers.EmailField(required=False, allow_blank=True, default="")
+    phone = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")
+    shipping_address = DraftAddressSerializer(required=False, default=dict)
+    lines = DraftLineSerializer(many=True, required=False, default=list, max_length=200)
+    shipping_total = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=0, required=False,
+                                              allow_null=True, default=None)
+    notes = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+
+class OrderDraftSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    label = serializers.CharField()
+    data = serializers.JSONField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+    placed_order = serializers.CharField(source="placed_order.number", default=None, allow_null=True)

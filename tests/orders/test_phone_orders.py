@@ -102,3 +102,32 @@ def test_a_draft_is_kept_as_typed_reserves_nothing_and_is_placed_later(clerk, st
     assert draft.placed_order == order
     assert clerk.get(URL, {"draft": draft.pk})["Location"] == reverse("admin:orders_order_change", args=[order.pk])
     assert clerk.get("/admin/orders/orderdraft/").status_code == 200
+
+
+def test_drafts_through_the_api_are_kept_incomplete_and_placed_once(client_staff, db):
+    ProductFactory(sku="MUG", stock=5)
+    created = client_staff.post("/api/order-drafts/", {"email": "caller@example.org", "lines": [
+        {"sku": "MUG", "quantity": 2}]}, format="json", headers={"Idempotency-Key": "d-1"})
+    assert created.status_code == 201, created.content
+    draft_id = created.json()["id"]
+    # incomplete: placing it names what is missing, and nothing is placed
+    refused = client_staff.post(f"/api/order-drafts/{draft_id}/place/", format="json")
+    assert refused.status_code == 400 and "shipping_address" in str(refused.json()["extra"])
+    address = {k.removeprefix("ship-"): v for k, v in form().items() if k.startswith("ship-")}
+    updated = client_staff.put(f"/api/order-drafts/{draft_id}/", {
+        "email": "caller@example.org", "shipping_address": address, "lines": [{"sku": "MUG", "quantity": 2}]},
+        format="json")
+    assert updated.status_code == 200, updated.content
+    placed = client_staff.post(f"/api/order-drafts/{draft_id}/place/", format="json",
+                               headers={"Idempotency-Key": "p-1"})
+    assert placed.status_code == 201, placed.content
+    again = client_staff.post(f"/api/order-drafts/{draft_id}/place/", format="json")
+    assert again.json()["number"] == placed.json()["number"] and Order.objects.count() == 1
+    assert StockLevel.objects.get(product__sku="MUG").allocated == 2
+    # a placed draft no longer changes
+    late = client_staff.put(f"/api/order-drafts/{draft_id}/", {"email": "x@example.org"}, format="json")
+    assert late.status_code == 409
+
+
+def test_customers_have_no_drafts(client_customer):
+    assert client_customer.get("/api/order-drafts/").status_code == 403
