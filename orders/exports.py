@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import logging
 import tempfile
+from collections.abc import Callable
 from datetime import timedelta
 
 from django.core.files import File
@@ -71,6 +72,12 @@ def export_job_run(*, job_id: int) -> ExportJob | None:
         if job.kind == "invoices":
             _write_invoices(job)
             return ExportJob.objects.get(pk=job.pk)
+        if job.kind in JOB_RUNNERS:  # another app's bulk work (shipping: shipments for many orders)
+            summary = JOB_RUNNERS[job.kind](job, lambda done: ExportJob.objects.filter(pk=job.pk).update(
+                done_rows=done))
+            ExportJob.objects.filter(pk=job.pk).update(status=ExportJob.Status.DONE, params={**job.params,
+                                                       "result": summary}, finished_at=timezone.now())
+            return ExportJob.objects.get(pk=job.pk)
         orders = _orders(job.params)
         ExportJob.objects.filter(pk=job.pk).update(total=orders.count())
         with tempfile.TemporaryFile("w+", newline="", encoding="utf-8") as out:
@@ -91,6 +98,23 @@ def export_job_run(*, job_id: int) -> ExportJob | None:
         ExportJob.objects.filter(pk=job.pk).update(status=ExportJob.Status.FAILED, error=str(exc)[:500],
                                                    finished_at=timezone.now())
     return ExportJob.objects.get(pk=job.pk)
+
+
+# Bulk work other apps run as background jobs: kind → runner(job, progress(done)) returning a summary to show.
+JOB_RUNNERS: dict[str, Callable] = {}
+
+
+def register_job_runner(kind: str, runner: Callable) -> None:
+    JOB_RUNNERS[kind] = runner
+
+
+def job_start(*, kind: str, params: dict, total: int, actor) -> ExportJob:
+    """A background job of a registered kind; a worker runs it after commit (the sweep, if that is lost)."""
+    if kind not in JOB_RUNNERS:
+        raise ValueError(f"No job kind {kind!r}.")
+    job = ExportJob.objects.create(kind=kind, params=params, total=total, created_by=actor)
+    transaction.on_commit(lambda: _dispatch(job.pk))
+    return job
 
 
 INVOICES_PER_FILE = 2000
@@ -138,4 +162,5 @@ def export_jobs_sweep(*, older_than_seconds: int = 60) -> int:
     return len(ids)
 
 
-__all__ = ["export_job_run", "export_job_start", "export_jobs_sweep", "export_params_from_admin", "invoice_job_start"]
+__all__ = ["export_job_run", "export_job_start", "export_jobs_sweep", "export_params_from_admin", "invoice_job_start",
+           "job_start", "register_job_runner"]

@@ -444,14 +444,25 @@ def _pdf_response(content: bytes, filename: str) -> HttpResponse:
     return response
 
 
+BULK_SHIPMENTS_AT_ONCE = 20  # more are made by a worker
+BULK_SHIPMENTS_MAX = 5000
+
+
 @admin.action(description="Create shipments (choose lines for one order; everything for several)")
 def create_shipments(modeladmin, request, queryset):
     if not request.user.has_perm("shipping.add_shipment"):
         modeladmin.message_user(request, "You may not create shipments.", level=messages.ERROR)
         return None
-    numbers = list(queryset.order_by("pk").values_list("number", flat=True))
+    numbers = list(queryset.order_by("pk").values_list("number", flat=True)[:BULK_SHIPMENTS_MAX])
     if len(numbers) == 1:
         return HttpResponseRedirect(reverse("admin:shipping_shipment_create_for_order", args=[numbers[0]]))
+    if len(numbers) > BULK_SHIPMENTS_AT_ONCE:  # many: a worker makes them, the job's page shows how far it got
+        from orders.exports import job_start
+
+        job = job_start(kind="shipments", params={"orders": numbers}, total=len(numbers), actor=request.user)
+        modeladmin.message_user(request, f"Shipments for {len(numbers)} orders are being made in the background.",
+                                level=messages.INFO)
+        return HttpResponseRedirect(reverse("admin:orders_exportjob_change", args=[job.pk]))
     total = 0
     for number in numbers:
         try:

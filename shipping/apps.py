@@ -17,6 +17,9 @@ class ShippingConfig(AppConfig):
         from . import selectors, services
 
         register_order_finder(selectors.order_ids_for_identifier)
+        from orders.exports import register_job_runner
+
+        register_job_runner("shipments", services.shipments_job_run)
 
         register_ship_everything_guard(services.open_shipments_refusal)
         register_ship_everything_guard(services.serial_tracked_refusal)

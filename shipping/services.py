@@ -782,3 +782,19 @@ def shipment_pack_and_label(*, shipment: Shipment | int, serials: dict[int, list
     Shipment.objects.filter(pk=pk).update(weight_grams=weight_grams, parcel_size=parcel_size or "")
     return shipment_transition(shipment=pk, name="create_label", actor=actor, carrier=carrier,
                                tracking_number=tracking_number)
+
+
+def shipments_job_run(job, progress) -> dict:
+    """The background job behind "Create shipments" for many orders: each order on its own (one refusal does not
+    stop the others), the progress saved every ten orders; the summary says what was made and what was refused."""
+    created, refused = 0, {}
+    numbers = list(job.params.get("orders", []))
+    for i, number in enumerate(numbers, start=1):
+        try:
+            created += len(shipment_create_all(order=number, actor=job.created_by))
+        except DomainError as err:
+            refused[number] = err.message
+        if i % 10 == 0 or i == len(numbers):
+            progress(i)
+    return {"text": f"{created} shipment(s) made for {len(numbers) - len(refused)} order(s); "
+                    f"{len(refused)} refused.", "refused": dict(list(refused.items())[:50])}

@@ -179,3 +179,24 @@ def test_the_order_page_prints_its_own_pick_list(admin_client, packed_order):
     response = admin_client.get(f"/admin/shipping/shipment/pick-list/{packed_order.number}/")
     _, text = pdf_text(response)
     assert "SKU-A" in text and packed_order.number in text
+
+
+def test_shipments_for_many_orders_are_made_in_the_background(admin_client, customer, monkeypatch,
+                                                              django_capture_on_commit_callbacks):
+    from orders.models import ExportJob
+    from shipping import admin as shipping_admin
+
+    monkeypatch.setattr(shipping_admin, "BULK_SHIPMENTS_AT_ONCE", 2)
+    ready = [pack(place_order(customer=customer, lines=[(ProductFactory(stock={"NORTH": 2}), 1)])) for _ in range(3)]
+    placed = place_order(customer=customer, lines=[(ProductFactory(stock={"NORTH": 2}), 1)])
+    with django_capture_on_commit_callbacks(execute=True):  # the worker (eager here) runs after commit
+        response = admin_client.post("/admin/orders/order/", {
+            "action": "create_shipments", "_selected_action": [o.pk for o in [*ready, placed]]})
+    job = ExportJob.objects.get(kind="shipments")
+    assert response["Location"] == f"/admin/orders/exportjob/{job.pk}/change/"
+    job.refresh_from_db()
+    assert (job.status, job.done_rows) == ("done", 4)
+    assert Shipment.objects.filter(order__in=ready).count() == 3 and not Shipment.objects.filter(order=placed)
+    assert list(job.params["result"]["refused"]) == [placed.number]
+    page = admin_client.get(response["Location"]).content.decode()
+    assert "3 shipment(s) made for 3 order(s); 1 refused." in page and placed.number in page
