@@ -9,6 +9,7 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from config.admin import AppendOnlyAdmin, ReadOnlyTabularInline
 from config.errors import DomainError
+from config.formtools import show_domain_error, with_more_rows
 
 from .models import (
     GoodsReceipt,
@@ -268,15 +269,12 @@ class GoodsReceiptAdmin(admin.ModelAdmin):
         the serials of serial-tracked units); all through inventory.services.goods_receipt_create."""
         if not self.has_add_permission(request):
             raise PermissionDenied
-        rows = min(max(int(request.GET.get("rows", "8")) if request.GET.get("rows", "8").isdigit() else 8, 1), 100)
+        rows = 8
         posted = request.method == "POST"
         data = request.POST
         more = posted and "more" in request.POST  # eight more blank lines, keeping what was entered
-        if more:
-            data = request.POST.copy()
-            total = data.get("line-TOTAL_FORMS", "8")
-            data["line-TOTAL_FORMS"] = str(min((int(total) if total.isdigit() else 8) + 8, 500))
         if more:  # nothing is checked yet: the header keeps its values unbound, so it shows no errors
+            data = with_more_rows(request.POST, prefix="line", more=8, limit=500)
             header = ReceiptHeaderForm(initial={k: data.get(k, "") for k in ReceiptHeaderForm.base_fields})
         else:
             header = ReceiptHeaderForm(data if posted else None,
@@ -292,14 +290,7 @@ class GoodsReceiptAdmin(admin.ModelAdmin):
                     lines=[{"sku": d["sku"], "quantity": d["quantity"], "serials": d["serials"].splitlines()}
                            for _, d in entered])
             except DomainError as err:
-                header.add_error(None, err.message)
-                for field, problems in (err.extra.get("fields") or {}).items():
-                    if field.startswith("lines[") and "]." in field:
-                        index, name = int(field[6:field.index("]")]), field.split(".", 1)[1]
-                        if index < len(entered):
-                            lines.forms[entered[index][0]].add_error(name, problems)
-                    elif field in header.fields:
-                        header.add_error(field, problems)
+                show_domain_error(err, form=header, line_forms=lines.forms, entered=[i for i, _ in entered])
             else:
                 units = sum(line.quantity for line in receipt.lines.all())
                 self.message_user(request, f"{receipt}: {units} unit(s) booked in at {receipt.warehouse.code}.",

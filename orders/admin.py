@@ -29,6 +29,7 @@ from config.admin import (
     TransitionUrlsMixin,
 )
 from config.errors import DomainError
+from config.formtools import show_domain_error, with_more_rows
 
 from .documents import invoice_pdf, invoices_pdf
 from .drafts import draft_from_form, draft_to_form, order_draft_save
@@ -143,9 +144,7 @@ class OrderAdmin(TransitionUrlsMixin, FSMAdminMixin, SimpleHistoryAdmin):
             return redirect(reverse("admin:orders_order_add") + f"?draft={draft.pk}")
         more = posted and "more" in request.POST
         if more:
-            data = request.POST.copy()
-            total = data.get("line-TOTAL_FORMS", "4")
-            data["line-TOTAL_FORMS"] = str(min((int(total) if total.isdigit() else 4) + 4, 200))
+            data = with_more_rows(request.POST, prefix="line", more=4, limit=200)
         elif draft is not None and not posted:
             data = QueryDict(mutable=True)
             data.update(draft_to_form(draft.data))
@@ -176,16 +175,8 @@ class OrderAdmin(TransitionUrlsMixin, FSMAdminMixin, SimpleHistoryAdmin):
                     idempotency_key=f"admin-phone-order:{who.cleaned_data['token']}",
                     fingerprint=hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest())
             except DomainError as err:
-                who.add_error(None, err.message)
-                for field, problems in (err.extra.get("fields") or {}).items():
-                    if field.startswith("lines[") and "]." in field:
-                        index, name = int(field[6:field.index("]")]), field.split(".", 1)[1]
-                        if index < len(entered):
-                            lines.forms[entered[index][0]].add_error(name, problems)
-                    elif field.startswith("shipping_address.") and field[17:] in where.fields:
-                        where.add_error(field[17:], problems)
-                    elif field in who.fields:
-                        who.add_error(field, problems)
+                show_domain_error(err, form=who, line_forms=lines.forms, entered=[i for i, _ in entered],
+                                  nested={"shipping_address": where})
                 if err.extra.get("sku"):
                     for i, line in entered:
                         if line["sku"].strip().upper() == str(err.extra["sku"]).upper():
@@ -344,11 +335,7 @@ class OrderAdmin(TransitionUrlsMixin, FSMAdminMixin, SimpleHistoryAdmin):
             try:
                 order_change_address(order=order.number, address=form.cleaned_data, actor=request.user)
             except DomainError as err:
-                form.add_error(None, err.message)
-                for field, problems in (err.extra.get("fields") or {}).items():
-                    name = field.removeprefix("shipping_address.")
-                    if name in form.fields:
-                        form.add_error(name, problems)
+                show_domain_error(err, form=form, nested={"shipping_address": form})
             else:
                 self.message_user(request, f"{order.number}: the delivery address is changed; the customer is told.",
                                   messages.SUCCESS)

@@ -13,6 +13,7 @@ import tablib
 from django.db import transaction
 
 from config.errors import DomainError
+from config.formtools import line_field
 from config.text import has_control_characters
 
 from .services import order_place
@@ -81,10 +82,9 @@ def _explain(order: ImportedOrder, err: DomainError) -> str:
     fields = err.extra.get("fields") or {}
     rows = []
     for key, problems in fields.items():
-        where = ""
-        if key.startswith("lines[") and "]" in key and key[6:key.index("]")].isdigit():
-            i = int(key[6:key.index("]")])
-            where = f"row {order.rows[i]}: " if i < len(order.rows) else ""
+        where, line = "", line_field(key)
+        if line is not None and line[0] < len(order.rows):
+            where = f"row {order.rows[line[0]]}: "
         rows.append(f"{where}{key.split('.', 1)[-1]}: {' '.join(str(p) for p in problems)}")
     return err.message + (" — " + "; ".join(rows) if rows else "")
 

@@ -302,18 +302,22 @@ def _place(*, customer, email, phone="", shipping_address, lines, currency=None,
     return order
 
 
+def _backorder_expected_on(product: Product):
+    """When a backordered unit is expected: the product's restock days, or WAYBILL_BACKORDER_DAYS."""
+    return timezone.localdate() + timedelta(days=product.restock_days or settings.WAYBILL_BACKORDER_DAYS)
+
+
 def _mark_backorders(lines: list[OrderLine], plans) -> list[dict]:
     """Lines that got less stock than they asked for wait for a delivery: how many, and until when (the
     product's restock days, or WAYBILL_BACKORDER_DAYS)."""
     reserved: dict[int, int] = defaultdict(int)
     for plan in plans:
         reserved[plan.product.pk] += plan.quantity
-    waiting, today = [], timezone.localdate()
+    waiting = []
     for line in lines:
         short = line.quantity - reserved[line.product_id]
         if short > 0:
-            days = line.product.restock_days or settings.WAYBILL_BACKORDER_DAYS
-            line.backordered_quantity, line.backorder_expected_on = short, today + timedelta(days=days)
+            line.backordered_quantity, line.backorder_expected_on = short, _backorder_expected_on(line.product)
             waiting.append({"sku": line.sku, "name": line.name, "quantity": short,
                             "expected_on": line.backorder_expected_on.isoformat()})
     if waiting:
@@ -943,9 +947,8 @@ def order_edit_lines(*, order: Order | str, changes: Sequence[dict], actor=None,
         for line, delta in more:
             short = delta - got[line.product_id]
             if short > 0:
-                days = line.product.restock_days or settings.WAYBILL_BACKORDER_DAYS
                 line.backordered_quantity += short
-                line.backorder_expected_on = timezone.localdate() + timedelta(days=days)
+                line.backorder_expected_on = _backorder_expected_on(line.product)
                 line.save(update_fields=["backordered_quantity", "backorder_expected_on"])
     subtotal = sum((line.line_total for line in OrderLine.objects.filter(order=locked)), Decimal("0"))
     locked.subtotal, locked.total = subtotal, subtotal + locked.shipping_total
