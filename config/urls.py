@@ -121,6 +121,7 @@ urlpatterns = [
     path("api/", include(api)),
     path("track/", include("shipping.urls")),
     path("support/", include("support.urls")),
+    path("analytics/", include("analytics.urls")),
     path("accounts/login/", login_rate_limited(LoginView.as_view()), name="login"),
     path("accounts/password_reset/", PasswordResetView.as_view(), name="password_reset"),
     path("accounts/", include("django.contrib.auth.urls")),

@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "support",
     "notifications",
     "portal",
+    "analytics",
 ]
 
 MIDDLEWARE = [
