@@ -1,13 +1,19 @@
 """`make bench`: prepare the benchmark databases, run every scenario, print a Markdown table, write JSON.
 
-    python -m bench              # the full run (under 10 minutes on 2 cores; the first run also seeds)
-    python -m bench --quick      # shorter runs, one repeat: a smoke check of the machinery
+    python -m bench              # the full run (about 10 minutes on 2 cores; the first run also seeds)
+    python -m bench --quick      # shorter runs, one repeat
+    python -m bench --smoke      # tiny runs: only that every scenario works (tests/test_bench_smoke.py)
     python -m bench --only service,pgbench
+    python -m bench --pooler     # only the runs through PgBouncer in transaction mode
     python -m bench --reseed     # rebuild the seeded template first (otherwise it is built once and kept)
 
-A full run writes bench/results/latest.json; --quick and --only runs write bench/results/partial.json.
+A full run writes bench/results/latest.json; other runs write bench/results/partial.json (BENCH_RESULTS: another
+directory). A program a scenario needs (wrk, pgbouncer) is installed with apt-get when that can happen unattended
+(bench/tools.py); a scenario that cannot run, or fails, says "not run: why" in the table and the JSON, and the
+others still run.
 
-Only the `waybill_bench` database (cloned from `waybill_bench_template`) and Redis DB 6 are used.
+Only the `waybill_bench` database (cloned from `waybill_bench_template`) and Redis DB 6 are used (BENCH_DB,
+BENCH_TEMPLATE_DB, BENCH_REDIS_URL choose others).
 """
 
 from __future__ import annotations
@@ -20,11 +26,17 @@ import platform
 import subprocess
 import sys
 import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from . import databases
 from .runtime import BENCH_DB, BENCH_REDIS_URL, RESULTS, SETTINGS
 
-SCENARIOS = ["queries", "pages", "service", "pgbench", "hot", "http", "notifications", "export"]
+# in the order they run
+SCENARIOS = ["queries", "pages", "returns", "replies", "tracking", "service", "hot", "pgbench", "http", "pooler",
+             "notifications", "tasks", "export"]
+POOL_USERS = {"service", "hot"}  # the scenarios that share the placement workers
 CLIENTS = (1, 2, 4, 8)
 
 TARGETS = {
@@ -32,7 +44,8 @@ TARGETS = {
     "http_orders_per_s_8": 250, "http_p99_ms_8": 100, "queries_per_order": 12,
     "admin_changelist_p95_ms": 100, "api_order_detail_p95_ms": 20, "api_customer_order_list_p95_ms": 30,
     "admin_returns_p95_ms": 100, "api_returns_p95_ms": 30, "desk_p95_ms": 100, "portal_p95_ms": 30,
-    "warehouse_p95_ms": 100,
+    "warehouse_p95_ms": 100, "return_p95_ms": 100, "reply_p95_ms": 100,
+    "tracking_pages_per_s_8": 500, "tracking_p99_ms_8": 50, "tracking_p99_ms_32": 150, "pooler_vs_direct": 0.9,
 }
 
 
@@ -47,8 +60,11 @@ def machine() -> dict:
             mem = round(int(f.readline().split()[1]) / 1024 / 1024)
     except OSError:
         pass
-    pg = subprocess.run(["psql", "-At", "-c", "SHOW server_version", f"{databases.PG_SERVER}/{BENCH_DB}"],
-                        capture_output=True, text=True).stdout.strip()
+    try:
+        pg = subprocess.run(["psql", "-At", "-c", "SHOW server_version", f"{databases.PG_SERVER}/{BENCH_DB}"],
+                            capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        pg = ""
     return {"cores": os.cpu_count(), "memory_gib": mem, "postgresql": pg, "python": platform.python_version(),
             "platform": platform.platform()}
 
@@ -63,66 +79,195 @@ def _clear_redis() -> None:
         log(f"Redis at {BENCH_REDIS_URL} is not usable: {exc}")
 
 
+@dataclass(frozen=True)
+class Profile:
+    """How long and how often each scenario runs."""
+
+    name: str
+    duration: int  # seconds per timed run
+    repeats: int
+    clients: tuple[int, ...]  # worker processes for service placement and pgbench
+    samples: int  # requests per page, returns created, replies written
+    hot_workers: int
+    hot_units: int
+    http_clients: tuple[int, ...]
+    http_repeats: int
+    notifications: int
+    detail_seconds: int  # pgbench's per-statement run
+
+
+PROFILES = {
+    "full": Profile("full", 6, 3, CLIENTS, 100, 8, 500, (8, 32), 2, 200, 3),
+    "quick": Profile("quick", 4, 1, CLIENTS, 30, 8, 500, (8, 32), 1, 50, 3),
+    # the smoke test in `make test`: every scenario's machinery once, on a tiny seed; the figures mean nothing
+    "smoke": Profile("smoke", 1, 1, (1, 2), 4, 2, 40, (2, 4), 1, 3, 1),
+}
+
+
+TITLES = {  # how the table names a scenario that did not run
+    "queries": "5. Queries per order", "pages": "6. Pages at scale", "returns": "9. Return and claim creation",
+    "replies": "10. Ticket reply", "tracking": "11. Public tracking page (wrk)", "service": "1. Service placement",
+    "hot": "3. Hot SKU", "pgbench": "2. pgbench on the same SQL", "http": "4. HTTP POST /api/orders/ (wrk)",
+    "pooler": "12. Orders through PgBouncer (transaction mode)", "notifications": "7. Notification latency",
+    "tasks": "13. Task cost per queue", "export": "8. Order export",
+}
+
+
+def registry_title(name: str) -> str:
+    return TITLES.get(name, name)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    key: str  # where its figures go in the JSON
+    run: Callable[[Context], dict]
+    needs: tuple[str, ...] = ()  # programs (bench.tools)
+
+
+class Context:
+    """What a scenario gets: the profile, the programs it needs, and the shared pool of placement workers."""
+
+    def __init__(self, profile: Profile):
+        self.profile = profile
+        self._pool = None
+
+    def pool(self):
+        from .workers import WorkerPool
+
+        if self._pool is None:
+            self._pool = WorkerPool(max(max(self.profile.clients), self.profile.hot_workers)).__enter__()
+        return self._pool
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.__exit__(None, None, None)
+            self._pool = None
+
+
+def _scenarios() -> dict[str, Scenario]:
+    from . import after_sales, pooler, scenarios, task_costs, tracking
+
+    def service(c: Context) -> dict:
+        return scenarios.service_placement(c.pool(), clients=c.profile.clients, duration=c.profile.duration,
+                                           repeats=c.profile.repeats)
+
+    def hot(c: Context) -> dict:
+        return scenarios.hot_sku(c.pool(), workers=c.profile.hot_workers, repeats=c.profile.repeats,
+                                 units=c.profile.hot_units)
+
+    def pgbench(c: Context) -> dict:
+        return scenarios.pgbench(clients=c.profile.clients, duration=c.profile.duration, repeats=c.profile.repeats,
+                                 detail_seconds=c.profile.detail_seconds)
+
+    def http(c: Context) -> dict:
+        return scenarios.http(concurrency=c.profile.http_clients, duration=c.profile.duration,
+                              repeats=c.profile.http_repeats)
+
+    def track(c: Context) -> dict:
+        return tracking.tracking_page(concurrency=c.profile.http_clients, duration=c.profile.duration,
+                                      repeats=c.profile.http_repeats)
+
+    return {
+        "queries": Scenario("queries_per_order", lambda c: scenarios.queries_per_order()),
+        "pages": Scenario("pages", lambda c: scenarios.pages(samples=c.profile.samples)),
+        "returns": Scenario("returns", lambda c: after_sales.return_creation(n=c.profile.samples)),
+        "replies": Scenario("ticket_replies", lambda c: after_sales.ticket_replies(n=c.profile.samples)),
+        "tracking": Scenario("tracking", track, needs=("wrk",)),
+        "service": Scenario("service", service),
+        "hot": Scenario("hot_sku", hot),
+        "pgbench": Scenario("pgbench", pgbench, needs=("pgbench",)),
+        "http": Scenario("http", http, needs=("wrk",)),
+        "pooler": Scenario("pooler", lambda c: pooler.through_pgbouncer(profile=c.profile), needs=("pgbouncer",)),
+        "notifications": Scenario("notifications", lambda c: scenarios.notification_latency(n=c.profile.notifications)),
+        "tasks": Scenario("task_costs", lambda c: task_costs.per_queue(n=c.profile.samples)),
+        "export": Scenario("export", lambda c: scenarios.order_export()),
+    }
+
+
+def not_run(reason: str) -> dict:
+    return {"not_run": reason}
+
+
+def ran(results: dict, key: str) -> dict:
+    """A scenario's figures, or {} when it did not run (or was not asked for)."""
+    figures = results.get(key)
+    return figures if isinstance(figures, dict) and "not_run" not in figures else {}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--quick", action="store_true", help="short runs, one repeat")
+    parser.add_argument("--smoke", action="store_true",
+                        help="tiny runs that only show every scenario works (the smoke test in make test)")
     parser.add_argument("--only", default=",".join(SCENARIOS), help=f"comma-separated subset of {SCENARIOS}")
+    parser.add_argument("--pooler", action="store_true", help="only the runs through PgBouncer (= --only pooler)")
     parser.add_argument("--reseed", action="store_true", help="rebuild the seeded template database first")
     args = parser.parse_args(argv)
-    only = [s for s in args.only.split(",") if s]
-    duration, repeats = (4, 1) if args.quick else (6, 3)
+    only = ["pooler"] if args.pooler else [s for s in args.only.split(",") if s]
+    unknown = sorted(set(only) - set(SCENARIOS))
+    if unknown:
+        parser.error(f"unknown scenario(s) {', '.join(unknown)}; choose from {', '.join(SCENARIOS)}")
+    profile = PROFILES["smoke" if args.smoke else "quick" if args.quick else "full"]
 
     started = time.perf_counter()
     _clear_redis()
     load_before = os.getloadavg()
     log("preparing databases")
-    if args.reseed:
-        databases.drop(databases.TEMPLATE_DB)
-    prep = databases.prepare(log)
-    log(f"databases ready in {prep['prepare_seconds']} s")
+    prep_failed = None
+    try:
+        if args.reseed:
+            databases.drop(databases.TEMPLATE_DB)
+        prep = databases.prepare(log)
+        log(f"databases ready in {prep['prepare_seconds']} s")
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - reported in the results, which are still written
+        prep_failed = f"the benchmark databases could not be prepared: {type(exc).__name__}: {exc}"
+        prep = {"failed": prep_failed}
+        log(prep_failed)
 
     os.environ["DJANGO_SETTINGS_MODULE"] = SETTINGS
     os.environ["BENCH_DB"] = BENCH_DB
     import django
 
     django.setup()
-    from . import report, scenarios
-    from .workers import WorkerPool
+    from . import report, tools
 
     results: dict = {"date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "machine": machine(),
-                     "settings": {"duration_s": duration, "repeats": repeats}, "databases": prep}
+                     "settings": {"profile": profile.name, "duration_s": profile.duration,
+                                  "repeats": profile.repeats, "clients": list(profile.clients)},
+                     "databases": prep}
     timings: dict[str, float] = {}
-
-    def timed(name, fn, *a, **kw):
-        t = time.perf_counter()
-        log(f"{name} ...")
-        try:
-            return fn(*a, **kw)
-        finally:
-            timings[name] = round(time.perf_counter() - t, 1)
-
-    if "queries" in only:
-        results["queries_per_order"] = timed("queries per order", scenarios.queries_per_order)
-    if "pages" in only:
-        results["pages"] = timed("pages at scale", scenarios.pages, samples=30 if args.quick else 100)
-    if {"service", "hot"} & set(only):
-        with WorkerPool(max(CLIENTS)) as pool:
-            if "service" in only:
-                results["service"] = timed("service placement", scenarios.service_placement, pool,
-                                           clients=CLIENTS, duration=duration, repeats=repeats)
-            if "hot" in only:
-                results["hot_sku"] = timed("hot SKU", scenarios.hot_sku, pool, workers=8, repeats=repeats)
-    if "pgbench" in only:
-        results["pgbench"] = timed("pgbench", scenarios.pgbench, clients=CLIENTS, duration=duration,
-                                   repeats=repeats)
-    if "http" in only:
-        results["http"] = timed("HTTP", scenarios.http, concurrency=(8, 32), duration=duration,
-                                repeats=2 if repeats > 1 else 1)
-    if "notifications" in only:
-        results["notifications"] = timed("notification latency", scenarios.notification_latency,
-                                         n=50 if args.quick else 200)
-    if "export" in only:
-        results["export"] = timed("order export", scenarios.order_export)
+    registry = _scenarios()
+    programs: dict[str, tuple[str | None, str | None]] = {}
+    context = Context(profile)
+    try:
+        selected = [s for s in SCENARIOS if s in only]
+        for position, name in enumerate(selected):
+            scenario = registry[name]
+            t = time.perf_counter()
+            reason = prep_failed
+            for program in scenario.needs:
+                if reason is None:
+                    if program not in programs:
+                        programs[program] = tools.ensure(program, log)
+                    reason = programs[program][1]
+            if reason is not None:
+                log(f"{name}: not run: {reason}")
+                results[scenario.key] = not_run(reason)
+                continue
+            log(f"{name} ...")
+            try:
+                results[scenario.key] = scenario.run(context)
+            except Exception as exc:  # noqa: BLE001 - one scenario failing never costs the others their figures
+                log(f"{name} failed:\n{traceback.format_exc()}")
+                results[scenario.key] = not_run(f"failed: {type(exc).__name__}: {' '.join(str(exc).split())[:300]}")
+            finally:
+                timings[name] = round(time.perf_counter() - t, 1)
+            if not POOL_USERS & set(selected[position + 1:]):
+                context.close()  # no scenario after this one places orders from the pool
+    finally:
+        context.close()
+    results["not_run"] = {name: results[registry[name].key]["not_run"] for name in SCENARIOS
+                          if name in only and "not_run" in results.get(registry[name].key, {})}
     results["seconds"] = {**timings, "total": round(time.perf_counter() - started, 1)}
     # Others' work on the same cores skews every figure: keep the evidence next to them.
     results["load_average"] = {"start": [round(x, 2) for x in load_before],
@@ -131,26 +276,36 @@ def main(argv=None) -> int:
 
     summary = summarise(results)
     results["summary"] = summary
-    RESULTS.mkdir(exist_ok=True)
-    # Only a full run replaces latest.json; --quick or --only runs go next to it.
-    target = RESULTS / ("latest.json" if not args.quick and set(only) == set(SCENARIOS) else "partial.json")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    # Only a full run replaces latest.json; --quick, --smoke or --only runs go next to it.
+    full = profile.name == "full" and set(only) == set(SCENARIOS)
+    target = RESULTS / ("latest.json" if full else "partial.json")
     target.write_text(json.dumps(results, indent=2, default=str) + "\n")
     charts = report.write(results, target.with_suffix(".html"))
     print(table(results, summary))
     print(f"\n{results['date']} · {results['machine']['cores']} cores, {results['machine']['memory_gib']} GiB, "
-          f"PostgreSQL {results['machine']['postgresql'].split()[0]} · load average (1 min) "
+          f"PostgreSQL {(results['machine']['postgresql'] or '?').split()[0]} · load average (1 min) "
           f"{results['load_average']['start'][0]} at start, {results['load_average']['end'][0]} at end")
+    if results["not_run"]:
+        log(f"not run: {', '.join(results['not_run'])} (the reasons are in the table and the JSON)")
     log(f"done in {results['seconds']['total']} s; figures in {target}, charts in {charts}")
-    if results.get("hot_sku", {}).get("oversold"):
+    hot = ran(results, "hot_sku")
+    if hot.get("oversold"):
         log("FAIL: the hot SKU was oversold")
         return 1
-    if results.get("hot_sku") and not results["hot_sku"]["ok"]:
+    if hot and not hot["ok"]:
         log("FAIL: a hot SKU check did not hold (see checks in latest.json)")
         return 1
     return 0
 
 
+def _figures_only(r: dict) -> dict:
+    """The results without the scenarios that did not run."""
+    return {k: v for k, v in r.items() if not (isinstance(v, dict) and "not_run" in v)}
+
+
 def summarise(r: dict) -> dict:
+    r = _figures_only(r)
     s: dict = {}
     service = r.get("service") or {}
     pgb = (r.get("pgbench") or {}).get("by_clients", {})
@@ -186,11 +341,11 @@ def summarise(r: dict) -> dict:
             s["admin_returns_p95_ms"] = max(p[k]["p95_ms"] for k in RETURN_PAGES if k.startswith("admin"))
             s["api_returns_p95_ms"] = max(p[k]["p95_ms"] for k in RETURN_PAGES if k.startswith("api"))
         if "desk_queue" in p:
-            s["desk_p95_ms"] = max(p[k]["p95_ms"] for k in DESK_PAGES)
+            s["desk_p95_ms"] = max(p[k]["p95_ms"] for k in DESK_PAGES if k in p)
         if "portal_order" in p:
             s["portal_p95_ms"] = max(p[k]["p95_ms"] for k in PORTAL_PAGES)
         if "fulfilment_queue" in p:
-            s["warehouse_p95_ms"] = max(p[k]["p95_ms"] for k in WAREHOUSE_PAGES)
+            s["warehouse_p95_ms"] = max(p[k]["p95_ms"] for k in WAREHOUSE_PAGES if k in p)
     return s
 
 
@@ -204,12 +359,16 @@ DESK_PAGES = {
     "desk_search_number": ("6. Support search, part of an order number", "desk_p95_ms"),
     "desk_search_name": ("6. Support search, a name", "desk_p95_ms"),
     "desk_search_email": ("6. Support search, an email", "desk_p95_ms"),
+    "desk_search_serial": ("6. Support search, a serial number", "desk_p95_ms"),
+    "desk_search_tracking": ("6. Support search, a tracking number", "desk_p95_ms"),
 }
 WAREHOUSE_PAGES = {
     "admin_order_page": ("6. Admin order page (summary, parcels, timeline)", "warehouse_p95_ms"),
     "admin_search_partial_number": ("6. Admin search, part of an order number", "warehouse_p95_ms"),
     "admin_search_name": ("6. Admin search, a name", "warehouse_p95_ms"),
     "fulfilment_queue": ("6. Fulfilment queue of a warehouse", "warehouse_p95_ms"),
+    "admin_search_serial": ("6. Admin search, a serial number", "warehouse_p95_ms"),
+    "admin_search_tracking": ("6. Admin search, a tracking number", "warehouse_p95_ms"),
 }
 RETURN_PAGES = {
     "admin_returns": ("6. Admin returns, unfiltered", "admin_returns_p95_ms"),
@@ -219,6 +378,59 @@ RETURN_PAGES = {
     "api_return_list": ("6. API return list (staff)", "api_returns_p95_ms"),
     "api_return_detail": ("6. API return detail", "api_returns_p95_ms"),
 }
+
+
+def after_sales_rows(r: dict) -> list[tuple]:
+    """Rows of the scenarios added after the first round: returns, replies, tracking, the pooler, task costs."""
+    rows: list[tuple] = []
+    for key, parts, target_key in (
+        ("returns", (("return", "9. Return created (API, change of mind)"),
+                     ("claim", "9. Claim created (API, defective unit, its serial)")), "return_p95_ms"),
+        ("ticket_replies", (("agent", "10. Ticket reply by an agent (API, emailed)"),
+                            ("customer", "10. Ticket reply by the customer (API)")), "reply_p95_ms"),
+    ):
+        for part, label in parts if r.get(key) else ():
+            f = r[key][part]
+            rows.append((label, "p50/p95/p99 ms · per s (1 client) · queries",
+                         f"{_lat(f)} · {f['per_s']} · {f['queries']}", f"p95 ≤ {TARGETS[target_key]}",
+                         _met(f["p95_ms"], TARGETS[target_key], at_most=True)))
+    tracking = r.get("tracking")
+    for c, f in ((tracking or {}).get("by_clients") or {}).items():
+        target, met = "", ""
+        if c == "8":
+            target = f"≥ {TARGETS['tracking_pages_per_s_8']} · p99 ≤ {TARGETS['tracking_p99_ms_8']}"
+            met = "yes" if (f["pages_per_s"] or 0) >= TARGETS["tracking_pages_per_s_8"] and (
+                f["p99_ms"] or 1e9) <= TARGETS["tracking_p99_ms_8"] else "**no**"
+        elif c == "32":
+            target = f"p99 ≤ {TARGETS['tracking_p99_ms_32']}"
+            met = _met(f["p99_ms"], TARGETS["tracking_p99_ms_32"], at_most=True)
+        rows.append((f"11. Tracking page GET, {c} clients ({tracking['workers']} gunicorn workers)",
+                     "pages/s · p50/p95/p99 ms", f"{f['pages_per_s']} · {_lat(f)}", target, met))
+    pooler = r.get("pooler")
+    if pooler:
+        direct = r.get("service") or {}
+        for n, f in pooler["service"].items():
+            ratio = round(f["orders_per_s"] / direct[n]["orders_per_s"], 2) if n in direct else None
+            rows.append((f"12. Through PgBouncer: service placement, N={n}", "orders/s · p99 ms · ÷ direct",
+                         f"{f['orders_per_s']} · {f['p99_ms']} · {ratio if ratio is not None else '–'}",
+                         f"≥ {TARGETS['pooler_vs_direct']} × direct", _met(ratio, TARGETS["pooler_vs_direct"])))
+        http = pooler.get("http") or {}
+        if "not_run" in http:
+            rows.append(("12. Through PgBouncer: HTTP", "not run", http["not_run"], "", ""))
+        direct_http = (r.get("http") or {}).get("by_clients") or {}
+        for c, f in (http.get("by_clients") or {}).items():
+            ratio = (round(f["orders_per_s"] / direct_http[c]["orders_per_s"], 2)
+                     if c in direct_http and direct_http[c]["orders_per_s"] else None)
+            rows.append((f"12. Through PgBouncer: HTTP, {c} clients", "orders/s · p99 ms · ÷ direct",
+                         f"{f['orders_per_s']} · {f['p99_ms']} · {ratio if ratio is not None else '–'}",
+                         f"≥ {TARGETS['pooler_vs_direct']} × direct", _met(ratio, TARGETS["pooler_vs_direct"])))
+        rows.append(("12. PgBouncer server connections", "most held · pool size",
+                     f"{pooler['server_connections_max']} · {pooler['pool_size']}", "≤ pool size",
+                     "yes" if pooler["server_connections_max"] <= pooler["pool_size"] else "**no**"))
+    for queue, f in (r.get("task_costs") or {}).items():
+        rows.append((f"13. One task on the {queue} queue", "wall p50 / mean ms · CPU ms · queries",
+                     f"{f['wall_ms_p50']} / {f['wall_ms_mean']} · {f['cpu_ms_mean']} · {f['queries_mean']}", "", ""))
+    return rows
 
 
 def _met(value, target, *, at_most=False) -> str:
@@ -232,6 +444,8 @@ def _lat(f: dict) -> str:
 
 
 def table(r: dict, s: dict) -> str:
+    missing = [(registry_title(name), "not run", reason, "", "") for name, reason in (r.get("not_run") or {}).items()]
+    r = _figures_only(r)
     rows = [("Scenario", "Figure", "Result", "Target", "Met")]
     service = r.get("service") or {}
     pgb = (r.get("pgbench") or {}).get("by_clients", {})
@@ -251,13 +465,15 @@ def table(r: dict, s: dict) -> str:
     hot = r.get("hot_sku")
     if hot:
         c = hot["checks"][-1]
-        rows.append(("3. Hot SKU (8 workers, 500 units)", "orders/s · p50/p95/p99 ms",
+        rows.append((f"3. Hot SKU ({hot.get('workers', 8)} workers, {hot.get('units', 500)} units)",
+                     "orders/s · p50/p95/p99 ms",
                      f"{hot['orders_per_s']} · {_lat(hot)}", f"≥ {TARGETS['hot_orders_per_s']} · p99 ≤ "
                      f"{TARGETS['hot_p99_ms']}", "yes" if (hot["orders_per_s"] or 0) >= TARGETS["hot_orders_per_s"]
                      and (hot["p99_ms"] or 1e9) <= TARGETS["hot_p99_ms"] else "**no**"))
         rows.append(("3. Hot SKU checks", "sold · oversold · deadlocks · errors",
                      f"{c['sold_units']} · {'YES' if hot['oversold'] else 'no'} · {c['deadlocks_reaching_client']}"
-                     f" · {sum(c['other_errors'].values())}", "500 · no · 0 · 0", "yes" if hot["ok"] else "**no**"))
+                     f" · {sum(c['other_errors'].values())}", f"{hot.get('units', 500)} · no · 0 · 0",
+                     "yes" if hot["ok"] else "**no**"))
     http = (r.get("http") or {}).get("by_clients", {})
     for c, f in http.items():
         target = (f"≥ {TARGETS['http_orders_per_s_8']} · p99 ≤ {TARGETS['http_p99_ms_8']}" if c == "8" else "")
@@ -291,6 +507,8 @@ def table(r: dict, s: dict) -> str:
         if "fulfilment_queue" in p:
             labels.update(WAREHOUSE_PAGES)
         for key, (label, target_key) in labels.items():
+            if key not in p:
+                continue
             f = p[key]
             rows.append((f"{label} ({p['orders']:,} orders)", "p50 / p95 ms · queries",
                          f"{f['p50_ms']} / {f['p95_ms']} · {f['queries']}", f"p95 ≤ {TARGETS[target_key]}",
@@ -304,6 +522,7 @@ def table(r: dict, s: dict) -> str:
     if n is not None:
         value = _lat(n) if n.get("available") else n.get("reason", "not available")
         rows.append(("7. Notification latency, commit → sent", "p50/p95/p99 ms", value, "", ""))
+    rows += after_sales_rows(r) + missing
     widths = [max(len(str(row[i])) for row in rows) for i in range(5)]
     lines = []
     for i, row in enumerate(rows):

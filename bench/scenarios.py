@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -86,7 +87,7 @@ def service_placement(pool, *, clients, duration: float, repeats: int) -> dict:
 
 
 # --- 2. pgbench on the same SQL -----------------------------------------------------------------------------
-def pgbench(*, clients, duration: float, repeats: int) -> dict:
+def pgbench(*, clients, duration: float, repeats: int, detail_seconds: int = 3) -> dict:
     script, statements, captured = sqlcapture.pgbench_script()
     results_dir = HERE / "results"
     results_dir.mkdir(exist_ok=True)
@@ -114,7 +115,8 @@ def pgbench(*, clients, duration: float, repeats: int) -> dict:
         out["by_clients"][str(n)] = figures
     # Where one transaction's time goes: per-statement latency with one client (COMMIT is the fsync).
     proc = subprocess.run(
-        ["pgbench", "-n", "-M", "simple", "-c", "1", "-T", "3", "-r", "-f", str(path), f"{PG_SERVER}/{BENCH_DB}"],
+        ["pgbench", "-n", "-M", "simple", "-c", "1", "-T", str(detail_seconds), "-r", "-f", str(path),
+         f"{PG_SERVER}/{BENCH_DB}"],
         capture_output=True, text=True,
     )
     per_statement = []
@@ -130,14 +132,14 @@ def pgbench(*, clients, duration: float, repeats: int) -> dict:
 HOT_UNITS = 500
 
 
-def _hot_product(run: int) -> Product:
+def _hot_product(run: int, units: int) -> Product:
     product = Product.objects.create(sku=f"HOT-{int(time.time())}-{run}", name="Flash sale item", price="9.99")
     warehouse = Warehouse.objects.order_by("priority", "code").first()
-    stock_receive(product=product, warehouse=warehouse, quantity=HOT_UNITS, reason="flash sale stock")
+    stock_receive(product=product, warehouse=warehouse, quantity=units, reason="flash sale stock")
     return product
 
 
-def _hot_checks(product: Product, results: list[dict]) -> dict:
+def _hot_checks(product: Product, results: list[dict], units: int = HOT_UNITS) -> dict:
     lines = OrderLine.objects.filter(product=product)
     sold_lines = lines.aggregate(units=Sum("quantity"))["units"] or 0
     allocations = Allocation.objects.filter(product=product).aggregate(units=Sum("quantity"))["units"] or 0
@@ -167,24 +169,24 @@ def _hot_checks(product: Product, results: list[dict]) -> dict:
         "other_errors": errors,
     }
     checks["ok"] = (
-        sold_lines == HOT_UNITS == client_successes == allocations == level.allocated
-        and level.on_hand == HOT_UNITS and lowest_available >= 0 and level.available >= 0
+        sold_lines == units == client_successes == allocations == level.allocated
+        and level.on_hand == units and lowest_available >= 0 and level.available >= 0
         and deadlocks == 0 and not errors
     )
-    checks["oversold"] = sold_lines > HOT_UNITS or allocations > HOT_UNITS or level.available < 0
+    checks["oversold"] = sold_lines > units or allocations > units or level.available < 0
     return checks
 
 
-def hot_sku(pool, *, workers: int, repeats: int) -> dict:
+def hot_sku(pool, *, workers: int, repeats: int, units: int = HOT_UNITS) -> dict:
     runs = []
     for rep in range(repeats):
-        product = _hot_product(rep)
+        product = _hot_product(rep, units)
         results = pool.run(workers, "buy_hot", sku=product.sku, start_in=0.5)
         start = min(r["start_at"] for r in results)
         done = [t for r in results for t in r["done_at"]]
         latencies = [x for r in results for x in r["latencies"]]
         elapsed = (max(done) - start) if done else None
-        checks = _hot_checks(product, results)
+        checks = _hot_checks(product, results, units)
         runs.append({"orders_per_s": (len(done) / elapsed) if elapsed else None, **latency_ms(latencies),
                      "checks": checks})
     figures = median_of(runs, ["orders_per_s", "p50_ms", "p95_ms", "p99_ms"])
@@ -192,6 +194,7 @@ def hot_sku(pool, *, workers: int, repeats: int) -> dict:
     figures["checks"] = [r["checks"] for r in runs]
     figures["ok"] = all(r["checks"]["ok"] for r in runs)
     figures["oversold"] = any(r["checks"]["oversold"] for r in runs)
+    figures["workers"], figures["units"] = workers, units
     return figures
 
 
@@ -202,9 +205,11 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _wait_for(port: int, timeout: float = 30) -> None:
+def _wait_for(port: int, timeout: float = 30, process: subprocess.Popen | None = None) -> None:
     deadline = time.time() + timeout
     while time.time() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"the server exited with status {process.returncode} before it answered")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
                 return
@@ -213,38 +218,85 @@ def _wait_for(port: int, timeout: float = 30) -> None:
     raise RuntimeError("gunicorn did not start")
 
 
-def _wrk(port: int, *, connections: int, duration: float, tokens: list[str]) -> dict:
-    env = {**os.environ, "WAYBILL_TOKENS": ",".join(tokens)}
+def run_wrk(url: str, *, script: str, connections: int, duration: float, env: dict[str, str]) -> dict:
+    """wrk with one of our Lua scripts, which prints one WRK_JSON line: its figures as a dict."""
     proc = subprocess.run(
-        ["wrk", "-t2", f"-c{connections}", f"-d{int(duration)}s", "--timeout", "10s", "-s",
-         str(HERE / "wrk_orders.lua"), f"http://127.0.0.1:{port}/api/orders/"],
-        capture_output=True, text=True, env=env,
+        ["wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{max(1, int(duration))}s", "--timeout", "10s",
+         "-s", str(HERE / script), url],
+        capture_output=True, text=True, env={**os.environ, **env},
     )
     line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("WRK_JSON ")), None)
     if proc.returncode != 0 or line is None:
         raise RuntimeError(f"wrk failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
-    raw = json.loads(line[len("WRK_JSON "):])
+    return json.loads(line[len("WRK_JSON "):])
+
+
+def _wrk(port: int, *, connections: int, duration: float, tokens: list[str]) -> dict:
+    raw = run_wrk(f"http://127.0.0.1:{port}/api/orders/", script="wrk_orders.lua", connections=connections,
+                  duration=duration, env={"WAYBILL_TOKENS": ",".join(tokens)})
     seconds = raw["duration_us"] / 1e6
+    if not raw["created"]:
+        raise RuntimeError(f"no order was created in {seconds:.1f} s ({raw['not_created']} other answers, "
+                           f"{raw['socket_errors']} failed requests)")
     return {"orders_per_s": raw["created"] / seconds, "p50_ms": raw["p50_us"] / 1000,
             "p95_ms": raw["p95_us"] / 1000, "p99_ms": raw["p99_us"] / 1000, "not_created": raw["not_created"],
             "socket_errors": raw["socket_errors"]}
 
 
-def http(*, concurrency, duration: float, repeats: int) -> dict:
-    from rest_framework.authtoken.models import Token
+def _answers(port: int, path: str) -> bool:
+    import http.client
 
-    User = get_user_model()
-    tokens = [Token.objects.get_or_create(user=u)[0].key
-              for u in User.objects.filter(username__startswith="customer400").order_by("pk")[:32]]
-    workers = 2 * (os.cpu_count() or 1)
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        conn.request("GET", path)
+        return conn.getresponse().status == 200
+    except OSError:
+        return False
+
+
+def gunicorn(*, workers: int, env: dict[str, str] | None = None) -> tuple[subprocess.Popen, int]:
+    """gunicorn serving the application on a free port (sync workers, as the Procfile runs it): (process, port),
+    once it answers. The application is loaded before the workers fork (--preload), so every worker is up when
+    the first one answers; a warm-up run still precedes each measurement. Stop it with stop_gunicorn()."""
     port = _free_port()
     server = subprocess.Popen(
         [PYTHON, "-m", "gunicorn", "config.wsgi:application", "--workers", str(workers), "--bind",
-         f"127.0.0.1:{port}", "--log-level", "warning"],
-        cwd=ROOT, env=env_for(BENCH_DB), start_new_session=True,
+         f"127.0.0.1:{port}", "--log-level", "warning", "--preload"],
+        cwd=ROOT, env={**env_for(BENCH_DB), **(env or {})}, start_new_session=True,
     )
     try:
-        _wait_for(port)
+        _wait_for(port, process=server)
+        deadline = time.time() + 60
+        while not _answers(port, "/health/live/"):
+            if time.time() > deadline or server.poll() is not None:
+                raise RuntimeError("gunicorn does not answer GET /health/live/")
+            time.sleep(0.1)
+    except Exception:
+        stop_gunicorn(server)
+        raise
+    return server, port
+
+
+def stop_gunicorn(server: subprocess.Popen) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(server.pid, signal.SIGTERM)
+    server.wait(timeout=30)
+
+
+def customer_tokens(n: int = 32) -> list[str]:
+    from rest_framework.authtoken.models import Token
+
+    User = get_user_model()
+    return [Token.objects.get_or_create(user=u)[0].key
+            for u in User.objects.filter(username__startswith="customer400").order_by("pk")[:n]]
+
+
+def http(*, concurrency, duration: float, repeats: int, env: dict[str, str] | None = None) -> dict:
+    """POST /api/orders/ with wrk against gunicorn (`env`: the pooler scenario points it at PgBouncer)."""
+    tokens = customer_tokens()
+    workers = 2 * (os.cpu_count() or 1)
+    server, port = gunicorn(workers=workers, env=env)
+    try:
         _wrk(port, connections=workers, duration=2, tokens=tokens)  # warm every worker up
         out = {"workers": workers, "by_clients": {}}
         for c in concurrency:
@@ -256,8 +308,7 @@ def http(*, concurrency, duration: float, repeats: int) -> dict:
             out["by_clients"][str(c)] = figures
         return out
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
+        stop_gunicorn(server)
 
 
 # --- 6. pages at scale --------------------------------------------------------------------------------------
@@ -358,7 +409,36 @@ def _warehouse_pages(staff, numbers: list, *, samples: int) -> dict:
                                                 for _ in range(samples)]),
         "fulfilment_queue": _time_page(staff, [f"/admin/shipping/fulfilmentqueue/?warehouse={codes[i % len(codes)]}"
                                                for i in range(samples)]),
+        **_identifier_searches(staff, "/admin/orders/order/?q=", "admin", samples=samples),
     }
+
+
+def _identifiers(samples: int) -> tuple[list[str], list[str]]:
+    """Serial numbers of units with customers and tracking numbers of parcels, drawn at random."""
+    from inventory.models import Unit
+    from shipping.models import Shipment
+
+    r = random.Random(17)
+    top = Unit.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+    serials = list(Unit.objects.filter(pk__in=[r.randint(1, top) for _ in range(4 * samples)],
+                                       status=Unit.Status.WITH_CUSTOMER).values_list("serial", flat=True)[:samples])
+    top = Shipment.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+    tracking = list(Shipment.objects.filter(pk__in=[r.randint(1, top) for _ in range(4 * samples)])
+                    .exclude(tracking_number="").values_list("tracking_number", flat=True)[:samples])
+    return serials, tracking
+
+
+def _identifier_searches(client, prefix: str, name: str, *, samples: int) -> dict:
+    """The search box given a whole serial number or tracking number (found through the shipping app's finder)."""
+    serials, tracking = _identifiers(samples)
+    out = {}
+    if serials:
+        out[f"{name}_search_serial"] = _time_page(client, [f"{prefix}{serials[i % len(serials)]}"
+                                                           for i in range(samples)])
+    if tracking:
+        out[f"{name}_search_tracking"] = _time_page(client, [f"{prefix}{tracking[i % len(tracking)]}"
+                                                             for i in range(samples)])
+    return out
 
 
 def _portal_pages(customers: list, *, samples: int) -> dict:
@@ -402,6 +482,7 @@ def _support_pages(numbers: list, *, samples: int) -> dict:
                                                 for _ in range(samples)]),
         "desk_search_name": _time_page(desk, [f"/support/search/?q={r.choice(people)[1]}" for _ in range(samples)]),
         "desk_search_email": _time_page(desk, [f"/support/search/?q={r.choice(people)[2]}" for _ in range(samples)]),
+        **_identifier_searches(desk, "/support/search/?q=", "desk", samples=samples),
     }
 
 

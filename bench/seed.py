@@ -10,7 +10,10 @@ Shape of the data (so that index choices are tested honestly):
   have thousands of orders, most have a handful).
 - placed_at spans two years and grows over time; the status follows the age of the order (recent orders are
   placed/confirmed/processing, old ones delivered or cancelled), so "processing" is rare and "delivered" common.
-- 1 to 5 lines per order over 1,000 SKUs, 3 warehouses.
+- 1 to 5 lines per order over 1,000 SKUs, 3 warehouses; the last SERIAL_SKUS of them are serial-tracked (phones).
+- every order that left has its parcel (the local courier's tracking number, its lines, a label, a pick-up scan
+  and, once delivered, a delivery scan); each serial-tracked unit in it has its serial number, packed in the parcel
+  and shipped with the order, so tracking numbers and serials can be looked up at scale.
 """
 
 from __future__ import annotations
@@ -32,13 +35,15 @@ from django.contrib.auth import get_user_model  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
-from inventory.models import Product, StockLevel, StockMovement, Warehouse  # noqa: E402
+from inventory.models import Product, StockLevel, StockMovement, Unit, UnitEvent, Warehouse  # noqa: E402
 from orders.models import NUMBER_ALPHABET, Allocation, Order, OrderEvent, OrderLine  # noqa: E402
 from returns.models import Reason, ReturnLine, ReturnRequest  # noqa: E402
+from shipping.models import Carrier, Shipment, ShipmentEvent, ShipmentLine, ShipmentUnit  # noqa: E402
 
 ORDERS = int(os.environ.get("BENCH_ORDERS", "1000000"))
 CUSTOMERS = 50_000
 SKUS = 1_000
+SERIAL_SKUS = 10  # SKU-00991 ... SKU-01000 carry serial numbers
 WAREHOUSES = [("WH-A", "Main warehouse", 1), ("WH-B", "North hub", 2), ("WH-C", "Overflow", 3)]
 OPENING_STOCK = 1_000_000  # free units per SKU and warehouse: "ample stock"
 ADMIN_USERNAME = "bench-admin"
@@ -111,7 +116,7 @@ def seed_catalogue():
     r = random.Random(7)
     products = Product.objects.bulk_create([
         Product(sku=f"SKU-{n:05d}", name=f"Catalogue item {n}", price=Decimal(r.randrange(500, 19900)) / 100,
-                low_stock_threshold=5)
+                low_stock_threshold=5, serial_tracked=n > SKUS - SERIAL_SKUS)
         for n in range(1, SKUS + 1)
     ])
     StockLevel.objects.bulk_create([
@@ -206,7 +211,7 @@ def copy_orders(cursor, *, customers: list[int], products: list[Product], now) -
     return {"orders": ORDERS, "lines": line_id, "by_status": counts}
 
 
-def derive_rows(cursor, *, warehouse_id: int, admin_id: int) -> None:
+def derive_rows(cursor, *, warehouse_id: int, admin_id: int, carrier_id: int) -> None:
     order, line, alloc, event = (Order._meta.db_table, OrderLine._meta.db_table, Allocation._meta.db_table,
                                  OrderEvent._meta.db_table)
     level, movement = StockLevel._meta.db_table, StockMovement._meta.db_table
@@ -252,8 +257,10 @@ def derive_rows(cursor, *, warehouse_id: int, admin_id: int) -> None:
         SELECT 'allocation', product_id, warehouse_id, allocated, 0, allocated, 'open orders at seed', now(), ''
         FROM {level} WHERE allocated > 0""")
     derive_returns(cursor)
+    derive_parcels(cursor, warehouse_id=warehouse_id, admin_id=admin_id, carrier_id=carrier_id)
     for table, column in ((order, "id"), (line, "id"), (alloc, "id"), (event, "id"), (movement, "id"),
-                          (ReturnRequest._meta.db_table, "id"), (ReturnLine._meta.db_table, "id")):
+                          (ReturnRequest._meta.db_table, "id"), (ReturnLine._meta.db_table, "id"),
+                          *((model._meta.db_table, "id") for model in PARCEL_MODELS)):
         cursor.execute(f"SELECT setval(pg_get_serial_sequence('{table}', '{column}'), "
                        f"(SELECT coalesce(max({column}), 1) FROM {table}))")
 
@@ -288,6 +295,80 @@ def derive_returns(cursor) -> None:
         WHERE l.id = x.order_line_id AND r.status NOT IN ('rejected', 'cancelled')""")
 
 
+PARCEL_MODELS = (Shipment, ShipmentLine, ShipmentEvent, Unit, UnitEvent, ShipmentUnit)
+
+
+def derive_parcels(cursor, *, warehouse_id: int, admin_id: int, carrier_id: int) -> None:
+    """One parcel per order that left (shipped, delivered, or the first line of a partially shipped one), numbered
+    as the order (shipment id = order id, shipment line id = order line id), with the courier's tracking number,
+    a label, a pick-up scan and a delivery scan; serial-tracked units get a serial, packed and shipped with it."""
+    order, line = Order._meta.db_table, OrderLine._meta.db_table
+    shipment, sline, sevent = Shipment._meta.db_table, ShipmentLine._meta.db_table, ShipmentEvent._meta.db_table
+    unit, uevent, sunit = Unit._meta.db_table, UnitEvent._meta.db_table, ShipmentUnit._meta.db_table
+    left = "o.status IN ('shipped', 'delivered', 'partially_shipped')"
+    # the parcel's day: labelled a quarter of the way from placed to the order's last change, picked up half way,
+    # delivered at the order's last change
+    cursor.execute(f"""
+        INSERT INTO {shipment} (id, order_id, direction, warehouse_id, carrier_id, tracking_number, status,
+                                exception_reason, expected_delivery, created_by_id, created_at, updated_at,
+                                label_created_at, shipped_at, delivered_at, last_scan_at, status_changed_at,
+                                parcel_size)
+        SELECT o.id, o.id, 'outbound', %(warehouse)s, %(carrier)s, 'WBL' || lpad(o.id::text, 10, '0'),
+               CASE WHEN o.status = 'delivered' THEN 'delivered' ELSE 'in_transit' END, '',
+               (o.placed_at + (o.updated_at - o.placed_at) / 2 + interval '2 days')::date, %(admin)s,
+               o.placed_at + (o.updated_at - o.placed_at) / 4, o.updated_at,
+               o.placed_at + (o.updated_at - o.placed_at) * 3 / 8, o.placed_at + (o.updated_at - o.placed_at) / 2,
+               CASE WHEN o.status = 'delivered' THEN o.updated_at END,
+               CASE WHEN o.status = 'delivered' THEN o.updated_at
+                    ELSE o.placed_at + (o.updated_at - o.placed_at) / 2 END,
+               CASE WHEN o.status = 'delivered' THEN o.updated_at
+                    ELSE o.placed_at + (o.updated_at - o.placed_at) / 2 END,
+               ''
+        FROM {order} o WHERE {left} ORDER BY o.id""",
+        {"warehouse": warehouse_id, "carrier": carrier_id, "admin": admin_id})
+    cursor.execute(f"""
+        INSERT INTO {sline} (id, shipment_id, order_line_id, quantity)
+        SELECT l.id, l.order_id, l.id, l.shipped_quantity FROM {line} l
+        WHERE l.shipped_quantity > 0 ORDER BY l.id""")
+    cursor.execute(f"""
+        INSERT INTO {sevent} (shipment_id, source, from_status, to_status, reported_status, carrier_id,
+                              carrier_event_id, carrier_status_code, location, description, occurred_at, actor_id,
+                              created_at)
+        SELECT s.id, 'staff', 'packed', 'label_created', '', NULL, '', '', '', '', s.label_created_at, %(admin)s,
+               s.label_created_at
+        FROM {shipment} s
+        UNION ALL
+        SELECT s.id, 'carrier', 'label_created', 'in_transit', 'in_transit', s.carrier_id, '', 'PICKUP',
+               o.ship_city, 'Picked up by the courier', s.shipped_at, NULL, s.shipped_at
+        FROM {shipment} s JOIN {order} o ON o.id = s.order_id
+        UNION ALL
+        SELECT s.id, 'carrier', 'in_transit', 'delivered', 'delivered', s.carrier_id, '', 'DELIVERED',
+               o.ship_city, 'Delivered to the recipient', s.delivered_at, NULL, s.delivered_at
+        FROM {shipment} s JOIN {order} o ON o.id = s.order_id WHERE s.status = 'delivered'""",
+        {"admin": admin_id})
+    # serial numbers: SN + the line id + the unit's place on the line, so a serial names its line
+    cursor.execute(f"""
+        INSERT INTO {unit} (product_id, serial, status, warehouse_id, batch, created_at, updated_at)
+        SELECT l.product_id, 'SN' || lpad(l.id::text, 9, '0') || lpad(g.n::text, 2, '0'), 'with_customer', NULL,
+               '', o.placed_at, o.updated_at
+        FROM {line} l JOIN {order} o ON o.id = l.order_id
+             CROSS JOIN LATERAL generate_series(1, l.shipped_quantity) AS g(n)
+        WHERE l.product_id IN (SELECT id FROM {Product._meta.db_table} WHERE serial_tracked) AND l.shipped_quantity > 0
+        ORDER BY l.id, g.n""")
+    cursor.execute(f"""
+        INSERT INTO {sunit} (shipment_id, line_id, unit_id)
+        SELECT l.order_id, l.id, u.id FROM {unit} u JOIN {line} l ON l.id = substr(u.serial, 3, 9)::bigint
+        ORDER BY u.id""")
+    cursor.execute(f"""
+        INSERT INTO {uevent} (unit_id, kind, status, order_number, replacement, text, reference_id, reference_label,
+                              created_at, warehouse_id)
+        SELECT u.id, 'shipped', 'with_customer', o.number, false, '', s.id, 'shipment ' || s.id, s.shipped_at,
+               s.warehouse_id
+        FROM {unit} u JOIN {sunit} su ON su.unit_id = u.id JOIN {shipment} s ON s.id = su.shipment_id
+             JOIN {order} o ON o.id = s.order_id
+        ORDER BY u.id""")
+
+
 def check(cursor) -> None:
     """The seed must satisfy what the models promise (foreign keys are checked here: the load skipped them)."""
     order, line, alloc = Order._meta.db_table, OrderLine._meta.db_table, Allocation._meta.db_table
@@ -303,6 +384,13 @@ def check(cursor) -> None:
                                           "WHERE a.quantity + a.shipped + a.released <> l.quantity",
         "subtotal not the sum of lines": f"SELECT count(*) FROM {order} o JOIN (SELECT order_id, sum(line_total) s "
                                          f"FROM {line} GROUP BY 1) t ON t.order_id = o.id WHERE t.s <> o.subtotal",
+        "shipped units not in a parcel": (
+            f"SELECT count(*) FROM {line} l LEFT JOIN {ShipmentLine._meta.db_table} s ON s.order_line_id = l.id "
+            "WHERE l.shipped_quantity <> coalesce(s.quantity, 0)"),
+        "shipped serial-tracked units without a serial": (
+            f"SELECT count(*) FROM {line} l JOIN {Product._meta.db_table} p ON p.id = l.product_id "
+            f"AND p.serial_tracked WHERE l.shipped_quantity <> "
+            f"(SELECT count(*) FROM {ShipmentUnit._meta.db_table} u WHERE u.line_id = l.id)"),
     }
     for what, query in problems.items():
         cursor.execute(query)
@@ -314,7 +402,8 @@ def check(cursor) -> None:
 def main(version: str) -> None:
     t0 = time.perf_counter()
     now = timezone.now()
-    tables = [Order._meta.db_table, OrderLine._meta.db_table, Allocation._meta.db_table, OrderEvent._meta.db_table]
+    tables = [Order._meta.db_table, OrderLine._meta.db_table, Allocation._meta.db_table, OrderEvent._meta.db_table,
+              *(model._meta.db_table for model in PARCEL_MODELS)]
     with transaction.atomic():
         admin, warehouses, products = seed_catalogue()
     connection.ensure_connection()
@@ -331,7 +420,8 @@ def main(version: str) -> None:
             t1 = time.perf_counter()
             summary = copy_orders(cursor, customers=customers, products=products, now=now)
             t2 = time.perf_counter()
-            derive_rows(cursor, warehouse_id=warehouses[0].pk, admin_id=admin.pk)
+            derive_rows(cursor, warehouse_id=warehouses[0].pk, admin_id=admin.pk,
+                        carrier_id=Carrier.objects.get(code="local").pk)
         t3 = time.perf_counter()
         for _, definition in indexes:
             cursor.execute(definition)

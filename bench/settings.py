@@ -7,7 +7,7 @@ touched). Connections persist (CONN_MAX_AGE), DEBUG is off, as in production.
 import warnings
 
 from config.settings.base import *  # noqa: F403
-from config.settings.base import env
+from config.settings.base import database_for_pooler, env
 
 from .runtime import BENCH_DATABASE_URL, BENCH_REDIS_URL
 
@@ -17,6 +17,9 @@ ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
 DATABASES = {"default": env.db_url_config(BENCH_DATABASE_URL)}
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"]["CONN_MAX_AGE"] = None
+# The pooler scenario's processes reach the database through PgBouncer: BENCH_DATABASE_URL names it and
+# BENCH_DATABASE_POOLER=pgbouncer-transaction gives them the settings DATABASE_POOLER gives the application.
+DATABASES["default"] = database_for_pooler(DATABASES["default"], env("BENCH_DATABASE_POOLER", default=""))
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -41,3 +44,5 @@ warnings.filterwarnings("ignore", message="No directory at")
 REST_FRAMEWORK = {**REST_FRAMEWORK,  # noqa: F405
                   "DEFAULT_THROTTLE_RATES": {scope: "10000000/minute"
                                              for scope in REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]}}  # noqa: F405
+# The public tracking page's per-client limit likewise (its counter is still kept).
+WAYBILL_TRACKING_RATE_LIMIT = 10_000_000

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import queue
 import time
 
 from .runtime import SETTINGS
 
 
-def _main(index: int, commands, results) -> None:
+def _main(index: int, commands, results, env: dict[str, str]) -> None:
+    os.environ.update(env)
     os.environ["DJANGO_SETTINGS_MODULE"] = SETTINGS
     import django
 
@@ -33,23 +35,29 @@ def _main(index: int, commands, results) -> None:
 
 
 class WorkerPool:
-    def __init__(self, size: int):
+    def __init__(self, size: int, *, env: dict[str, str] | None = None):
+        """`size` workers; `env` is set in each before Django starts (the pooler scenario: BENCH_DATABASE_URL)."""
         ctx = mp.get_context("spawn")
         self.results = ctx.Queue()
         self.commands = [ctx.Queue() for _ in range(size)]
         self.processes = [
-            ctx.Process(target=_main, args=(i, self.commands[i], self.results), daemon=True) for i in range(size)
+            ctx.Process(target=_main, args=(i, self.commands[i], self.results, env or {}), daemon=True)
+            for i in range(size)
         ]
 
     def __enter__(self) -> WorkerPool:
         for process in self.processes:
             process.start()
-        self.run(len(self.processes), "warm_up")
+        try:
+            self.run(len(self.processes), "warm_up")
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
         return self
 
     def __exit__(self, *exc) -> None:
-        for queue in self.commands:
-            queue.put(None)
+        for commands in self.commands:
+            commands.put(None)
         for process in self.processes:
             process.join(timeout=10)
             if process.is_alive():
@@ -61,8 +69,19 @@ class WorkerPool:
         for i in range(n):
             self.commands[i].put((task, {"start_at": start_at, **kwargs}))
         out = [None] * n
+        deadline = time.time() + 600
         for _ in range(n):
-            index, result = self.results.get(timeout=600)
+            while True:
+                try:
+                    index, result = self.results.get(timeout=1)
+                    break
+                except queue.Empty:
+                    dead = [p.exitcode for p in self.processes[:n] if not p.is_alive()]
+                    if dead:
+                        raise RuntimeError(f"{task}: a worker process exited (status {dead[0]}) before it answered; "
+                                           "its error is above") from None
+                    if time.time() > deadline:
+                        raise RuntimeError(f"{task}: no answer from the workers within 600 s") from None
             out[index] = result
         crashed = [r["crashed"] for r in out if "crashed" in r]
         if crashed:

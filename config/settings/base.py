@@ -102,6 +102,43 @@ DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=
 DATABASE_CONNECT_TIMEOUT = env.int("DATABASE_CONNECT_TIMEOUT", default=3)
 if DATABASES["default"]["ENGINE"].endswith("postgresql"):
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", DATABASE_CONNECT_TIMEOUT)
+
+# --- Behind a connection pooler (docs/scaling.md) -------------------------------------------------------------
+# DATABASE_POOLER=pgbouncer-transaction when DATABASE_URL names PgBouncer in transaction mode. Each transaction (and
+# each statement outside one) may then run on another server connection, so nothing may outlive a transaction on
+# the server: no server-side cursors (a WITH HOLD cursor would be looked for on the wrong connection), no prepared
+# statements (psycopg's are per connection; Django keeps prepare_threshold=None, and this refuses another value),
+# no server-side binding, no SET ROLE (assume_role), and not Django's own pool in front of PgBouncer's.
+DATABASE_POOLERS = ("", "pgbouncer-transaction")
+
+
+def database_for_pooler(database: dict, pooler: str) -> dict:
+    """`database` (a DATABASES entry) made safe for `pooler`; refuses options that keep state in a session."""
+    if pooler not in DATABASE_POOLERS:
+        raise ImproperlyConfigured(f"DATABASE_POOLER must be one of {', '.join(p for p in DATABASE_POOLERS if p)} "
+                                   f"or empty, not {pooler!r}")
+    if not pooler:
+        return database
+    if not database["ENGINE"].endswith("postgresql"):
+        raise ImproperlyConfigured(f"DATABASE_POOLER={pooler} needs PostgreSQL")
+    options = database.setdefault("OPTIONS", {})
+    refused = {
+        "server_side_binding": options.get("server_side_binding") is True,
+        "prepare_threshold": options.get("prepare_threshold") is not None,
+        "pool": bool(options.get("pool")),
+        "assume_role": bool(options.get("assume_role")),
+    }
+    if any(refused.values()):
+        raise ImproperlyConfigured(f"DATABASE_POOLER={pooler}: these database OPTIONS keep state in a server session "
+                                   f"and cannot be used: {', '.join(name for name, bad in refused.items() if bad)}")
+    database["DISABLE_SERVER_SIDE_CURSORS"] = True  # .iterator() fetches in chunks from a client-side result
+    # A connection PgBouncer closed (client_idle_timeout, a restart) is replaced before a request uses it.
+    database["CONN_HEALTH_CHECKS"] = True
+    return database
+
+
+DATABASE_POOLER = env("DATABASE_POOLER", default="")
+DATABASES["default"] = database_for_pooler(DATABASES["default"], DATABASE_POOLER)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
