@@ -3,12 +3,14 @@
 # make run   SQLite + in-process tasks (config.settings.dev), demo data, http://127.0.0.1:8000
 #            With DATABASE_URL and REDIS_URL set: web + Celery worker + beat (Procfile, via honcho); a worker or
 #            beat that dies is started again by its restart loop in the Procfile, the web server stays up.
+#            PROCFILE=Procfile.queues: one worker per Celery queue instead of one for all (docs/scaling.md).
 # make test  the test suite (PostgreSQL when DATABASE_URL is set or 127.0.0.1:5432 answers, else SQLite)
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PORT ?= 8000
+PROCFILE ?= Procfile
 URL := http://127.0.0.1:$(PORT)
 # links in the demo's emails follow the port it serves on
 export WAYBILL_SITE_URL ?= $(URL)
@@ -43,7 +45,7 @@ run: seed assets
 	@echo
 ifneq ($(and $(DATABASE_URL),$(REDIS_URL)),)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" DJANGO_SETTINGS_MODULE=config.settings.dev \
-		$(VENV)/bin/honcho start --procfile Procfile --port $(PORT)
+		$(VENV)/bin/honcho start --procfile $(PROCFILE) --port $(PORT)
 else
 	$(PY) manage.py runserver 127.0.0.1:$(PORT)
 endif

@@ -26,6 +26,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 from email.utils import parseaddr
+from typing import NamedTuple
 
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
@@ -38,7 +39,7 @@ from django.utils import timezone
 
 from config.links import order_link
 
-from . import registry
+from . import queues, registry
 from .models import Notification, NotificationPreference, OutboxMessage, WebhookDelivery, WebhookEndpoint
 
 logger = logging.getLogger(__name__)
@@ -145,15 +146,17 @@ def notification_emit(*, event: str, payload: dict, idempotency_key: str, subjec
     (message,) = OutboxMessage.objects.bulk_create(
         [message], update_conflicts=True, unique_fields=["idempotency_key"], update_fields=["idempotency_key"],
     )
-    transaction.on_commit(lambda: outbox_publish(outbox_ids=[message.pk]))
+    queue = queues.for_event(event)
+    transaction.on_commit(lambda: outbox_publish(outbox_ids=[message.pk], queue=queue))
     return message
 
 
 # --- Relay -----------------------------------------------------------------------------------------------
-def publish_task(task, *, args: list, countdown: float | None = None) -> bool:
+def publish_task(task, *, args: list, countdown: float | None = None, queue: str | None = None) -> bool:
     """Put a task on the broker without waiting for a broker that is down. False (and a log line) on failure.
 
-    Without a broker (embedded mode, CELERY_TASK_ALWAYS_EAGER) the task runs here, in-process.
+    `queue` overrides the task's route (notifications.queues: by audience). Without a broker (embedded mode,
+    CELERY_TASK_ALWAYS_EAGER) the task runs here, in-process.
     """
     from config.celery import app
 
@@ -163,7 +166,8 @@ def publish_task(task, *, args: list, countdown: float | None = None) -> bool:
             return True
         with _fail_fast_pool(app).acquire(block=True, timeout=1) as conn:
             try:
-                task.apply_async(args=args, countdown=countdown, connection=conn, retry=False)
+                options = {"queue": queue} if queue else {}
+                task.apply_async(args=args, countdown=countdown, connection=conn, retry=False, **options)
             except Exception:
                 conn.close()  # the next user of this pooled connection reconnects from scratch
                 raise
@@ -202,12 +206,13 @@ def publish_pools_reset() -> None:
             pool.force_close_all()
 
 
-def outbox_publish(*, outbox_ids: list[int]) -> int:
-    """The fast path, run after commit: hand outbox rows to the workers. Never raises; returns how many went."""
+def outbox_publish(*, outbox_ids: list[int], queue: str | None = None) -> int:
+    """The fast path, run after commit: hand outbox rows to the workers, on `queue` (notifications.queues.for_event
+    of their event). Never raises; returns how many went."""
     from .tasks import outbox_process_task
 
     for sent, outbox_id in enumerate(outbox_ids):
-        if not publish_task(outbox_process_task, args=[outbox_id]):
+        if not publish_task(outbox_process_task, args=[outbox_id], queue=queue):
             unsent = outbox_ids[sent:]
             try:  # give the rows back to the sweep now rather than after the redispatch delay
                 OutboxMessage.objects.filter(pk__in=unsent, processed_at__isnull=True).update(dispatched_at=None)
@@ -237,12 +242,18 @@ def _staff_notifications(message: OutboxMessage) -> list[Notification]:
     ]
 
 
+class FanOut(NamedTuple):
+    notification_ids: list[int]  # emails still to send
+    delivery_ids: list[int]  # webhook deliveries still to make
+    queue: str  # where the emails are sent from (notifications.queues)
+
+
 @transaction.atomic
-def outbox_fan_out(*, outbox_id: int) -> tuple[list[int], list[int]]:
+def outbox_fan_out(*, outbox_id: int) -> FanOut:
     """Create the message's Notification and WebhookDelivery rows (once). Returns the ids still to send."""
     message = OutboxMessage.objects.select_for_update().filter(pk=outbox_id).first()
     if message is None:
-        return [], []
+        return FanOut([], [], queues.EMAIL)
     if message.processed_at is None:
         try:
             spec = registry.get_event(message.event)
@@ -269,7 +280,7 @@ def outbox_fan_out(*, outbox_id: int) -> tuple[list[int], list[int]]:
         WebhookDelivery.objects.filter(outbox=message, status=WebhookDelivery.Status.PENDING)
         .values_list("pk", flat=True)
     )
-    return notification_ids, delivery_ids
+    return FanOut(notification_ids, delivery_ids, queues.for_event(message.event))
 
 
 # --- Send ------------------------------------------------------------------------------------------------
@@ -277,6 +288,7 @@ def outbox_fan_out(*, outbox_id: int) -> tuple[list[int], list[int]]:
 class SendResult:
     status: str  # "sent", "failed", "retrying", or "noop" when another run already has it
     retry_in: float | None = None
+    queue: str = queues.EMAIL  # where a retry is sent from (notifications.queues.for_audience)
 
 
 def _claimable(now):
@@ -373,7 +385,7 @@ def notification_send(*, notification_id: int) -> SendResult:
         rows.update(status=Notification.Status.RETRYING, last_error=error, claimed_at=None,
                     next_attempt_at=timezone.now() + timedelta(seconds=delay))
         logger.warning("notification %s: %s; retry in %.1fs", notification_id, error, delay)
-        return SendResult("retrying", retry_in=delay)
+        return SendResult("retrying", retry_in=delay, queue=queues.for_audience(notification.audience))
     rows.update(status=Notification.Status.SENT, sent_at=timezone.now(), subject=email.subject[:255],
                 last_error="", claimed_at=None, next_attempt_at=None)
     return SendResult("sent")
@@ -390,16 +402,17 @@ def outbox_sweep(*, grace_seconds: float = 5.0, limit: int = 500) -> dict[str, i
     cutoff = now - timedelta(seconds=grace_seconds)
     redispatch = now - timedelta(seconds=settings.WAYBILL_OUTBOX_REDISPATCH_AFTER_SECONDS)
     with transaction.atomic():
-        outbox_ids = list(
+        rows = list(
             OutboxMessage.objects.select_for_update(skip_locked=True)
             .filter(Q(dispatched_at__isnull=True) | Q(dispatched_at__lt=redispatch),
                     processed_at__isnull=True, created_at__lte=cutoff)
-            .order_by("pk").values_list("pk", flat=True)[:limit]
+            .order_by("pk").values_list("pk", "event")[:limit]
         )
+        outbox_ids = [pk for pk, _ in rows]
         OutboxMessage.objects.filter(pk__in=outbox_ids).update(dispatched_at=now)
     counts = {"outbox": 0, "notifications": 0, "webhooks": 0, "uncertain": notification_mark_uncertain(now=now)}
-    for i, outbox_id in enumerate(outbox_ids):
-        if not publish_task(outbox_process_task, args=[outbox_id]):
+    for i, (outbox_id, event) in enumerate(rows):
+        if not publish_task(outbox_process_task, args=[outbox_id], queue=queues.for_event(event)):
             OutboxMessage.objects.filter(pk__in=outbox_ids[i:]).update(dispatched_at=None)
             return counts
         counts["outbox"] += 1
@@ -407,15 +420,16 @@ def outbox_sweep(*, grace_seconds: float = 5.0, limit: int = 500) -> dict[str, i
     lost = Q(status="pending", created_at__lte=cutoff) | Q(status="retrying", next_attempt_at__lte=cutoff)
     lost_email = lost | Q(status=Notification.Status.UNCERTAIN, next_attempt_at__lte=now)
     lost_webhook = lost | Q(status="sending", claimed_at__lt=now - claim_timeout())
-    for model, condition, task, key in (
-        (Notification, lost_email, notification_send_task, "notifications"),
-        (WebhookDelivery, lost_webhook, webhook_deliver_task, "webhooks"),
+    for model, condition, task, key, queue_of in (
+        (Notification, lost_email, notification_send_task, "notifications", queues.for_audience),
+        (WebhookDelivery, lost_webhook, webhook_deliver_task, "webhooks", lambda _: queues.WEBHOOKS),
     ):
+        kind = "audience" if model is Notification else "event"
         with transaction.atomic():
-            ids = list(model.objects.select_for_update(skip_locked=True).filter(condition)
-                       .order_by("pk").values_list("pk", flat=True)[:limit])
-        for pk in ids:
-            if not publish_task(task, args=[pk]):
+            lost_rows = list(model.objects.select_for_update(skip_locked=True).filter(condition)
+                             .order_by("pk").values_list("pk", kind)[:limit])
+        for pk, value in lost_rows:
+            if not publish_task(task, args=[pk], queue=queue_of(value)):
                 return counts
             counts[key] += 1
     return counts
@@ -444,14 +458,16 @@ def notification_resend(*, notification_ids: list[int]) -> int:
     """Send again (after a failure, or on a customer's request). Rows being sent right now are left alone."""
     from .tasks import notification_send_task
 
-    ids = list(
+    rows = list(
         Notification.objects.select_for_update().filter(pk__in=notification_ids)
-        .exclude(status=Notification.Status.SENDING).order_by("pk").values_list("pk", flat=True)
+        .exclude(status=Notification.Status.SENDING).order_by("pk").values_list("pk", "audience")
     )
+    ids = [pk for pk, _ in rows]
     Notification.objects.filter(pk__in=ids).update(
         status=Notification.Status.PENDING, attempts=0, last_error="", next_attempt_at=None, claimed_at=None,
     )
-    transaction.on_commit(lambda: [publish_task(notification_send_task, args=[pk]) for pk in ids])
+    transaction.on_commit(lambda: [publish_task(notification_send_task, args=[pk], queue=queues.for_audience(audience))
+                                   for pk, audience in rows])
     return len(ids)
 
 

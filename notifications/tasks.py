@@ -25,26 +25,27 @@ DB_RETRY = {"autoretry_for": (DatabaseError,), "retry_backoff": 2, "retry_backof
 __all__ = ["notification_send_task", "outbox_process_task", "outbox_sweep_task", "webhook_deliver_task"]
 
 
-def _schedule_retry(notification_id: int, countdown: float) -> None:
+def _schedule_retry(notification_id: int, result: services.SendResult) -> None:
     if not app.conf.task_always_eager:  # embedded mode: the sweep or a staff resend sends it later
-        services.publish_task(notification_send_task, args=[notification_id], countdown=countdown)
+        services.publish_task(notification_send_task, args=[notification_id], countdown=result.retry_in,
+                              queue=result.queue)
 
 
 @app.task(bind=True, **TASK_OPTIONS, **DB_RETRY, **SEND_LIMITS)
 def outbox_process_task(self, outbox_id: int) -> dict:
     """Fan an outbox row out to its recipients and endpoints, send its first email here and hand the others
     (staff alerts to several addresses) to tasks of their own."""
-    notification_ids, delivery_ids = services.outbox_fan_out(outbox_id=outbox_id)
+    notification_ids, delivery_ids, queue = services.outbox_fan_out(outbox_id=outbox_id)
     results = {}
     if notification_ids:
         first, *others = notification_ids
         result = services.notification_send(notification_id=first)
         if result.retry_in is not None:
-            _schedule_retry(first, result.retry_in)
+            _schedule_retry(first, result)
         results[first] = result.status
         for notification_id in others:
-            services.publish_task(notification_send_task, args=[notification_id])
-    for delivery_id in delivery_ids:
+            services.publish_task(notification_send_task, args=[notification_id], queue=queue)
+    for delivery_id in delivery_ids:  # routed to the webhooks queue
         services.publish_task(webhook_deliver_task, args=[delivery_id])
     return {"notifications": results, "webhooks": delivery_ids}
 
@@ -53,7 +54,7 @@ def outbox_process_task(self, outbox_id: int) -> dict:
 def notification_send_task(self, notification_id: int) -> str:
     result = services.notification_send(notification_id=notification_id)
     if result.retry_in is not None:
-        _schedule_retry(notification_id, result.retry_in)
+        _schedule_retry(notification_id, result)
     return result.status
 
 

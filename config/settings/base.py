@@ -7,6 +7,7 @@ from pathlib import Path
 import environ
 from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Exchange, Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -325,6 +326,25 @@ CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 2 * 60 * 60, "socket_connect_timeout": 1, "socket_timeout": 5}
 CELERY_IMPORTS = ["notifications.retention"]  # tasks outside the apps' tasks.py modules
+# Queues by kind of work, so that each scales and fails on its own (docs/scaling.md): a worker started without
+# -Q consumes every one of them (the Procfile's default); `celery -A config worker -Q webhooks` takes one.
+#   email         customers' emails: outbox events for customers, and their sends and retries
+#   staff_alerts  alerts to staff (late parcels, SLA breaches, low stock): the same tasks, for staff events
+#   webhooks      deliveries to webhook endpoints, and the fan-out of events that only webhooks receive
+#   bulk          exports, bulk jobs (shipments for many orders), analytics rollups (analytics.tasks.*)
+#   celery        everything else: beat's scans and sweeps, retention
+# The notification tasks serve customers, staff and webhooks alike, so whoever publishes one names its queue from
+# the event's audience (notifications/queues.py); the routes below are the rest.
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+WAYBILL_CELERY_QUEUES = ["email", "staff_alerts", "webhooks", "bulk", CELERY_TASK_DEFAULT_QUEUE]
+CELERY_TASK_QUEUES = [Queue(name, Exchange(name, type="direct"), routing_key=name) for name in WAYBILL_CELERY_QUEUES]
+CELERY_TASK_ROUTES = {
+    "notifications.tasks.outbox_process_task": {"queue": "email"},
+    "notifications.tasks.notification_send_task": {"queue": "email"},
+    "notifications.webhooks.webhook_deliver_task": {"queue": "webhooks"},
+    "orders.tasks.export_job_run_task": {"queue": "bulk"},
+    "analytics.tasks.*": {"queue": "bulk"},
+}
 # A task in the middle of an SMTP conversation when Redis goes away finishes it (cancelling it would leave its
 # email uncertain); Celery 6 changes this default, so it is said here.
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False

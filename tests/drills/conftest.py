@@ -228,8 +228,8 @@ def child_env(**extra: str) -> dict[str, str]:
 class WorkerProcess:
     """`celery -A config worker` (prefork, as in production) in a session of its own, logging to a file."""
 
-    def __init__(self, env: dict[str, str], log: Path, concurrency: int = 2):
-        self.env, self.log, self.concurrency = env, log, concurrency
+    def __init__(self, env: dict[str, str], log: Path, concurrency: int = 2, queues: str = ""):
+        self.env, self.log, self.concurrency, self.queues = env, log, concurrency, queues
         self.process: subprocess.Popen | None = None
 
     def start(self) -> WorkerProcess:
@@ -237,7 +237,7 @@ class WorkerProcess:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "prefork",
              "--concurrency", str(self.concurrency), "--loglevel", "INFO", "--without-gossip", "--without-mingle",
-             "--hostname", f"drill-{free_port()}@%h"],
+             "--hostname", f"drill-{free_port()}@%h", *(["--queues", self.queues] if self.queues else [])],
             cwd=ROOT, env=self.env, stdout=self.log.open("a"), stderr=subprocess.STDOUT, start_new_session=True,
         )
         wait_for(lambda: " ready." in self.log.read_text() or not self.alive(), timeout=60)
@@ -260,9 +260,10 @@ def start_worker(drill_broker, smtp_sink, tmp_path):
     """Start real workers on the private Redis that send through the SMTP sink; all stopped afterwards."""
     workers: list[WorkerProcess] = []
 
-    def start(**extra) -> WorkerProcess:
+    def start(queues: str = "", **extra) -> WorkerProcess:
+        """A worker consuming `queues` (comma-separated; all of them by default), with `extra` in its environment."""
         env = child_env(**{"REDIS_URL": drill_broker.url, "EMAIL_URL": f"smtp://127.0.0.1:{smtp_sink.port}", **extra})
-        worker = WorkerProcess(env, tmp_path / f"worker-{len(workers)}.log").start()
+        worker = WorkerProcess(env, tmp_path / f"worker-{len(workers)}.log", queues=queues).start()
         workers.append(worker)
         return worker
 

@@ -43,7 +43,10 @@ def broker(redis_url, request):
     previous = (app.conf.broker_url, app.conf.task_always_eager)
     client = redis.Redis.from_url(redis_url)
     # only this checkout's keys (settings.test gives them a prefix of its own): another checkout may be testing too
-    own_keys = [BROKER_KEY_PREFIX + key for key in ("celery", "unacked", "unacked_index", "unacked_mutex")]
+    from django.conf import settings
+
+    own_keys = [BROKER_KEY_PREFIX + key
+                for key in (*settings.WAYBILL_CELERY_QUEUES, "unacked", "unacked_index", "unacked_mutex")]
     client.delete(*own_keys)
     use_broker(redis_url)
     yield redis_url
