@@ -1,5 +1,11 @@
 """Large exports in the background: the order list as CSV, filtered like the API (orders.filters.OrderFilter),
-written by a worker in chunks with its progress on the job, so no request ever waits for a million rows."""
+written by a worker in chunks with its progress on the job, so no request ever waits for a million rows.
+
+The rows are read a page at a time, each page one query that continues after the last row of the one before
+(newest first, by placed_at and id): memory stays flat whatever the size, and no cursor outlives its statement, so
+the export runs the same behind a transaction pooler (DATABASE_POOLER=pgbouncer-transaction, docs/scaling.md).
+Each page is consistent in itself; an order that changes while a long export runs is written as it was when its
+page was read."""
 
 from __future__ import annotations
 
@@ -11,6 +17,7 @@ from datetime import timedelta
 
 from django.core.files import File
 from django.db import transaction
+from django.db.models import Q
 from django.http import QueryDict
 from django.utils import timezone
 
@@ -84,7 +91,7 @@ def export_job_run(*, job_id: int) -> ExportJob | None:
             writer = csv.writer(out)
             writer.writerow(COLUMNS)
             written = 0
-            for row in orders.values_list(*COLUMNS).iterator(chunk_size=CHUNK):
+            for row in _pages(orders, COLUMNS):
                 writer.writerow(row)
                 written += 1
                 if written % PROGRESS_EVERY == 0:
@@ -98,6 +105,23 @@ def export_job_run(*, job_id: int) -> ExportJob | None:
         ExportJob.objects.filter(pk=job.pk).update(status=ExportJob.Status.FAILED, error=str(exc)[:500],
                                                    finished_at=timezone.now())
     return ExportJob.objects.get(pk=job.pk)
+
+
+def _pages(orders, columns: list[str]):
+    """The rows of `orders` (ordered newest first by placed_at, id), CHUNK at a time: each page starts after the
+    last row of the one before. `placed_at <= last` lets the index on (placed_at DESC, id DESC) start there."""
+    last = None
+    while True:
+        page = orders
+        if last is not None:
+            placed_at, pk = last
+            page = page.filter(Q(placed_at__lt=placed_at) | Q(placed_at=placed_at, pk__lt=pk), placed_at__lte=placed_at)
+        rows = list(page.values_list("placed_at", "pk", *columns)[:CHUNK])
+        for row in rows:
+            yield row[2:]
+        if len(rows) < CHUNK:
+            return
+        last = rows[-1][:2]
 
 
 # Bulk work other apps run as background jobs: kind → runner(job, progress(done)) returning a summary to show.

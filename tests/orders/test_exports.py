@@ -22,6 +22,21 @@ def test_an_export_writes_every_matching_order_and_says_how_far_it_got(customer,
     assert rows[0][0] == "number" and sorted(r[0] for r in rows[1:]) == sorted(o.number for o in orders[1:])
 
 
+def test_an_export_reads_page_after_page_and_writes_each_order_once_in_order(customer, admin_user, monkeypatch):
+    # given more orders than fit on a page, some placed at the very same instant (the page boundary falls among them)
+    monkeypatch.setattr("orders.exports.CHUNK", 3)
+    orders = [place_order(customer=customer) for _ in range(8)]
+    same = orders[0].placed_at
+    Order.objects.filter(pk__in=[o.pk for o in orders[1:6]]).update(placed_at=same)
+    # when they are exported
+    job = ExportJob.objects.create(params={}, created_by=admin_user)
+    done = export_job_run(job_id=job.pk)
+    # then every order is there once, newest first (ties by id), as the list shows them
+    numbers = [row[0] for row in list(csv.reader(io.StringIO(done.file.read().decode())))[1:]]
+    assert numbers == list(Order.objects.order_by("-placed_at", "-id").values_list("number", flat=True))
+    assert len(numbers) == len(set(numbers)) == 8 and done.done_rows == 8
+
+
 def test_a_job_runs_once_however_often_it_is_started(admin_user, customer):
     place_order(customer=customer)
     job = ExportJob.objects.create(params={}, created_by=admin_user)
