@@ -34,9 +34,10 @@ from . import databases
 from .runtime import BENCH_DB, BENCH_REDIS_URL, RESULTS, SETTINGS
 
 # in the order they run
-SCENARIOS = ["queries", "pages", "returns", "replies", "tracking", "service", "hot", "pgbench", "http", "pooler",
+SCENARIOS = ["queries", "pages", "returns", "replies", "service", "hot", "pgbench", "http", "tracking", "pooler",
              "notifications", "tasks", "export"]
-POOL_USERS = {"service", "hot"}  # the scenarios that share the placement workers
+POOL_USERS = {"service", "hot", "pooler"}  # the scenarios that share the placement workers
+SERVER_USERS = {"http", "tracking"}  # and those that share one gunicorn
 CLIENTS = (1, 2, 4, 8)
 
 TARGETS = {
@@ -100,7 +101,7 @@ PROFILES = {
     "full": Profile("full", 6, 3, CLIENTS, 100, 8, 500, (8, 32), 2, 200, 3),
     "quick": Profile("quick", 4, 1, CLIENTS, 30, 8, 500, (8, 32), 1, 50, 3),
     # the smoke test in `make test`: every scenario's machinery once, on a tiny seed; the figures mean nothing
-    "smoke": Profile("smoke", 1, 1, (1, 2), 4, 2, 40, (2, 4), 1, 3, 1),
+    "smoke": Profile("smoke", 1, 1, (1, 2), 2, 2, 20, (2, 4), 1, 3, 1),
 }
 
 
@@ -130,6 +131,7 @@ class Context:
     def __init__(self, profile: Profile):
         self.profile = profile
         self._pool = None
+        self._server = None
 
     def pool(self):
         from .workers import WorkerPool
@@ -138,10 +140,23 @@ class Context:
             self._pool = WorkerPool(max(max(self.profile.clients), self.profile.hot_workers)).__enter__()
         return self._pool
 
-    def close(self) -> None:
-        if self._pool is not None:
+    def port(self) -> int:
+        """The port of the gunicorn the HTTP scenarios share (started on first use)."""
+        from . import scenarios
+
+        if self._server is None:
+            self._server = scenarios.gunicorn(workers=2 * (os.cpu_count() or 1))
+        return self._server[1]
+
+    def close(self, *, pool: bool = True, server: bool = True) -> None:
+        if pool and self._pool is not None:
             self._pool.__exit__(None, None, None)
             self._pool = None
+        if server and self._server is not None:
+            from . import scenarios
+
+            scenarios.stop_gunicorn(self._server[0])
+            self._server = None
 
 
 def _scenarios() -> dict[str, Scenario]:
@@ -161,11 +176,11 @@ def _scenarios() -> dict[str, Scenario]:
 
     def http(c: Context) -> dict:
         return scenarios.http(concurrency=c.profile.http_clients, duration=c.profile.duration,
-                              repeats=c.profile.http_repeats)
+                              repeats=c.profile.http_repeats, port=c.port())
 
     def track(c: Context) -> dict:
         return tracking.tracking_page(concurrency=c.profile.http_clients, duration=c.profile.duration,
-                                      repeats=c.profile.http_repeats)
+                                      repeats=c.profile.http_repeats, port=c.port())
 
     return {
         "queries": Scenario("queries_per_order", lambda c: scenarios.queries_per_order()),
@@ -177,7 +192,8 @@ def _scenarios() -> dict[str, Scenario]:
         "hot": Scenario("hot_sku", hot),
         "pgbench": Scenario("pgbench", pgbench, needs=("pgbench",)),
         "http": Scenario("http", http, needs=("wrk",)),
-        "pooler": Scenario("pooler", lambda c: pooler.through_pgbouncer(profile=c.profile), needs=("pgbouncer",)),
+        "pooler": Scenario("pooler", lambda c: pooler.through_pgbouncer(profile=c.profile, pool=c.pool()),
+                           needs=("pgbouncer",)),
         "notifications": Scenario("notifications", lambda c: scenarios.notification_latency(n=c.profile.notifications)),
         "tasks": Scenario("task_costs", lambda c: task_costs.per_queue(n=c.profile.samples)),
         "export": Scenario("export", lambda c: scenarios.order_export()),
@@ -262,8 +278,9 @@ def main(argv=None) -> int:
                 results[scenario.key] = not_run(f"failed: {type(exc).__name__}: {' '.join(str(exc).split())[:300]}")
             finally:
                 timings[name] = round(time.perf_counter() - t, 1)
-            if not POOL_USERS & set(selected[position + 1:]):
-                context.close()  # no scenario after this one places orders from the pool
+            later = set(selected[position + 1:])
+            # the pool's processes and the shared gunicorn go once no scenario after this one needs them
+            context.close(pool=not POOL_USERS & later, server=not SERVER_USERS & later)
     finally:
         context.close()
     results["not_run"] = {name: results[registry[name].key]["not_run"] for name in SCENARIOS

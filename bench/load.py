@@ -41,6 +41,23 @@ def random_lines(r: random.Random, *, count: int | None = None) -> list[dict]:
     return [{"sku": f"SKU-{k:05d}", "quantity": r.randint(1, 3)} for k in skus]
 
 
+def use_database(*, index: int, start_at: float, url: str, pooler: str = "") -> dict:
+    """Reconnect this worker to `url` with the settings DATABASE_POOLER=`pooler` gives (the pooler scenario sends
+    the same processes through PgBouncer that placed orders directly before)."""
+    from django.db import connections
+
+    from config.settings.base import database_for_pooler, env
+
+    connections.close_all()
+    target = connections["default"].settings_dict  # the one dict every new connection is made from
+    target.update({key: value for key, value in env.db_url_config(url).items()
+                   if key in ("NAME", "USER", "PASSWORD", "HOST", "PORT")})
+    target.pop("DISABLE_SERVER_SIDE_CURSORS", None)
+    database_for_pooler(target, pooler)
+    place(_customer(index), random_lines(random.Random(index)))  # the new connection opened, and warm
+    return {}
+
+
 def warm_up(*, index: int, start_at: float) -> dict:
     customer = _customer(index)
     r = random.Random(index)

@@ -291,13 +291,17 @@ def customer_tokens(n: int = 32) -> list[str]:
             for u in User.objects.filter(username__startswith="customer400").order_by("pk")[:n]]
 
 
-def http(*, concurrency, duration: float, repeats: int, env: dict[str, str] | None = None) -> dict:
-    """POST /api/orders/ with wrk against gunicorn (`env`: the pooler scenario points it at PgBouncer)."""
+def http(*, concurrency, duration: float, repeats: int, env: dict[str, str] | None = None,
+         port: int | None = None) -> dict:
+    """POST /api/orders/ with wrk against gunicorn: the one at `port`, or one started here (`env`: the pooler
+    scenario points it at PgBouncer)."""
     tokens = customer_tokens()
     workers = 2 * (os.cpu_count() or 1)
-    server, port = gunicorn(workers=workers, env=env)
+    server = None
+    if port is None:
+        server, port = gunicorn(workers=workers, env=env)
     try:
-        _wrk(port, connections=workers, duration=2, tokens=tokens)  # warm every worker up
+        _wrk(port, connections=workers, duration=min(2, duration), tokens=tokens)  # warm every worker up
         out = {"workers": workers, "by_clients": {}}
         for c in concurrency:
             runs = [_wrk(port, connections=c, duration=duration, tokens=tokens) for _ in range(repeats)]
@@ -308,7 +312,8 @@ def http(*, concurrency, duration: float, repeats: int, env: dict[str, str] | No
             out["by_clients"][str(c)] = figures
         return out
     finally:
-        stop_gunicorn(server)
+        if server is not None:
+            stop_gunicorn(server)
 
 
 # --- 6. pages at scale --------------------------------------------------------------------------------------

@@ -14,7 +14,9 @@ from .runtime import BENCH_DATABASE_URL, BENCH_REDIS_URL
 DEBUG = False
 SECRET_KEY = "bench-only-key"
 ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
-DATABASES = {"default": env.db_url_config(BENCH_DATABASE_URL)}
+# Read when the settings load: a worker of the pooler scenario is given BENCH_DATABASE_URL (PgBouncer) after its
+# process started, so bench.runtime's value (read when bench was first imported) can be the direct one.
+DATABASES = {"default": env.db_url_config(env("BENCH_DATABASE_URL", default=BENCH_DATABASE_URL))}
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"]["CONN_MAX_AGE"] = None
 # The pooler scenario's processes reach the database through PgBouncer: BENCH_DATABASE_URL names it and

@@ -41,15 +41,18 @@ def _run(port: int, *, connections: int, duration: float, numbers_file: str) -> 
             "p99_ms": raw["p99_us"] / 1000}
 
 
-def tracking_page(*, concurrency, duration: float, repeats: int) -> dict:
+def tracking_page(*, concurrency, duration: float, repeats: int, port: int | None = None) -> dict:
+    """wrk against the gunicorn at `port`, or one started here."""
     numbers = _tracking_numbers()
     workers = 2 * (os.cpu_count() or 1)
-    with tempfile.NamedTemporaryFile("w", suffix=".txt") as numbers_file:
-        numbers_file.write("\n".join(numbers) + "\n")
-        numbers_file.flush()
+    server = None
+    if port is None:
         server, port = scenarios.gunicorn(workers=workers)
-        try:
-            _run(port, connections=workers, duration=2, numbers_file=numbers_file.name)  # warm up
+    try:
+        with tempfile.NamedTemporaryFile("w", suffix=".txt") as numbers_file:
+            numbers_file.write("\n".join(numbers) + "\n")
+            numbers_file.flush()
+            _run(port, connections=workers, duration=min(2, duration), numbers_file=numbers_file.name)  # warm up
             out = {"workers": workers, "parcels": len(numbers), "by_clients": {}}
             for c in concurrency:
                 runs = [_run(port, connections=c, duration=duration, numbers_file=numbers_file.name)
@@ -57,6 +60,7 @@ def tracking_page(*, concurrency, duration: float, repeats: int) -> dict:
                 figures = median_of(runs, ["pages_per_s", "p50_ms", "p95_ms", "p99_ms"])
                 figures["runs"] = [round(r["pages_per_s"], 1) for r in runs]
                 out["by_clients"][str(c)] = figures
-        finally:
+    finally:
+        if server is not None:
             scenarios.stop_gunicorn(server)
     return out

@@ -14,8 +14,7 @@ import time
 from .runtime import SETTINGS
 
 
-def _main(index: int, commands, results, env: dict[str, str]) -> None:
-    os.environ.update(env)
+def _main(index: int, commands, results) -> None:
     os.environ["DJANGO_SETTINGS_MODULE"] = SETTINGS
     import django
 
@@ -35,14 +34,12 @@ def _main(index: int, commands, results, env: dict[str, str]) -> None:
 
 
 class WorkerPool:
-    def __init__(self, size: int, *, env: dict[str, str] | None = None):
-        """`size` workers; `env` is set in each before Django starts (the pooler scenario: BENCH_DATABASE_URL)."""
+    def __init__(self, size: int):
         ctx = mp.get_context("spawn")
         self.results = ctx.Queue()
         self.commands = [ctx.Queue() for _ in range(size)]
         self.processes = [
-            ctx.Process(target=_main, args=(i, self.commands[i], self.results, env or {}), daemon=True)
-            for i in range(size)
+            ctx.Process(target=_main, args=(i, self.commands[i], self.results), daemon=True) for i in range(size)
         ]
 
     def __enter__(self) -> WorkerPool:

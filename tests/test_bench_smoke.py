@@ -79,3 +79,129 @@ def test_the_report_draws_each_figure_that_ran(tmp_path):
     assert data["pages"]["p95"] == [13.7] and data["pages"]["target"] == [20]
     assert "http" not in data and 'id="http"' not in page  # HTTP did not run: no empty chart
     assert "chart.umd.js" in page
+
+
+# --- the whole benchmark, end to end, on a tiny seed -------------------------------------------------------------
+# Not for timing: only that every scenario runs and produces its figures (or, with its program hidden, says why
+# not), and that the JSON and the charts are written. Its databases are named after the test database, so two
+# checkouts never share them, and dropped at the end; its Redis is a private one.
+SMOKE_ORDERS = "2000"
+
+
+def _hidden(directory, program: str) -> str:
+    """A PATH with every program of this one but `program` (links in `directory`)."""
+    import os
+
+    directory.mkdir()
+    for entry in os.environ.get("PATH", "").split(os.pathsep):
+        if not entry or not os.path.isdir(entry):
+            continue
+        for name in os.listdir(entry):
+            link, target = directory / name, os.path.join(entry, name)
+            if name != program and not link.exists() and os.access(target, os.X_OK) and os.path.isfile(target):
+                link.symlink_to(target)
+    return str(directory)
+
+
+@pytest.fixture(scope="module")
+def bench_env(tmp_path_factory):
+    import os
+    import shutil
+
+    from django.conf import settings
+
+    from bench import tools
+    from tests.conftest import service_missing
+    from tests.drills.conftest import PrivateRedis
+
+    database = settings.DATABASES["default"]
+    if "postgresql" not in database["ENGINE"]:
+        service_missing("PostgreSQL")
+    for program in ("redis-server", "pgbench", "psql", "wrk", "pgbouncer"):
+        if tools.find(program) is None and shutil.which(program) is None:
+            service_missing(f"{program} (the benchmark's smoke test runs every scenario)")
+    test_db = database["TEST"]["NAME"]
+    server = f"postgres://{database['USER'] or 'postgres'}@{database['HOST'] or '127.0.0.1'}:{database['PORT'] or 5432}"
+    redis = PrivateRedis(tmp_path_factory.mktemp("bench-redis")).start()
+    env = {**os.environ, "BENCH_PG_SERVER": server, "BENCH_DB": f"waybill_bench_{test_db}"[:63],
+           "BENCH_TEMPLATE_DB": f"waybill_bench_template_{test_db}"[:63], "BENCH_REDIS_URL": redis.url,
+           "BENCH_ORDERS": SMOKE_ORDERS, "BENCH_INSTALL": "0"}
+    for name in ("DATABASE_URL", "DJANGO_SETTINGS_MODULE", "PYTEST_ADDOPTS", "DATABASE_POOLER"):
+        env.pop(name, None)
+    try:
+        yield env
+    finally:
+        redis.stop()
+        import psycopg
+        from psycopg import sql
+
+        with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
+            for name in (env["BENCH_DB"], env["BENCH_TEMPLATE_DB"]):
+                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def run_bench(env: dict, *args: str, results) -> tuple[dict, str, str]:
+    """`python -m bench --smoke ...`, writing to `results`: (the JSON it wrote, its table, its charts page)."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    env = {**env, "BENCH_RESULTS": str(results)}
+    done = subprocess.run([sys.executable, "-m", "bench", "--smoke", *args], cwd=root, env=env, capture_output=True,
+                          text=True, timeout=600, stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, done.stderr[-4000:]
+    results = Path(results)
+    return (json.loads((results / "partial.json").read_text()), done.stdout,
+            (results / "partial.html").read_text())
+
+
+@pytest.mark.services
+def test_the_whole_bench_runs_end_to_end_and_a_missing_program_only_costs_its_scenarios(bench_env, tmp_path):
+    from bench.__main__ import SCENARIOS
+
+    # given wrk is not on PATH (hidden, not uninstalled) and installing is switched off
+    env = {**bench_env, "PATH": _hidden(tmp_path / "bin", "wrk")}
+    # when the whole benchmark runs
+    r, text, page = run_bench(env, results=tmp_path / "results")
+    # then the scenarios that need wrk say why they did not run
+    assert set(r["not_run"]) == {"http", "tracking"}
+    for name in ("http", "tracking"):
+        assert "wrk not found on PATH" in r["not_run"][name]
+        assert r[name] == {"not_run": r["not_run"][name]}
+    assert r["pooler"]["http"]["not_run"].startswith("wrk not found on PATH")
+    assert "| not run" in text and "wrk not found on PATH" in text and 'id="not-run"' in page
+    # and every other scenario produced its figures
+    assert set(SCENARIOS) - set(r["not_run"]) == {
+        "queries", "pages", "returns", "replies", "service", "hot", "pgbench", "pooler", "notifications", "tasks",
+        "export"}
+    assert r["queries_per_order"]["equal"] and r["queries_per_order"]["api_by_lines"]
+    assert {"admin_changelist", "portal_order", "admin_search_serial", "admin_search_tracking",
+            "desk_search_serial"} <= set(r["pages"])
+    assert all(r["pages"][k]["p95_ms"] > 0 for k in r["pages"] if isinstance(r["pages"][k], dict))
+    assert all(r["service"][n]["orders_per_s"] > 0 for n in ("1", "2"))
+    assert r["hot_sku"]["ok"] and not r["hot_sku"]["oversold"]
+    assert all(r["pgbench"]["by_clients"][n]["tps"] > 0 for n in ("1", "2"))
+    assert r["returns"]["return"]["p95_ms"] > 0 and r["returns"]["claim"]["queries"] > 0
+    assert r["ticket_replies"]["agent"]["p95_ms"] > 0 and r["ticket_replies"]["customer"]["p95_ms"] > 0
+    assert r["pooler"]["service"]["2"]["orders_per_s"] > 0
+    assert 0 < r["pooler"]["server_connections_max"] <= r["pooler"]["pool_size"]
+    assert r["pooler"]["service_pgbouncer"]["transactions"] > 0
+    assert r["notifications"]["available"] and r["notifications"]["p95_ms"] > 0
+    assert {"email", "webhooks", "staff_alerts"} == set(r["task_costs"])
+    assert r["export"]["rows"] >= int(SMOKE_ORDERS)
+    assert r["summary"]["queries_equal"] and "service_orders_per_s" in r["summary"]
+    assert '<canvas id="throughput">' in page
+
+
+@pytest.mark.services
+def test_with_wrk_the_http_scenarios_measure_through_gunicorn(bench_env, tmp_path):
+    # when only the scenarios that need wrk run (wrk on PATH; the template the test above seeded is reused)
+    r, text, _ = run_bench(bench_env, "--only", "http,tracking", results=tmp_path)
+    # then they produce their figures
+    assert r["not_run"] == {}
+    for c in ("2", "4"):
+        assert r["http"]["by_clients"][c]["orders_per_s"] > 0 and r["http"]["by_clients"][c]["socket_errors"] == 0
+        assert r["tracking"]["by_clients"][c]["pages_per_s"] > 0
+    assert "11. Tracking page GET, 2 clients" in text
