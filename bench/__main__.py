@@ -140,13 +140,13 @@ class Context:
             self._pool = WorkerPool(max(max(self.profile.clients), self.profile.hot_workers)).__enter__()
         return self._pool
 
-    def port(self) -> int:
-        """The port of the gunicorn the HTTP scenarios share (started on first use)."""
+    def server(self):
+        """(process, port) of the gunicorn the HTTP scenarios share (started on first use)."""
         from . import scenarios
 
         if self._server is None:
             self._server = scenarios.gunicorn(workers=2 * (os.cpu_count() or 1))
-        return self._server[1]
+        return self._server
 
     def close(self, *, pool: bool = True, server: bool = True) -> None:
         if pool and self._pool is not None:
@@ -176,11 +176,11 @@ def _scenarios() -> dict[str, Scenario]:
 
     def http(c: Context) -> dict:
         return scenarios.http(concurrency=c.profile.http_clients, duration=c.profile.duration,
-                              repeats=c.profile.http_repeats, port=c.port())
+                              repeats=c.profile.http_repeats, server=c.server())
 
     def track(c: Context) -> dict:
         return tracking.tracking_page(concurrency=c.profile.http_clients, duration=c.profile.duration,
-                                      repeats=c.profile.http_repeats, port=c.port())
+                                      repeats=c.profile.http_repeats, server=c.server())
 
     return {
         "queries": Scenario("queries_per_order", lambda c: scenarios.queries_per_order()),
@@ -445,8 +445,9 @@ def after_sales_rows(r: dict) -> list[tuple]:
                      f"{pooler['server_connections_max']} · {pooler['pool_size']}", "≤ pool size",
                      "yes" if pooler["server_connections_max"] <= pooler["pool_size"] else "**no**"))
     for queue, f in (r.get("task_costs") or {}).items():
-        rows.append((f"13. One task on the {queue} queue", "wall p50 / mean ms · CPU ms · queries",
-                     f"{f['wall_ms_p50']} / {f['wall_ms_mean']} · {f['cpu_ms_mean']} · {f['queries_mean']}", "", ""))
+        rows.append((f"13. One task on the {queue} queue", "wall p50 / mean ms · CPU app / db ms · queries",
+                     f"{f['wall_ms_p50']} / {f['wall_ms_mean']} · {f['cpu_ms_mean']} / {f.get('db_cpu_ms_mean')} · "
+                     f"{f['queries_mean']}", "", ""))
     return rows
 
 

@@ -25,7 +25,7 @@ from inventory.models import Product, StockLevel, StockMovement, Warehouse
 from inventory.services import stock_receive
 from orders.models import Allocation, Order, OrderLine
 
-from . import load, sqlcapture
+from . import cpu, load, sqlcapture
 from .runtime import BENCH_DB, PG_SERVER, PYTHON, ROOT, env_for
 from .stats import latency_ms, median_of, percentile
 
@@ -67,7 +67,9 @@ def service_placement(pool, *, clients, duration: float, repeats: int) -> dict:
     for n in clients:
         runs = []
         for rep in range(repeats):
+            meter = cpu.Meter(db=lambda: cpu.backends(BENCH_DB)).start()
             results = pool.run(n, "place_orders", duration=duration, seed=rep)
+            db_cpu_s = meter.stop()["db_cpu_s"]
             latencies = [x for r in results for x in r["latencies"]]
             errors: dict[str, int] = {}
             for r in results:
@@ -75,8 +77,10 @@ def service_placement(pool, *, clients, duration: float, repeats: int) -> dict:
                     errors[name] = errors.get(name, 0) + count
             cpu_ms = 1000 * sum(r["cpu_s"] for r in results) / max(len(latencies), 1)
             runs.append({"orders_per_s": len(latencies) / duration, **latency_ms(latencies), "errors": errors,
-                         "client_cpu_ms_per_order": cpu_ms})
-        figures = median_of(runs, ["orders_per_s", "p50_ms", "p95_ms", "p99_ms", "client_cpu_ms_per_order"])
+                         "client_cpu_ms_per_order": cpu_ms,
+                         "db_cpu_ms_per_order": 1000 * db_cpu_s / max(len(latencies), 1)})
+        figures = median_of(runs, ["orders_per_s", "p50_ms", "p95_ms", "p99_ms", "client_cpu_ms_per_order",
+                                   "db_cpu_ms_per_order"])
         figures["runs"] = [round(r["orders_per_s"], 1) for r in runs]
         figures["errors"] = {}
         for run in runs:
@@ -231,16 +235,21 @@ def run_wrk(url: str, *, script: str, connections: int, duration: float, env: di
     return json.loads(line[len("WRK_JSON "):])
 
 
-def _wrk(port: int, *, connections: int, duration: float, tokens: list[str]) -> dict:
+def _wrk(port: int, *, connections: int, duration: float, tokens: list[str], server_pid: int | None = None) -> dict:
+    meter = cpu.Meter(app=(lambda: cpu.group(server_pid)) if server_pid else None,
+                      db=lambda: cpu.backends(BENCH_DB)).start()
     raw = run_wrk(f"http://127.0.0.1:{port}/api/orders/", script="wrk_orders.lua", connections=connections,
                   duration=duration, env={"WAYBILL_TOKENS": ",".join(tokens)})
     seconds = raw["duration_us"] / 1e6
     if not raw["created"]:
         raise RuntimeError(f"no order was created in {seconds:.1f} s ({raw['not_created']} other answers, "
                            f"{raw['socket_errors']} failed requests)")
+    used = meter.stop()
     return {"orders_per_s": raw["created"] / seconds, "p50_ms": raw["p50_us"] / 1000,
             "p95_ms": raw["p95_us"] / 1000, "p99_ms": raw["p99_us"] / 1000, "not_created": raw["not_created"],
-            "socket_errors": raw["socket_errors"]}
+            "socket_errors": raw["socket_errors"],
+            "app_cpu_ms_per_order": 1000 * used["app_cpu_s"] / raw["created"] if server_pid else None,
+            "db_cpu_ms_per_order": 1000 * used["db_cpu_s"] / raw["created"]}
 
 
 def _answers(port: int, path: str) -> bool:
@@ -292,28 +301,32 @@ def customer_tokens(n: int = 32) -> list[str]:
 
 
 def http(*, concurrency, duration: float, repeats: int, env: dict[str, str] | None = None,
-         port: int | None = None) -> dict:
-    """POST /api/orders/ with wrk against gunicorn: the one at `port`, or one started here (`env`: the pooler
-    scenario points it at PgBouncer)."""
+         server: tuple[subprocess.Popen, int] | None = None) -> dict:
+    """POST /api/orders/ with wrk against gunicorn: `server` (process, port), or one started here (`env`: the
+    pooler scenario points it at PgBouncer). Beside the figures: the CPU gunicorn's processes and the database's
+    backends spent per order."""
     tokens = customer_tokens()
     workers = 2 * (os.cpu_count() or 1)
-    server = None
-    if port is None:
-        server, port = gunicorn(workers=workers, env=env)
+    own = server is None
+    if own:
+        server = gunicorn(workers=workers, env=env)
+    process, port = server
     try:
         _wrk(port, connections=workers, duration=min(2, duration), tokens=tokens)  # warm every worker up
         out = {"workers": workers, "by_clients": {}}
         for c in concurrency:
-            runs = [_wrk(port, connections=c, duration=duration, tokens=tokens) for _ in range(repeats)]
-            figures = median_of(runs, ["orders_per_s", "p50_ms", "p95_ms", "p99_ms"])
+            runs = [_wrk(port, connections=c, duration=duration, tokens=tokens, server_pid=process.pid)
+                    for _ in range(repeats)]
+            figures = median_of(runs, ["orders_per_s", "p50_ms", "p95_ms", "p99_ms", "app_cpu_ms_per_order",
+                                       "db_cpu_ms_per_order"])
             figures["runs"] = [round(r["orders_per_s"], 1) for r in runs]
             figures["not_created"] = sum(r["not_created"] for r in runs)
             figures["socket_errors"] = sum(r["socket_errors"] for r in runs)
             out["by_clients"][str(c)] = figures
         return out
     finally:
-        if server is not None:
-            stop_gunicorn(server)
+        if own:
+            stop_gunicorn(process)
 
 
 # --- 6. pages at scale --------------------------------------------------------------------------------------

@@ -7,8 +7,9 @@ In this process, task after task, as a worker thread runs them (the tasks are ca
 - staff_alerts: `outbox_process_task` for a low-stock alert to one staff address.
 
 Reported per queue: wall and CPU milliseconds per task (p50 and mean; the CPU of this thread only, so the webhook
-receiver's work is not counted) and queries per task. The email backend is the in-memory one: a real SMTP server
-adds its round trips to the wall time, not to the CPU. The export queue's cost is the export scenario's.
+receiver's work is not counted), the CPU its database backend spent per task, and queries per task. The email
+backend is the in-memory one: a real SMTP server adds its round trips to the wall time, not to the CPU. The bulk
+queue's cost is the export scenario's.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext, override_settings
 
-from . import load
+from . import cpu, load
 from .stats import percentile
 
 
@@ -55,15 +56,18 @@ class _Receiver:
 
 def _measure(run, ids: list[int]) -> dict:
     walls, cpus, queries = [], [], []
+    meter = cpu.Meter(db=cpu.own_backend).start()
     for pk in ids:
         with CaptureQueriesContext(connection) as ctx:
-            wall, cpu = time.perf_counter(), time.thread_time()
+            wall, thread = time.perf_counter(), time.thread_time()
             run(pk)
-            cpus.append((time.thread_time() - cpu) * 1000)
+            cpus.append((time.thread_time() - thread) * 1000)
             walls.append((time.perf_counter() - wall) * 1000)
         queries.append(len(ctx.captured_queries))
+    db_cpu_s = meter.stop()["db_cpu_s"]
     return {"tasks": len(ids), "wall_ms_p50": round(percentile(walls, 50), 2),
             "wall_ms_mean": round(statistics.fmean(walls), 2), "cpu_ms_mean": round(statistics.fmean(cpus), 2),
+            "db_cpu_ms_mean": round(1000 * db_cpu_s / len(ids), 2),
             "queries_mean": round(statistics.fmean(queries), 1)}
 
 

@@ -12,7 +12,8 @@ import os
 import random
 import tempfile
 
-from . import scenarios
+from . import cpu, scenarios
+from .runtime import BENCH_DB
 from .stats import median_of
 
 PARCELS = 2000
@@ -30,24 +31,30 @@ def _tracking_numbers() -> list[str]:
     return numbers
 
 
-def _run(port: int, *, connections: int, duration: float, numbers_file: str) -> dict:
+def _run(port: int, *, connections: int, duration: float, numbers_file: str, server_pid: int | None = None) -> dict:
+    meter = cpu.Meter(app=(lambda: cpu.group(server_pid)) if server_pid else None,
+                      db=lambda: cpu.backends(BENCH_DB)).start()
     raw = scenarios.run_wrk(f"http://127.0.0.1:{port}/track/", script="wrk_tracking.lua", connections=connections,
                             duration=duration, env={"WAYBILL_TRACKING_FILE": numbers_file})
     seconds = raw["duration_us"] / 1e6
     if not raw["served"] or raw["not_served"] or raw["socket_errors"]:
         raise RuntimeError(f"{raw['served']} pages served, {raw['not_served']} answers were not 200 and "
                            f"{raw['socket_errors']} requests failed")
+    used = meter.stop()
     return {"pages_per_s": raw["served"] / seconds, "p50_ms": raw["p50_us"] / 1000, "p95_ms": raw["p95_us"] / 1000,
-            "p99_ms": raw["p99_us"] / 1000}
+            "p99_ms": raw["p99_us"] / 1000,
+            "app_cpu_ms_per_page": 1000 * used["app_cpu_s"] / raw["served"] if server_pid else None,
+            "db_cpu_ms_per_page": 1000 * used["db_cpu_s"] / raw["served"]}
 
 
-def tracking_page(*, concurrency, duration: float, repeats: int, port: int | None = None) -> dict:
-    """wrk against the gunicorn at `port`, or one started here."""
+def tracking_page(*, concurrency, duration: float, repeats: int, server=None) -> dict:
+    """wrk against `server` (gunicorn's process and port), or a gunicorn started here."""
     numbers = _tracking_numbers()
     workers = 2 * (os.cpu_count() or 1)
-    server = None
-    if port is None:
-        server, port = scenarios.gunicorn(workers=workers)
+    own = server is None
+    if own:
+        server = scenarios.gunicorn(workers=workers)
+    process, port = server
     try:
         with tempfile.NamedTemporaryFile("w", suffix=".txt") as numbers_file:
             numbers_file.write("\n".join(numbers) + "\n")
@@ -55,12 +62,13 @@ def tracking_page(*, concurrency, duration: float, repeats: int, port: int | Non
             _run(port, connections=workers, duration=min(2, duration), numbers_file=numbers_file.name)  # warm up
             out = {"workers": workers, "parcels": len(numbers), "by_clients": {}}
             for c in concurrency:
-                runs = [_run(port, connections=c, duration=duration, numbers_file=numbers_file.name)
-                        for _ in range(repeats)]
-                figures = median_of(runs, ["pages_per_s", "p50_ms", "p95_ms", "p99_ms"])
+                runs = [_run(port, connections=c, duration=duration, numbers_file=numbers_file.name,
+                             server_pid=process.pid) for _ in range(repeats)]
+                figures = median_of(runs, ["pages_per_s", "p50_ms", "p95_ms", "p99_ms", "app_cpu_ms_per_page",
+                                           "db_cpu_ms_per_page"])
                 figures["runs"] = [round(r["pages_per_s"], 1) for r in runs]
                 out["by_clients"][str(c)] = figures
     finally:
-        if server is not None:
-            scenarios.stop_gunicorn(server)
+        if own:
+            scenarios.stop_gunicorn(process)
     return out
