@@ -35,7 +35,7 @@ from .runtime import BENCH_DB, BENCH_REDIS_URL, RESULTS, SETTINGS
 
 # in the order they run
 SCENARIOS = ["queries", "pages", "returns", "replies", "service", "hot", "pgbench", "http", "tracking", "pooler",
-             "notifications", "tasks", "export"]
+             "notifications", "tasks", "growth", "export"]
 POOL_USERS = {"service", "hot", "pooler"}  # the scenarios that share the placement workers
 SERVER_USERS = {"http", "tracking"}  # and those that share one gunicorn
 CLIENTS = (1, 2, 4, 8)
@@ -110,7 +110,7 @@ TITLES = {  # how the table names a scenario that did not run
     "replies": "10. Ticket reply", "tracking": "11. Public tracking page (wrk)", "service": "1. Service placement",
     "hot": "3. Hot SKU", "pgbench": "2. pgbench on the same SQL", "http": "4. HTTP POST /api/orders/ (wrk)",
     "pooler": "12. Orders through PgBouncer (transaction mode)", "notifications": "7. Notification latency",
-    "tasks": "13. Task cost per queue", "export": "8. Order export",
+    "tasks": "13. Task cost per queue", "growth": "14. Rows per order", "export": "8. Order export",
 }
 
 
@@ -160,7 +160,7 @@ class Context:
 
 
 def _scenarios() -> dict[str, Scenario]:
-    from . import after_sales, pooler, scenarios, task_costs, tracking
+    from . import after_sales, growth, pooler, scenarios, task_costs, tracking
 
     def service(c: Context) -> dict:
         return scenarios.service_placement(c.pool(), clients=c.profile.clients, duration=c.profile.duration,
@@ -196,6 +196,7 @@ def _scenarios() -> dict[str, Scenario]:
                            needs=("pgbouncer",)),
         "notifications": Scenario("notifications", lambda c: scenarios.notification_latency(n=c.profile.notifications)),
         "tasks": Scenario("task_costs", lambda c: task_costs.per_queue(n=c.profile.samples)),
+        "growth": Scenario("growth", lambda c: growth.per_order(n=max(2, c.profile.samples // 5))),
         "export": Scenario("export", lambda c: scenarios.order_export()),
     }
 
@@ -448,6 +449,11 @@ def after_sales_rows(r: dict) -> list[tuple]:
         rows.append((f"13. One task on the {queue} queue", "wall p50 / mean ms · CPU app / db ms · queries",
                      f"{f['wall_ms_p50']} / {f['wall_ms_mean']} · {f['cpu_ms_mean']} / {f.get('db_cpu_ms_mean')} · "
                      f"{f['queries_mean']}", "", ""))
+    growth = r.get("growth")
+    for table, f in list(((growth or {}).get("tables") or {}).items())[:10]:
+        rows.append((f"14. Rows per order (whole life): {table}", "rows · bytes/row (+ indexes) · GB per 1M orders",
+                     f"{f['rows_per_order']} · {f['row_bytes']} ({f['bytes_per_row'] or '–'}) · "
+                     f"{f.get('gb_per_million_orders', '–')}", "", ""))
     return rows
 
 
