@@ -45,8 +45,8 @@ TARGETS = {
     "http_orders_per_s_8": 250, "http_p99_ms_8": 100, "queries_per_order": 12,
     "admin_changelist_p95_ms": 100, "api_order_detail_p95_ms": 20, "api_customer_order_list_p95_ms": 30,
     "admin_returns_p95_ms": 100, "api_returns_p95_ms": 30, "desk_p95_ms": 100, "portal_p95_ms": 30,
-    "warehouse_p95_ms": 100, "return_p95_ms": 100, "reply_p95_ms": 100,
-    "tracking_pages_per_s_8": 500, "tracking_p99_ms_8": 50, "tracking_p99_ms_32": 150, "pooler_vs_direct": 0.9,
+    "warehouse_p95_ms": 100, "return_p95_ms": 60, "reply_p95_ms": 60,
+    "tracking_pages_per_s_8": 400, "tracking_p99_ms_8": 50, "tracking_p99_ms_32": 150, "pooler_cpu_vs_direct": 1.2,
 }
 
 
@@ -426,22 +426,29 @@ def after_sales_rows(r: dict) -> list[tuple]:
                      "pages/s · p50/p95/p99 ms", f"{f['pages_per_s']} · {_lat(f)}", target, met))
     pooler = r.get("pooler")
     if pooler:
-        direct = r.get("service") or {}
-        for n, f in pooler["service"].items():
-            ratio = round(f["orders_per_s"] / direct[n]["orders_per_s"], 2) if n in direct else None
-            rows.append((f"12. Through PgBouncer: service placement, N={n}", "orders/s · p99 ms · ÷ direct",
-                         f"{f['orders_per_s']} · {f['p99_ms']} · {ratio if ratio is not None else '–'}",
-                         f"≥ {TARGETS['pooler_vs_direct']} × direct", _met(ratio, TARGETS["pooler_vs_direct"])))
+        # Throughput moves with whatever else runs on the machine; the CPU an order costs (the application's, the
+        # database's and PgBouncer's own) does not: the target is on that.
+        def cpu_rows(label, pooled, direct, app, bouncer):
+            for n, f in pooled.items():
+                d = direct.get(n) or {}
+                ratio = round(f["orders_per_s"] / d["orders_per_s"], 2) if d.get("orders_per_s") else "–"
+                mine = (f.get(app) or 0) + (f.get("db_cpu_ms_per_order") or 0) + (bouncer or 0)
+                theirs = (d.get(app) or 0) + (d.get("db_cpu_ms_per_order") or 0)
+                cost = round(mine / theirs, 2) if theirs else None
+                rows.append((f"12. Through PgBouncer: {label}{n}", "orders/s · p99 ms · ÷ direct · CPU/order ÷ direct",
+                             f"{f['orders_per_s']} · {f['p99_ms']} · {ratio} · {round(mine, 1)} ÷ {round(theirs, 1)}"
+                             f" = {cost if cost is not None else '–'}",
+                             f"CPU ≤ {TARGETS['pooler_cpu_vs_direct']} × direct",
+                             _met(cost, TARGETS["pooler_cpu_vs_direct"], at_most=True)))
+
+        cpu_rows("service placement, N=", pooler["service"], r.get("service") or {}, "client_cpu_ms_per_order",
+                 (pooler.get("service_pgbouncer") or {}).get("pgbouncer_cpu_ms_per_order"))
         http = pooler.get("http") or {}
         if "not_run" in http:
             rows.append(("12. Through PgBouncer: HTTP", "not run", http["not_run"], "", ""))
-        direct_http = (r.get("http") or {}).get("by_clients") or {}
-        for c, f in (http.get("by_clients") or {}).items():
-            ratio = (round(f["orders_per_s"] / direct_http[c]["orders_per_s"], 2)
-                     if c in direct_http and direct_http[c]["orders_per_s"] else None)
-            rows.append((f"12. Through PgBouncer: HTTP, {c} clients", "orders/s · p99 ms · ÷ direct",
-                         f"{f['orders_per_s']} · {f['p99_ms']} · {ratio if ratio is not None else '–'}",
-                         f"≥ {TARGETS['pooler_vs_direct']} × direct", _met(ratio, TARGETS["pooler_vs_direct"])))
+        else:
+            cpu_rows("HTTP, clients ", http.get("by_clients") or {}, (r.get("http") or {}).get("by_clients") or {},
+                     "app_cpu_ms_per_order", (pooler.get("http_pgbouncer") or {}).get("pgbouncer_cpu_ms_per_order"))
         rows.append(("12. PgBouncer server connections", "most held · pool size",
                      f"{pooler['server_connections_max']} · {pooler['pool_size']}", "≤ pool size",
                      "yes" if pooler["server_connections_max"] <= pooler["pool_size"] else "**no**"))

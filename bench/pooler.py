@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from urllib.parse import urlsplit
 
-from . import scenarios, tools
+from . import cpu, scenarios, tools
 from .pgbouncer import PgBouncer
 from .runtime import BENCH_DB, PG_SERVER
 
@@ -25,14 +25,24 @@ def _counters(bouncer: PgBouncer) -> dict[str, int]:
     return {key: int(row.get(key, 0)) for key in ("total_xact_count", "total_xact_time", "total_wait_time")}
 
 
-def _stats(bouncer: PgBouncer, before: dict[str, int]) -> dict:
+def _orders(figures: dict, duration: float) -> float:
+    """Orders placed in the timed runs of a scenario's figures (by worker or client count)."""
+    return sum(sum(f["runs"]) * duration for f in figures.values())
+
+
+def _stats(bouncer: PgBouncer, before: dict[str, int], meter: cpu.Meter, orders: float) -> dict:
+    """PgBouncer's counts since `before`, and the CPU its own process spent per transaction and per order (warm-up
+    runs included: a slight overestimate)."""
+    used = meter.stop()["app_cpu_s"]
     after = _counters(bouncer)
     xacts = after["total_xact_count"] - before["total_xact_count"]
     if not xacts:
         return {"transactions": 0}
     return {"transactions": xacts,
             "avg_xact_ms": round((after["total_xact_time"] - before["total_xact_time"]) / xacts / 1000, 2),
-            "avg_wait_ms": round((after["total_wait_time"] - before["total_wait_time"]) / xacts / 1000, 2)}
+            "avg_wait_ms": round((after["total_wait_time"] - before["total_wait_time"]) / xacts / 1000, 2),
+            "pgbouncer_cpu_ms_per_xact": round(1000 * used / xacts, 3),
+            "pgbouncer_cpu_ms_per_order": round(1000 * used / orders, 3) if orders else None}
 
 
 def through_pgbouncer(*, profile, pool) -> dict:
@@ -46,18 +56,21 @@ def through_pgbouncer(*, profile, pool) -> dict:
         out: dict = {"pool_size": pool_size, "pool_mode": "transaction", "client_processes": len(pool.processes)}
         pool.run(len(pool.processes), "use_database", url=bouncer.url(BENCH_DB), pooler="pgbouncer-transaction")
         before = _counters(bouncer)
+        meter = cpu.Meter(app=lambda: [bouncer.process.pid]).start()
         out["service"] = scenarios.service_placement(pool, clients=clients, duration=profile.duration,
                                                      repeats=profile.repeats)
         out["server_connections"] = bouncer.server_connections(BENCH_DB)
-        out["service_pgbouncer"] = _stats(bouncer, before)
+        out["service_pgbouncer"] = _stats(bouncer, before, meter, _orders(out["service"], profile.duration))
         pool.run(len(pool.processes), "use_database", url=f"{PG_SERVER}/{BENCH_DB}")  # direct again
         wrk, why = tools.ensure("wrk")
         if wrk is None:
             out["http"] = {"not_run": why}
         else:
             before = _counters(bouncer)
+            meter = cpu.Meter(app=lambda: [bouncer.process.pid]).start()
             out["http"] = scenarios.http(concurrency=profile.http_clients, duration=profile.duration,
                                          repeats=profile.http_repeats, env=env)
-            out["http_pgbouncer"] = _stats(bouncer, before)
+            out["http_pgbouncer"] = _stats(bouncer, before, meter,
+                                           _orders(out["http"]["by_clients"], profile.duration))
         out["server_connections_max"] = max(out["server_connections"], bouncer.server_connections(BENCH_DB))
     return out

@@ -5,7 +5,9 @@ import importlib
 import pytest
 
 BENCH_MODULES = ["bench", "bench.runtime", "bench.stats", "bench.databases", "bench.workers", "bench.load",
-                 "bench.sqlcapture", "bench.scenarios", "bench.seed", "bench.__main__"]
+                 "bench.sqlcapture", "bench.scenarios", "bench.seed", "bench.__main__", "bench.tools", "bench.cpu",
+                 "bench.pgbouncer", "bench.pooler", "bench.tracking", "bench.after_sales", "bench.task_costs",
+                 "bench.growth"]
 
 
 @pytest.mark.parametrize("name", BENCH_MODULES)
@@ -55,6 +57,75 @@ def test_results_table_marks_missed_targets():
     # then
     assert "13 / 13 / 13" in text
     assert "**no**" in text
+
+
+def test_a_scenario_that_did_not_run_says_why_in_the_table_and_the_charts(tmp_path):
+    from bench import report
+    from bench.__main__ import summarise, table
+
+    # given a run whose HTTP scenario could not run and whose queries did
+    results = {"http": {"not_run": "wrk not found on PATH"}, "not_run": {"http": "wrk not found on PATH"},
+               "queries_per_order": {"by_lines": {"1": {"queries": 12}}, "equal": True}}
+    # when its table and charts are made
+    text = table(results, summarise(results))
+    page = report.write(results, tmp_path / "report.html").read_text()
+    # then the table names the scenario and the reason, beside the figures that exist
+    assert "| 4. HTTP POST /api/orders/ (wrk) " in text and "| not run " in text and "wrk not found on PATH" in text
+    assert "5. Queries per order" in text
+    assert 'id="not-run"' in page and "wrk not found on PATH" in page and 'id="http"' not in page
+
+
+def _fake_program(directory, name: str, script: str) -> None:
+    path = directory / name
+    path.write_text("#!/bin/sh\n" + script + "\n")
+    path.chmod(0o755)
+
+
+def test_a_missing_program_is_installed_unattended_when_it_can_be(tmp_path, monkeypatch):
+    import os
+
+    from bench import tools
+
+    # given no wrk, a dpkg that knows no such package, and an apt-get (and sudo) that can install it
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    log = tmp_path / "apt.log"
+    _fake_program(bin_dir, "dpkg-query", "exit 1")
+    _fake_program(bin_dir, "apt-get", f'echo "$DEBIAN_FRONTEND $*" >> {log}\n'
+                  f'[ "$1" = install ] && printf "#!/bin/sh\\n" > {bin_dir}/wrk && /bin/chmod +x {bin_dir}/wrk\nexit 0')
+    _fake_program(bin_dir, "sudo", '[ "$1" = -n ] && shift\nexec "$@"')
+    monkeypatch.setenv("PATH", str(bin_dir))
+    monkeypatch.delenv("BENCH_INSTALL", raising=False)
+    monkeypatch.setattr(tools, "_apt_updated", False)
+    # when the benchmark asks for wrk
+    path, why = tools.ensure("wrk")
+    # then it was installed without a question (no stdin, noninteractive) and is found
+    assert (path, why) == (str(bin_dir / "wrk"), None)
+    assert log.read_text().splitlines() == ["noninteractive update -q",
+                                            "noninteractive install -y -q --no-install-recommends wrk"]
+    assert os.access(path, os.X_OK)
+
+
+def test_a_program_that_cannot_be_installed_says_why(tmp_path, monkeypatch):
+    from bench import tools
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    _fake_program(bin_dir, "dpkg-query", "exit 1")
+    monkeypatch.setenv("PATH", str(bin_dir))
+    # installing switched off
+    monkeypatch.setenv("BENCH_INSTALL", "0")
+    assert tools.ensure("wrk") == (None, "wrk not found on PATH and installing is switched off (BENCH_INSTALL=0): "
+                                         "apt-get install wrk")
+    # no apt-get at all
+    monkeypatch.delenv("BENCH_INSTALL")
+    assert tools.ensure("wrk")[1] == "wrk not found on PATH and apt-get is not available here: install wrk by hand"
+    # neither root nor passwordless sudo
+    _fake_program(bin_dir, "apt-get", "exit 0")
+    monkeypatch.setattr(tools, "_privilege", lambda: None)
+    assert "needs root or passwordless sudo" in tools.ensure("wrk")[1]
+    # a program no package of ours brings
+    assert tools.ensure("pgbench")[1].startswith("pgbench not found on PATH (it comes with the PostgreSQL server")
 
 
 def test_the_report_draws_each_figure_that_ran(tmp_path):
