@@ -110,18 +110,19 @@ def export_job_run(*, job_id: int) -> ExportJob | None:
 def _pages(orders, columns: list[str]):
     """The rows of `orders` (ordered newest first by placed_at, id), CHUNK at a time: each page starts after the
     last row of the one before. `placed_at <= last` lets the index on (placed_at DESC, id DESC) start there."""
+    at = columns.index("placed_at")
     last = None
     while True:
         page = orders
         if last is not None:
             placed_at, pk = last
             page = page.filter(Q(placed_at__lt=placed_at) | Q(placed_at=placed_at, pk__lt=pk), placed_at__lte=placed_at)
-        rows = list(page.values_list("placed_at", "pk", *columns)[:CHUNK])
+        rows = list(page.values_list(*columns, "pk")[:CHUNK])
         for row in rows:
-            yield row[2:]
+            yield row[:-1]
         if len(rows) < CHUNK:
             return
-        last = rows[-1][:2]
+        last = rows[-1][at], rows[-1][-1]
 
 
 # Bulk work other apps run as background jobs: kind → runner(job, progress(done)) returning a summary to show.
