@@ -246,7 +246,7 @@ def test_the_whole_bench_runs_end_to_end_and_a_missing_program_only_costs_its_sc
     # and every other scenario produced its figures
     assert set(SCENARIOS) - set(r["not_run"]) == {
         "queries", "pages", "returns", "replies", "service", "hot", "pgbench", "pooler", "notifications", "tasks",
-        "export"}
+        "growth", "export"}
     assert r["queries_per_order"]["equal"] and r["queries_per_order"]["api_by_lines"]
     assert {"admin_changelist", "portal_order", "admin_search_serial", "admin_search_tracking",
             "desk_search_serial"} <= set(r["pages"])
@@ -261,6 +261,8 @@ def test_the_whole_bench_runs_end_to_end_and_a_missing_program_only_costs_its_sc
     assert r["pooler"]["service_pgbouncer"]["transactions"] > 0
     assert r["notifications"]["available"] and r["notifications"]["p95_ms"] > 0
     assert {"email", "webhooks", "staff_alerts"} == set(r["task_costs"])
+    assert r["growth"]["tables"]["orders_order"]["rows_per_order"] == 1
+    assert r["growth"]["tables"]["orders_orderevent"]["rows_per_order"] > 1
     assert r["export"]["rows"] >= int(SMOKE_ORDERS)
     assert r["summary"]["queries_equal"] and "service_orders_per_s" in r["summary"]
     assert '<canvas id="throughput">' in page
