@@ -24,6 +24,7 @@ from orders.apis import (
     OrderLinesEditApi,
     OrderListCreateApi,
     OrderNoteApi,
+    OrderPaymentApi,
     OrderTransitionApi,
 )
 from portal.accounts import PasswordResetView
@@ -60,6 +61,7 @@ api = [
     path("orders/<str:number>/transitions/<str:name>/", OrderTransitionApi.as_view(), name="order-transition"),
     path("orders/<str:number>/notes/", OrderNoteApi.as_view(), name="order-note"),
     path("orders/<str:number>/lines/", OrderLinesEditApi.as_view(), name="order-lines"),
+    path("orders/<str:number>/payments/", OrderPaymentApi.as_view(), name="order-payments"),
     path("stock/<int:pk>/bin/", StockBinApi.as_view(), name="stock-bin"),
     path("orders/<str:number>/refunds/", OrderRefundApi.as_view(), name="order-refund"),
     path("returns/", ReturnListCreateApi.as_view(), name="return-list"),
