@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import uuid
 from dataclasses import dataclass
 
@@ -210,7 +211,10 @@ def test_a_stopped_replica_sends_every_read_to_the_primary_without_an_error(live
     live.pair.stop_standby()
 
     # then reads the app believed it could send to the replica fail there and are served by the primary
+    started = time.monotonic()
     assert number in reader.order_numbers()
+    print(f"REPLICA stopped: the first read met it and was served by the primary in "
+          f"{time.monotonic() - started:.3f} s")
     assert reader.get(f"/api/orders/{number}/").status_code == 200
     assert tracking_status(app, facts["shipment"]["tracking_number"]) in {"in_transit", "out_for_delivery"}
     assert order_status_on_page(customer, app, facts["order_to_cancel"])
@@ -242,8 +246,11 @@ def test_a_replica_behind_the_limit_sends_reads_to_the_primary(live):
 
     # then the strict server (1 s allowed) reads from the primary once the replica is more than 1 s behind
     strict_reader = Api(live.strict, facts["reader_token"])
+    written = time.monotonic()
     wait_for(lambda: strict_reader.get(f"/api/orders/{number}/").status_code == 200, timeout=20,
              what="the strict server falling back to the primary")
+    print(f"REPLICA behind: the strict server read the order from the primary {time.monotonic() - written:.2f} s "
+          "after it was placed")
     # while the lenient server (300 s allowed) still reads the same replica, which does not have the order
     assert Api(live.app, facts["reader_token"]).get(f"/api/orders/{number}/").status_code == 404
     # the strict server's /health/ warns about the lag and stays 200; its log says where reads went
@@ -262,7 +269,7 @@ def test_each_replica_url_becomes_an_alias_with_the_primarys_options():
         "print(json.dumps({'routers': settings.DATABASE_ROUTERS, 'databases': {alias: [db['HOST'], db['PORT'], "
         "db['OPTIONS'], db['CONN_MAX_AGE'], db['ATOMIC_REQUESTS'], db['TEST'].get('MIRROR')] "
         "for alias, db in settings.DATABASES.items()}}))",
-        DATABASE_REPLICA_URL="postgres://waybill@r1.example.com:5432/waybill,postgres://waybill@r2.example.com/waybill",
+        DATABASE_REPLICA_URL="postgres://waybill@r1.example.com:5432/waybill, postgres://waybill@r2.example.com/waybill",
         DATABASE_CONNECT_TIMEOUT="4")
     # then each is an alias of its own with the primary's connect timeout and connection age, mirroring the
     # primary under the test runner, and the router is installed

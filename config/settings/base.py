@@ -111,7 +111,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # DATABASE_REPLICA_URL: one or more streaming replicas of DATABASE_URL, comma-separated (a comma inside a URL is
 # written %2C). Each becomes an alias replica1, replica2, ... with the primary's options; read-only pages and list
 # APIs read from them, everything else from the primary.
-DATABASE_REPLICA_URLS = env.list("DATABASE_REPLICA_URL", default=[])
+DATABASE_REPLICA_URLS = [url.strip() for url in env.list("DATABASE_REPLICA_URL", default=[]) if url.strip()]
 # A replica further behind than this is not read from (reads go to the primary) and /health/ warns about it.
 WAYBILL_REPLICA_MAX_LAG_SECONDS = env.float("WAYBILL_REPLICA_MAX_LAG_SECONDS", default=30.0)
 # How long a replica's measured position is trusted (one query per replica and web process per period), and how
