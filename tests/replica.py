@@ -176,7 +176,9 @@ class AppServer:
         self.log_path = pair.directory / f"{name}.log"
         base = {k: v for k, v in os.environ.items() if k in {"PATH", "HOME", "LANG", "LC_ALL", "TMPDIR"}}
         self.env = {**base, "DJANGO_SETTINGS_MODULE": "config.settings.test", "DATABASE_URL": pair.url("primary"),
-                    "DATABASE_REPLICA_URL": pair.url("standby"), "PYTHONUNBUFFERED": "1", **settings}
+                    "DATABASE_REPLICA_URL": pair.url("standby"), "PYTHONUNBUFFERED": "1",
+                    "REDIS_URL": "",  # no Redis: the cache is in memory, tasks run in-process, /health/ skips it
+                    **settings}
         self.process: subprocess.Popen | None = None
 
     def start(self) -> AppServer:
@@ -217,7 +219,7 @@ def prepare_database(pair: StreamingPair) -> dict:
     import json
 
     env = {k: v for k, v in os.environ.items() if k in {"PATH", "HOME", "LANG", "LC_ALL", "TMPDIR"}}
-    env.update({"DJANGO_SETTINGS_MODULE": "config.settings.test", "DATABASE_URL": pair.url("primary")})
+    env.update({"DJANGO_SETTINGS_MODULE": "config.settings.test", "DATABASE_URL": pair.url("primary"), "REDIS_URL": ""})
     result = subprocess.run([sys.executable, "-m", "tests.replica_seed"], cwd=ROOT, env=env, capture_output=True,
                             text=True, timeout=180, stdin=subprocess.DEVNULL)
     if result.returncode != 0:

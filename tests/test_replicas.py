@@ -4,7 +4,8 @@ whoever sees it read from the primary, whoever does not read from the replica.
 
 Two servers share the pair: `app` allows a replica to be 300 s behind (so a paused replica stays in use) and
 trusts a replica's measured position for 30 s (so a replica that stops is met in the middle of a request);
-`strict` allows 1 s and measures every 0.1 s.
+`strict` allows 1 s and measures every 0.1 s. The pair and the servers are started once for the module and
+stopped after it (also when a test fails), not kept for the rest of the run.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ def require_pg_tools() -> None:
         service_missing(f"the PostgreSQL server binaries ({', '.join(missing)} in {PG_BIN}; WAYBILL_PG_BIN)")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def pair():
     require_pg_tools()
     pair = StreamingPair().start()
@@ -52,7 +53,7 @@ class Site:
     strict: AppServer
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def site(pair):
     facts = prepare_database(pair)
     quick = {"WAYBILL_REPLICA_RETRY_SECONDS": "0.2"}

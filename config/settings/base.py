@@ -149,7 +149,8 @@ def add_replicas(databases: dict) -> list[str]:
         replica = env.db_url_config(url)
         if not replica["ENGINE"].endswith("postgresql"):
             raise ImproperlyConfigured(f"DATABASE_REPLICA_URL #{number} is not a PostgreSQL URL.")
-        for key in ("ATOMIC_REQUESTS", "AUTOCOMMIT", "CONN_MAX_AGE", "CONN_HEALTH_CHECKS", "TIME_ZONE"):
+        for key in ("ATOMIC_REQUESTS", "AUTOCOMMIT", "CONN_MAX_AGE", "CONN_HEALTH_CHECKS",
+                    "DISABLE_SERVER_SIDE_CURSORS", "TIME_ZONE"):  # a replica behind PgBouncer needs the last too
             if key in primary:
                 replica.setdefault(key, primary[key])
         replica["OPTIONS"] = {**primary.get("OPTIONS", {}), **replica.get("OPTIONS", {})}
