@@ -82,6 +82,20 @@ def _marked(view_func) -> bool | None:
     return None
 
 
+def replica_eligible(request, view_func, *, view_names: frozenset[str], paths: tuple[str, ...]) -> bool:
+    """May this request read from a replica? A GET or HEAD whose view says so (replica_reads / primary_reads), or
+    whose URL name (or "namespace:*") is in view_names, or whose path starts with one of paths."""
+    if request.method not in READ_ONLY_METHODS:
+        return False
+    marked = _marked(view_func)
+    if marked is not None:
+        return marked
+    match = request.resolver_match
+    if match is not None and (match.view_name in view_names or f"{match.namespace}:*" in view_names):
+        return True
+    return bool(paths) and request.path_info.startswith(paths)
+
+
 # --- WAL positions ------------------------------------------------------------------------------------------------
 
 def lsn_to_int(text: str | None) -> int:
@@ -310,18 +324,10 @@ class ReplicaMiddleware:
         finally:
             _routing.reset(token)
 
-    def eligible(self, request, view_func) -> bool:
-        marked = _marked(view_func)
-        if marked is not None:
-            return marked
-        match = request.resolver_match
-        if match is not None and (match.view_name in self.view_names or f"{match.namespace}:*" in self.view_names):
-            return True
-        return bool(self.paths) and request.path_info.startswith(self.paths)
-
     def process_view(self, request, view_func, view_args, view_kwargs):
         routing = _routing.get()
-        if routing is not None and request.method in READ_ONLY_METHODS and self.eligible(request, view_func):
+        if routing is not None and replica_eligible(request, view_func, view_names=self.view_names,
+                                                    paths=self.paths):
             routing.eligible = True
             routing.min_lsn = self._client_lsn(request)
         return None

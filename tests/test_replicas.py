@@ -21,7 +21,14 @@ import requests
 from django.core.exceptions import MiddlewareNotUsed
 
 import tests.conftest
-from config.replicas import ReplicaMiddleware, lsn_to_int, replica_aliases
+from config.replicas import (
+    ReplicaMiddleware,
+    lsn_to_int,
+    primary_reads,
+    replica_aliases,
+    replica_eligible,
+    replica_reads,
+)
 from tests.conftest import service_missing
 from tests.replica import PG_BIN, AppServer, StreamingPair, missing_tools, prepare_database, wait_for
 from tests.test_deploy import production_says
@@ -289,6 +296,48 @@ def test_without_a_replica_nothing_routes_and_nothing_is_added():
     assert settings.DATABASE_ROUTERS == [] and replica_aliases() == []
     with pytest.raises(MiddlewareNotUsed):
         ReplicaMiddleware(lambda request: None)
+
+
+def test_which_requests_may_read_from_a_replica(rf):
+    from django.conf import settings
+    from django.urls import resolve
+    from django.views import View
+    from rest_framework import viewsets
+    from rest_framework.views import APIView
+
+    def eligible(method: str, path: str, view=None) -> bool:
+        request = getattr(rf, method.lower())(path)
+        request.resolver_match = resolve(path) if view is None else None
+        return replica_eligible(request, view or request.resolver_match.func,
+                                view_names=frozenset(settings.WAYBILL_REPLICA_READ_VIEWS),
+                                paths=tuple(settings.WAYBILL_REPLICA_READ_PATHS))
+
+    # the lists: portal pages, tracking, list and detail APIs, their GETs and HEADs only
+    assert eligible("GET", "/orders/") and eligible("HEAD", "/orders/WB-AAAA-AAAA/")
+    assert eligible("GET", "/track/WB123/") and eligible("GET", "/api/orders/") and eligible("GET", "/api/stock/")
+    assert not eligible("POST", "/api/orders/") and not eligible("POST", "/orders/WB-AAAA-AAAA/cancel/")
+    assert not eligible("GET", "/account/verify/MQ/abc-123/")  # this GET activates an account
+    assert not eligible("GET", "/admin/") and not eligible("GET", "/support/")
+    assert not eligible("GET", "/api/orders/WB-AAAA-AAAA/transitions/confirm/")
+    # a page under /analytics/, named or not yet
+    assert eligible("GET", "/analytics/", view=lambda request: None)
+    # the views' own word wins: functions, classes (Django's and DRF's as_view) and viewsets
+    assert not eligible("GET", "/analytics/", view=primary_reads(lambda request: None))
+
+    @replica_reads
+    class Report(View):
+        pass
+
+    @replica_reads
+    class ReportApi(APIView):
+        pass
+
+    @replica_reads
+    class ReportViewSet(viewsets.ViewSet):
+        pass
+
+    for view in (Report.as_view(), ReportApi.as_view(), ReportViewSet.as_view({"get": "list"})):
+        assert eligible("GET", "/anywhere/", view=view) and not eligible("POST", "/anywhere/", view=view)
 
 
 def test_every_view_named_for_replica_reads_exists():
