@@ -57,6 +57,9 @@ MIDDLEWARE = [
     "config.middleware.RefuseControlCharactersMiddleware",  # before anything reads the URL into a query
     "config.unavailable.DatabaseUnavailableMiddleware",  # the database out of reach: 503 + Retry-After
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Read-only requests to a replica, and each client's last write remembered (config/replicas.py). Inside
+    # DatabaseUnavailableMiddleware, outside SessionMiddleware; not used at all without DATABASE_REPLICA_URL.
+    "config.replicas.ReplicaMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -103,6 +106,60 @@ DATABASE_CONNECT_TIMEOUT = env.int("DATABASE_CONNECT_TIMEOUT", default=3)
 if DATABASES["default"]["ENGINE"].endswith("postgresql"):
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", DATABASE_CONNECT_TIMEOUT)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Read replicas (config/replicas.py, docs/operations.md) ------------------------------------------------------
+# DATABASE_REPLICA_URL: one or more streaming replicas of DATABASE_URL, comma-separated (a comma inside a URL is
+# written %2C). Each becomes an alias replica1, replica2, ... with the primary's options; read-only pages and list
+# APIs read from them, everything else from the primary.
+DATABASE_REPLICA_URLS = [url.strip() for url in env.list("DATABASE_REPLICA_URL", default=[]) if url.strip()]
+# A replica further behind than this is not read from (reads go to the primary) and /health/ warns about it.
+WAYBILL_REPLICA_MAX_LAG_SECONDS = env.float("WAYBILL_REPLICA_MAX_LAG_SECONDS", default=30.0)
+# How long a replica's measured position is trusted (one query per replica and web process per period), and how
+# long one that did not answer is left alone before it is tried again.
+WAYBILL_REPLICA_CHECK_SECONDS = env.float("WAYBILL_REPLICA_CHECK_SECONDS", default=1.0)
+WAYBILL_REPLICA_RETRY_SECONDS = env.float("WAYBILL_REPLICA_RETRY_SECONDS", default=5.0)
+# GET and HEAD requests that may read from a replica: URL names ("namespace:name", "namespace:*") and URL path
+# prefixes; a view may also say so itself with config.replicas.replica_reads (or refuse with primary_reads).
+WAYBILL_REPLICA_READ_VIEWS = [
+    # the customer's pages (not portal:verify: that GET activates an account)
+    *(f"portal:{name}" for name in (
+        "home", "order-list", "order-lookup", "order-detail", "order-invoice", "order-address", "report-problem",
+        "return-list", "return-detail", "return-label", "ticket-list", "ticket-new", "ticket-detail",
+        "notifications", "notification")),
+    "shipping:*",  # the public tracking page
+    # list and detail APIs (their GETs; a POST to the same URL is a write)
+    "order-list", "order-detail", "order-draft-list", "order-draft-detail", "return-list", "return-detail",
+    "shipment-list", "shipment-detail", "ticket-list", "ticket-detail", "product-list", "product-detail",
+    "stock-list", "stock-movement-list", "warehouse-list", "warehouse-detail", "goods-receipt-list",
+    "goods-receipt-detail", "serial-lookup",
+]
+WAYBILL_REPLICA_READ_PATHS = ["/analytics/"]
+
+
+def add_replicas(databases: dict) -> list[str]:
+    """Add an alias per DATABASE_REPLICA_URL to `databases`, with the primary's options (connect timeout,
+    CONN_MAX_AGE, ...); the test runner points them at the primary's test database (TEST MIRROR) instead of
+    creating one. Returns the DATABASE_ROUTERS these databases need."""
+    if not DATABASE_REPLICA_URLS:
+        return []
+    primary = databases["default"]
+    if not primary["ENGINE"].endswith("postgresql"):
+        raise ImproperlyConfigured("DATABASE_REPLICA_URL needs a PostgreSQL DATABASE_URL (streaming replicas).")
+    for number, url in enumerate(DATABASE_REPLICA_URLS, start=1):
+        replica = env.db_url_config(url)
+        if not replica["ENGINE"].endswith("postgresql"):
+            raise ImproperlyConfigured(f"DATABASE_REPLICA_URL #{number} is not a PostgreSQL URL.")
+        for key in ("ATOMIC_REQUESTS", "AUTOCOMMIT", "CONN_MAX_AGE", "CONN_HEALTH_CHECKS",
+                    "DISABLE_SERVER_SIDE_CURSORS", "TIME_ZONE"):  # a replica behind PgBouncer needs the last too
+            if key in primary:
+                replica.setdefault(key, primary[key])
+        replica["OPTIONS"] = {**primary.get("OPTIONS", {}), **replica.get("OPTIONS", {})}
+        replica["TEST"] = {"MIRROR": "default"}
+        databases[f"replica{number}"] = replica
+    return ["config.replicas.ReplicaRouter"]
+
+
+DATABASE_ROUTERS = add_replicas(DATABASES)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -1,7 +1,7 @@
 """Production: every secret from the environment, no insecure defaults. `manage.py check --deploy` is clean."""
 
 from .base import *  # noqa: F403
-from .base import DATABASE_CONNECT_TIMEOUT, email_settings, env
+from .base import DATABASE_CONNECT_TIMEOUT, add_replicas, email_settings, env
 
 DEBUG = False
 SECRET_KEY = env("SECRET_KEY")
@@ -11,6 +11,7 @@ DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 if DATABASES["default"]["ENGINE"].endswith("postgresql"):  # an unreachable database: 503 within seconds
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", DATABASE_CONNECT_TIMEOUT)
+DATABASE_ROUTERS = add_replicas(DATABASES)  # DATABASE_REPLICA_URL (config/replicas.py)
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 # Behind a TLS-terminating proxy (nginx, a load balancer) the application itself speaks plain HTTP and learns
