@@ -58,10 +58,7 @@ class TimeInStateRuleAdmin(admin.ModelAdmin):
 
     @admin.display(description="longer than")
     def limit(self, rule: TimeInStateRule) -> str:
-        if rule.uses_due_time:
-            return "its own due time"
-        hours = f"{rule.max_age_hours.normalize():f} h"
-        return f"{hours} of working time" if rule.business_hours else hours
+        return rule.max_age_label
 
     @admin.display(description="alerts")
     def recipients(self, rule: TimeInStateRule) -> str:

@@ -1,5 +1,8 @@
+from decimal import Decimal
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -34,6 +37,7 @@ class TimeInStateRule(models.Model):
                              help_text="The kind of object and the state it waits in. Fixed once the rule exists.")
     max_age_hours = models.DecimalField(
         "maximum age (hours)", max_digits=8, decimal_places=2, null=True, blank=True,
+        validators=[MinValueValidator(Decimal("0.01"))],
         help_text="How long it may stay in the state. Empty: until its own due time (a ticket's SLA target, the "
                   "date a faulty item is due back), for the states that have one.")
     business_hours = models.BooleanField(
@@ -66,6 +70,14 @@ class TimeInStateRule(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def max_age_label(self) -> str:
+        """"48 h", "7.5 h of working time", "its own due time"."""
+        if self.max_age_hours is None:
+            return "its own due time"
+        hours = f"{Decimal(self.max_age_hours).normalize():f} h"
+        return f"{hours} of working time" if self.business_hours else hours
 
     @property
     def uses_due_time(self) -> bool:

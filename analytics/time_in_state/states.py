@@ -107,7 +107,7 @@ def _generic(state: State, obj, found: Found) -> dict:
     if found.by_due_time:
         limit = f"it was due {timezone.localtime(found.due_at):%a %d %b %H:%M}"
     else:
-        limit = f"the rule allows {found.rule.max_age_hours.normalize():f} h"
+        limit = f"the rule allows {found.rule.max_age_label}"
     return {"title": f"{label} {state.label} for {hours}",
             "message": f"{label} has been {state.label} since {since:%a %d %b %H:%M} ({hours}); {limit} "
                        f"(rule “{found.rule.name}”)."}
