@@ -61,7 +61,7 @@ def rule_evaluate(*, rule: TimeInStateRule, now: datetime | None = None, batch_s
     now = now or timezone.now()
     batch_size = batch_size or settings.WAYBILL_TIME_IN_STATE_BATCH_SIZE
     max_batches = max_batches or settings.WAYBILL_TIME_IN_STATE_MAX_BATCHES
-    result = Evaluation(closed=breaches_close_moved_on(rule=rule, state=state, now=now, batch_size=batch_size))
+    result = Evaluation(closed=breaches_close_moved_on(rule=rule, state=state, now=now))
     clock = rule_clock(rule=rule, now=now)
     recipients = rule_recipients(rule=rule)
     for _ in range(max_batches):
@@ -76,7 +76,10 @@ def _closing_time(now: datetime):
     return Greatest(Value(now), F("opened_at"))  # a worker whose clock is behind never closes before it opened
 
 
-def breaches_close_moved_on(*, rule: TimeInStateRule, state: State, now: datetime, batch_size: int) -> int:
+CLOSE_PAGE = 1000  # open breaches checked per query (two reads; there are as many as objects wait too long)
+
+
+def breaches_close_moved_on(*, rule: TimeInStateRule, state: State, now: datetime, page: int = CLOSE_PAGE) -> int:
     """Close the rule's open breaches whose object left the state, or entered it again since (a conditional UPDATE:
     two runs closing the same breach close it once)."""
     closed = (Breach.objects.filter(rule=rule, closed_at__isnull=True).exclude(state=state.key)
@@ -84,7 +87,7 @@ def breaches_close_moved_on(*, rule: TimeInStateRule, state: State, now: datetim
     after = 0
     while True:
         rows = list(Breach.objects.filter(rule=rule, closed_at__isnull=True, pk__gt=after).order_by("pk")
-                    .values_list("pk", "object_id", "entered_at")[:batch_size])
+                    .values_list("pk", "object_id", "entered_at")[:page])
         if not rows:
             return closed
         current = state_entries(state=state, object_ids=[object_id for _, object_id, _ in rows])
@@ -92,7 +95,7 @@ def breaches_close_moved_on(*, rule: TimeInStateRule, state: State, now: datetim
         if moved_on:
             closed += (Breach.objects.filter(pk__in=moved_on, closed_at__isnull=True)
                        .update(closed_at=_closing_time(now)))
-        if len(rows) < batch_size:
+        if len(rows) < page:
             return closed
         after = rows[-1][0]
 
