@@ -3,6 +3,7 @@ templates/analytics/_breaches.html)."""
 
 from __future__ import annotations
 
+from django.contrib import admin
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import permission_required
 from django.shortcuts import render
@@ -17,5 +18,6 @@ PAGE = 200  # the longest overdue first; the admin's breach list has them all, w
 def breach_list(request):
     breaches = list(breach_list_open(limit=PAGE + 1))
     return render(request, "analytics/breaches.html", {
-        "title": "Open breaches", "breaches": breaches[:PAGE], "more": len(breaches) > PAGE, "page_size": PAGE,
+        **admin.site.each_context(request), "title": "Open breaches", "breaches": breaches[:PAGE],
+        "more": len(breaches) > PAGE, "page_size": PAGE,
     })
