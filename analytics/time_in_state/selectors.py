@@ -61,8 +61,8 @@ def breach_candidates(*, rule: TimeInStateRule, state: State, clock: Clock) -> Q
     for what is left; a breach is looked up by its unique (rule, object, entry) and (rule, open object) indexes."""
     late = state.objects().annotate(state_entered_at=state.entered())
     if rule.uses_due_time:
-        late = (late.filter(state.due.overdue(clock.now), state_entered_at__isnull=False)
-                .order_by(state.due.field, "pk"))
+        # the entry is computed for the batch only (the states with a due time always have one)
+        late = late.filter(state.due.overdue(clock.now)).order_by(state.due.field, "pk")
     else:
         threshold = clock.threshold()
         late = (late.filter(**{f"{state.not_before}__lte": threshold}, state_entered_at__lte=threshold)

@@ -63,7 +63,7 @@ class State:
     label: str  # "has been …": "not yet shipped in full"
     model: str  # "app_label.Model"
     condition: Callable[[], Q]
-    entered: Callable[[], Any]  # an expression: when the object entered the state
+    entered: Callable[[], Any]  # an expression: when the object entered the state (never null with a `due`)
     not_before: str  # a field the entry is never earlier than, indexed with the status
     event: str = GENERIC_EVENT
     due: Due | None = None
