@@ -353,9 +353,13 @@ CELERY_BEAT_SCHEDULE: dict = {
     "orders-export-jobs-sweep": {"task": "orders.tasks.export_jobs_sweep_task", "schedule": 60},
     # sent outbox rows, webhook attempts and expired idempotency keys (notifications/retention.py)
     "retention-purge": {"task": "notifications.retention.retention_purge_task", "schedule": 60 * 60},
-    "shipping-overdue-scan-alerts": {"task": "shipping.tasks.shipment_alert_overdue_scans_task", "schedule": 15 * 60},
-    "returns-overdue-alerts": {"task": "returns.tasks.return_alert_overdue_task", "schedule": 15 * 60},
-    "support-sla-alerts": {"task": "support.tasks.sla_alert_task", "schedule": 5 * 60},
+    # every active time-in-state rule (analytics/time_in_state): labels never scanned, returns not resolved, SLA
+    # breaches, unfulfilled orders... one staff alert per breach
+    "analytics-time-in-state": {
+        "task": "analytics.tasks.time_in_state_evaluate_task",
+        "schedule": env.float("WAYBILL_TIME_IN_STATE_EVERY_SECONDS", default=5 * 60),
+    },
+    "support-sla-alerts": {"task": "support.tasks.sla_alert_task", "schedule": 5 * 60},  # warnings
     "support-close-solved": {"task": "support.tasks.ticket_close_solved_task", "schedule": 60 * 60},
     "notifications-outbox-sweep": {
         "task": "notifications.tasks.outbox_sweep_task",
@@ -390,6 +394,8 @@ DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Waybill <orders@waybill.
 EMAIL_TIMEOUT = env.float("EMAIL_TIMEOUT", default=10.0)
 
 # --- Shipping (shipping/) --------------------------------------------------------------------------------
+# the admin's "no scan" filter, and the maximum age the default time-in-state rule "Label created but never scanned"
+# starts with (the rule, in the admin, decides who is alerted when)
 WAYBILL_SHIPMENT_SCAN_OVERDUE_HOURS = env.int("WAYBILL_SHIPMENT_SCAN_OVERDUE_HOURS", default=48)
 # How far a carrier's clock may be behind ours: a scan stamped this much before the label still applies.
 WAYBILL_CARRIER_CLOCK_SKEW_SECONDS = env.int("WAYBILL_CARRIER_CLOCK_SKEW_SECONDS", default=300)
@@ -400,6 +406,7 @@ WAYBILL_TRACKING_RATE_WINDOW_SECONDS = env.int("WAYBILL_TRACKING_RATE_WINDOW_SEC
 WAYBILL_RETURN_WINDOW_DAYS = env.int("WAYBILL_RETURN_WINDOW_DAYS", default=30)  # products may set their own
 WAYBILL_DEFECT_CLAIM_DAYS = env.int("WAYBILL_DEFECT_CLAIM_DAYS", default=730)  # defects: the legal guarantee
 WAYBILL_ADVANCE_REPLACEMENT_DAYS = env.int("WAYBILL_ADVANCE_REPLACEMENT_DAYS", default=14)
+# the maximum age the default time-in-state rule "Return received but not resolved" starts with (then: the admin)
 WAYBILL_RETURN_UNRESOLVED_ALERT_HOURS = env.int("WAYBILL_RETURN_UNRESOLVED_ALERT_HOURS", default=72)
 WAYBILL_RETURN_PHOTO_MAX_BYTES = env.int("WAYBILL_RETURN_PHOTO_MAX_BYTES", default=5 * 1024 * 1024)
 WAYBILL_RETURN_PHOTOS_PER_LINE = env.int("WAYBILL_RETURN_PHOTOS_PER_LINE", default=5)
@@ -418,6 +425,12 @@ WAYBILL_TICKET_REOPEN_DAYS = env.int("WAYBILL_TICKET_REOPEN_DAYS", default=7)
 WAYBILL_TICKET_CLOSE_AFTER_DAYS = env.int("WAYBILL_TICKET_CLOSE_AFTER_DAYS", default=4)
 WAYBILL_SUPPORT_ATTACHMENT_MAX_BYTES = env.int("WAYBILL_SUPPORT_ATTACHMENT_MAX_BYTES", default=10 * 1024 * 1024)
 WAYBILL_SUPPORT_ATTACHMENTS_PER_MESSAGE = env.int("WAYBILL_SUPPORT_ATTACHMENTS_PER_MESSAGE", default=5)
+
+# --- Time-in-state rules (analytics/time_in_state/) -----------------------------------------------------------
+# Each run opens at most BATCH_SIZE × MAX_BATCHES breaches per rule (one transaction per batch); the rest wait for the
+# next run, every WAYBILL_TIME_IN_STATE_EVERY_SECONDS (the beat schedule above).
+WAYBILL_TIME_IN_STATE_BATCH_SIZE = env.int("WAYBILL_TIME_IN_STATE_BATCH_SIZE", default=200)
+WAYBILL_TIME_IN_STATE_MAX_BATCHES = env.int("WAYBILL_TIME_IN_STATE_MAX_BATCHES", default=10)
 
 # --- Cache: Redis when there is one (rate limits must be shared by every worker process) ------------------
 CACHES = {
