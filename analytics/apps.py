@@ -8,3 +8,8 @@ class AnalyticsConfig(AppConfig):
 
     name = "analytics"
     verbose_name = "Analytics"
+
+    def ready(self) -> None:
+        from .time_in_state import events
+
+        events.register()

@@ -151,7 +151,7 @@ def copy_orders(cursor, *, customers: list[int], products: list[Product], now) -
     order_cols = ["id", "number", "customer_id", "email", "phone", "ship_name", "ship_line1", "ship_line2",
                   "ship_city", "ship_postal_code", "ship_region", "ship_country", "currency", "subtotal",
                   "shipping_total", "total", "payment_status", "notes", "status", "status_before_hold", "placed_at",
-                  "updated_at", "refunded_total"]
+                  "updated_at", "refunded_total", "amount_paid"]
     line_cols = ["id", "order_id", "product_id", "sku", "name", "quantity", "unit_price", "line_total",
                  "shipped_quantity", "returned_quantity", "backordered_quantity"]
     line_id = 0
@@ -192,11 +192,13 @@ def copy_orders(cursor, *, customers: list[int], products: list[Product], now) -
                 line_buf.append(_tsv([line_id, oid, pid, sku, name, qty, price, total, shipped, 0, 0]))
             shipping = Decimal("4.90") if subtotal < 50 else Decimal(0)
             before = ("placed" if r.random() < 0.5 else "confirmed") if status == Order.Status.ON_HOLD else ""
+            payment = payment_for(status, r)
             updated = min(placed + timedelta(hours=min(age * 24, 6 + 48 * r.random())), now)
             order_buf.append(_tsv([
                 oid, order_number(i), customer_id, email, "", f"Recipient {oid}", f"{oid % 300 + 1} Market Street",
                 "", city, postcode, "", country, "EUR", subtotal, shipping, subtotal + shipping,
-                payment_for(status, r), "", status, before, placed.isoformat(), updated.isoformat(), 0,
+                payment, "", status, before, placed.isoformat(), updated.isoformat(), 0,
+                0 if payment == "unpaid" else subtotal + shipping,
             ]))
             if len(order_buf) >= 20_000:
                 order_copy.write("".join(order_buf))

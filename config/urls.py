@@ -8,7 +8,9 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 from health_check.views import HealthCheckView
 from rest_framework.routers import DefaultRouter
 
+from config.health import warnings_do_not_fail
 from config.ratelimit import CarrierEventThrottle, InboundEmailThrottle, login_rate_limited
+from config.replicas import replica_aliases
 from inventory.apis import (
     GoodsReceiptApi,
     ProductApi,
@@ -24,6 +26,7 @@ from orders.apis import (
     OrderLinesEditApi,
     OrderListCreateApi,
     OrderNoteApi,
+    OrderPaymentApi,
     OrderTransitionApi,
 )
 from portal.accounts import PasswordResetView
@@ -60,6 +63,7 @@ api = [
     path("orders/<str:number>/transitions/<str:name>/", OrderTransitionApi.as_view(), name="order-transition"),
     path("orders/<str:number>/notes/", OrderNoteApi.as_view(), name="order-note"),
     path("orders/<str:number>/lines/", OrderLinesEditApi.as_view(), name="order-lines"),
+    path("orders/<str:number>/payments/", OrderPaymentApi.as_view(), name="order-payments"),
     path("stock/<int:pk>/bin/", StockBinApi.as_view(), name="stock-bin"),
     path("orders/<str:number>/refunds/", OrderRefundApi.as_view(), name="order-refund"),
     path("returns/", ReturnListCreateApi.as_view(), name="return-list"),
@@ -98,8 +102,9 @@ def _redis_client():
 
 
 class HealthView(HealthCheckView):
-    """/health/: PostgreSQL, the cache, Redis, the Celery broker, unapplied migrations and the outbox's backlog.
-    200 when all pass, 500 naming what failed (HTML, or JSON with Accept: application/json or ?format=json)."""
+    """/health/: PostgreSQL, the cache, Redis, the Celery broker, unapplied migrations, the outbox's backlog and
+    each read replica's lag. 200 when all pass or only warn (a replica behind), 500 naming what failed (HTML, or
+    JSON with Accept: application/json or ?format=json)."""
 
     def get_checks(self):
         self.checks = [
@@ -109,8 +114,12 @@ class HealthView(HealthCheckView):
             "config.health.CeleryBroker",
             "config.health.MigrationsApplied",
             "notifications.health.OutboxBacklog",
+            *(("config.health.ReplicaLag", {"alias": alias}) for alias in replica_aliases()),
         ]
         return super().get_checks()
+
+    async def get(self, request, *args, **kwargs):
+        return warnings_do_not_fail(await super().get(request, *args, **kwargs), self.results)
 
 
 urlpatterns = [

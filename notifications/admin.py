@@ -93,8 +93,8 @@ class OutboxMessageAdmin(AppendOnlyAdmin):
     list_select_related = ["customer"]
     search_fields = ["=subject_label", "=idempotency_key"]
     readonly_fields = ["uuid", "event", "idempotency_key", "payload", "subject_type", "subject_id", "subject_label",
-                       "customer", "recipient", "transaction_marker", "suppressed_for_customer", "created_at",
-                       "dispatched_at", "processed_at"]
+                       "customer", "recipient", "staff_recipients", "transaction_marker", "suppressed_for_customer",
+                       "created_at", "dispatched_at", "processed_at"]
     inlines = [NotificationInline]
 
     def changelist_view(self, request, extra_context=None):

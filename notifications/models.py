@@ -27,6 +27,10 @@ class OutboxMessage(models.Model):
     suppressed_for_customer = models.BooleanField(
         default=False, help_text="A superseding event in the same transaction tells the customer instead."
     )
+    staff_recipients = models.JSONField(
+        null=True, blank=True, help_text="A staff alert's addresses when whoever raised it chose them (a time-in-state "
+        "rule); empty means the staff alert list (WAYBILL_STAFF_ALERT_EMAILS).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     dispatched_at = models.DateTimeField(null=True, blank=True, help_text="Last handed to the task queue.")
     processed_at = models.DateTimeField(null=True, blank=True,

@@ -20,7 +20,8 @@ None) and `site_url`.
 
 Audiences
     "customer"  an email to the subject's contact address (and the customer's notification list in the portal)
-    "staff"     an email to every address in settings.WAYBILL_STAFF_ALERT_EMAILS (shown in the admin too)
+    "staff"     an email to every address in settings.WAYBILL_STAFF_ALERT_EMAILS (shown in the admin too), or to
+                the addresses the emitter names (notification_emit(staff_recipients=...): a time-in-state rule's)
     "none"      no email: the event only goes to webhook endpoints subscribed to it
 Every event, whatever its audience, is offered to the webhook endpoints that subscribe to it.
 

@@ -23,6 +23,7 @@ import random
 import smtplib
 import threading
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from email.utils import parseaddr
@@ -106,13 +107,14 @@ def notifications_quiet():
 
 
 def notification_emit(*, event: str, payload: dict, idempotency_key: str, subject=None, customer=None,
-                      recipient: str = "") -> OutboxMessage | None:
+                      recipient: str = "", staff_recipients: Sequence[str] | None = None) -> OutboxMessage | None:
     """Record that `event` happened, in the caller's transaction. Call it inside the transaction that makes the
     change: if that rolls back, nothing is sent; once it commits, every recipient gets it exactly once.
 
     `subject` is the object the event is about (an order, a shipment, a return...). The customer and the contact
     address come from it (`subject.customer` / `subject.email`, or those of `subject.order`) unless given.
     The same `idempotency_key` twice records the event once. See notifications.registry for events and payloads.
+    A staff alert goes to `staff_recipients` when given (even none), else to WAYBILL_STAFF_ALERT_EMAILS.
     """
     spec = registry.get_event(event)
     if _quiet.get():
@@ -124,6 +126,7 @@ def notification_emit(*, event: str, payload: dict, idempotency_key: str, subjec
     message = OutboxMessage(
         event=event, idempotency_key=idempotency_key, payload=payload, customer=customer, recipient=recipient,
         dispatched_at=timezone.now(),
+        staff_recipients=list(dict.fromkeys(staff_recipients)) if staff_recipients is not None else None,
     )
     if subject is not None and getattr(subject, "pk", None) is not None:
         message.subject_type = ContentType.objects.get_for_model(subject)
@@ -236,9 +239,11 @@ def _customer_notification(message: OutboxMessage, spec: registry.EventSpec) -> 
 
 
 def _staff_notifications(message: OutboxMessage) -> list[Notification]:
+    """Everyone on the staff alert list, or the addresses the alert was raised for (a time-in-state rule's)."""
+    addresses = settings.WAYBILL_STAFF_ALERT_EMAILS if message.staff_recipients is None else message.staff_recipients
     return [
         Notification(outbox=message, event=message.event, audience=Notification.Audience.STAFF, recipient=address)
-        for address in dict.fromkeys(settings.WAYBILL_STAFF_ALERT_EMAILS)
+        for address in dict.fromkeys(addresses)
     ]
 
 

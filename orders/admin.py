@@ -34,7 +34,7 @@ from config.formtools import show_domain_error, with_more_rows
 from .documents import invoice_pdf, invoices_pdf
 from .drafts import draft_from_form, draft_to_form, order_draft_save
 from .exports import INVOICES_PER_FILE, export_job_start, export_params_from_admin, invoice_job_start
-from .forms import AddressForm, OrderLineFormSet, PhoneOrderForm
+from .forms import AddressForm, OrderLineFormSet, PaymentForm, PhoneOrderForm
 from .imports import COLUMNS as ORDER_IMPORT_COLUMNS
 from .imports import import_orders, preview_orders, read_orders
 from .models import ExportJob, Order, OrderDraft, OrderEvent
@@ -47,6 +47,8 @@ from .services import (
     order_change_address,
     order_edit_lines,
     order_place,
+    order_record_payment,
+    order_refund_due,
     order_transition,
 )
 
@@ -259,7 +261,13 @@ class OrderAdmin(TransitionUrlsMixin, FSMAdminMixin, SimpleHistoryAdmin):
         if obj is not None:
             sections = order_admin_extensions.sections_for(request, obj)
             context.update(order_admin_summary(order=obj))
-            context.update(title=f"Order {obj.number}", next_step=NEXT_STEP.get(obj.status, ""),
+            next_step = NEXT_STEP.get(obj.status, "")
+            if obj.payment_status == Order.PaymentStatus.PARTIALLY_PAID and obj.status != Order.Status.CANCELLED:
+                next_step = (f"Items were added after payment: {obj.balance_due} {obj.currency} is left to pay. "
+                             + next_step)
+            elif order_refund_due(obj) > 0:
+                next_step = f"{order_refund_due(obj)} {obj.currency} is owed back to the customer. " + next_step
+            context.update(title=f"Order {obj.number}", next_step=next_step.strip(),
                            next_actions=self._next_actions(request, obj, sections), sections=sections)
         return super().render_change_form(request, context, add=add, change=change, form_url=form_url, obj=obj)
 
@@ -278,10 +286,17 @@ class OrderAdmin(TransitionUrlsMixin, FSMAdminMixin, SimpleHistoryAdmin):
             actions.append({"label": "Change address", "url": reverse("admin:orders_order_address",
                                                                       args=[order.pk]),
                             "help_text": "Until a parcel has its label; the customer and staff are told."})
-        if (request.user.has_perm("orders.change_order") and order.status in EDITABLE
-                and order.payment_status == Order.PaymentStatus.UNPAID):
+        if request.user.has_perm("orders.change_order") and order.status in EDITABLE:
             actions.append({"label": "Change items", "url": reverse("admin:orders_order_items", args=[order.pk]),
-                            "help_text": "Add or remove items, or change how many, before it is processed."})
+                            "help_text": "Add or remove items, or change how many, until they are picked"
+                                         + ("; the difference is then to pay or to refund." if order.amount_paid
+                                            else ".")})
+        if (request.user.has_perm("orders.record_payment") and order.balance_due > 0
+                and order.status != Order.Status.CANCELLED):
+            actions.append({"label": f"Record payment ({order.balance_due} {order.currency} due)",
+                            "url": reverse("admin:orders_order_payment", args=[order.pk]),
+                            "primary": order.payment_status == Order.PaymentStatus.PARTIALLY_PAID,
+                            "help_text": "Money that arrived: card, bank transfer or cash, with its reference."})
         actions.append({"label": "Invoice (PDF)", "url": reverse("admin:orders_order_invoice", args=[order.pk])})
         return sorted(actions, key=lambda a: (not a.get("primary"), bool(a.get("danger"))))
 
@@ -317,6 +332,8 @@ class OrderAdmin(TransitionUrlsMixin, FSMAdminMixin, SimpleHistoryAdmin):
             path("<path:object_id>/invoice/", self.admin_site.admin_view(self.invoice_view),
                  name="orders_order_invoice"),
             path("<path:object_id>/items/", self.admin_site.admin_view(self.items_view), name="orders_order_items"),
+            path("<path:object_id>/payment/", self.admin_site.admin_view(self.payment_view),
+                 name="orders_order_payment"),
             path("import/", self.admin_site.admin_view(self.import_view), name="orders_order_import"),
             *super().get_urls(),
         ]
@@ -349,6 +366,38 @@ class OrderAdmin(TransitionUrlsMixin, FSMAdminMixin, SimpleHistoryAdmin):
             "intro": f"Order {order.number} is {order.get_status_display().lower()}. The address can change until a "
                      "parcel carries its label; the customer gets an email, and the warehouse is alerted so nothing "
                      "leaves for the old address.",
+        }
+        return TemplateResponse(request, "admin/orders/order/order_form.html", context)
+
+    def payment_view(self, request, object_id):
+        """Money that arrived for an order, through orders.services.order_record_payment (timeline, status)."""
+        order = self.get_object(request, unquote(object_id))
+        if order is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        if not request.user.has_perm("orders.record_payment"):
+            raise PermissionDenied
+        form = PaymentForm(request.POST if request.method == "POST" else None,
+                           initial={"amount": order.balance_due or None})
+        if form.is_valid():
+            try:
+                order_record_payment(order=order.number, actor=request.user, **form.cleaned_data)
+            except DomainError as err:
+                show_domain_error(err, form=form)
+            else:
+                order.refresh_from_db()
+                left = (f" {order.balance_due} {order.currency} is still to pay." if order.balance_due else
+                        " It is paid in full.")
+                self.message_user(request, f"{order.number}: payment of {form.cleaned_data['amount']} "
+                                  f"{order.currency} recorded.{left}", messages.SUCCESS)
+                return redirect(reverse("admin:orders_order_change", args=[order.pk]))
+        context = {
+            **self.admin_site.each_context(request), "title": f"Record a payment for {order.number}",
+            "opts": self.opts, "original": order, "form": form, "has_view_permission": True,
+            "adminform": helpers.AdminForm(form, [(None, {"fields": list(PaymentForm.base_fields)})], {},
+                                           model_admin=self),
+            "step": "Record payment", "submit_label": "Record the payment",
+            "intro": f"Order {order.number}: total {order.total} {order.currency}, paid {order.amount_paid} "
+                     f"{order.currency}, {order.balance_due} {order.currency} due.",
         }
         return TemplateResponse(request, "admin/orders/order/order_form.html", context)
 
@@ -432,7 +481,14 @@ class OrderAdmin(TransitionUrlsMixin, FSMAdminMixin, SimpleHistoryAdmin):
                     if err.extra.get("sku"):
                         error += f" ({err.extra['sku']}: {err.extra.get('available', 0)} available.)"
                 else:
-                    self.message_user(request, f"{order.number}: items changed; the customer is told.",
+                    order.refresh_from_db()
+                    money = ""
+                    if order.amount_paid and order.balance_due:
+                        money = (f" {order.balance_due} {order.currency} is left to pay: record the payment when it "
+                                 "arrives.")
+                    elif order.refund_due:
+                        money = f" {order.refund_due} {order.currency} is to refund: use “Refund the difference”."
+                    self.message_user(request, f"{order.number}: items changed; the customer is told.{money}",
                                       messages.SUCCESS)
                     return redirect(reverse("admin:orders_order_change", args=[order.pk]))
         for line in lines:

@@ -16,7 +16,7 @@ from .drafts import order_draft_place, order_draft_save
 from .errors import OrderNotFound
 from .filters import OrderFilter
 from .idempotency import idempotent, request_key
-from .models import Order, OrderDraft
+from .models import Order, OrderDraft, Payment
 from .selectors import order_detail, order_list
 from .serializers import (
     NoteSerializer,
@@ -27,9 +27,18 @@ from .serializers import (
     OrderEventSerializer,
     OrderLinesEditSerializer,
     OrderListSerializer,
+    PaymentCreateSerializer,
+    PaymentSerializer,
     TransitionSerializer,
 )
-from .services import order_add_note, order_edit_lines, order_place, order_transition, transition_names
+from .services import (
+    order_add_note,
+    order_edit_lines,
+    order_place,
+    order_record_payment,
+    order_transition,
+    transition_names,
+)
 
 
 def _fingerprint(data) -> str:
@@ -155,9 +164,10 @@ class OrderNoteApi(APIView):
 class OrderLinesEditApi(APIView):
     @extend_schema(request=OrderLinesEditSerializer, responses=with_errors({200: OrderDetailSerializer}),
                    parameters=[IDEMPOTENCY_HEADER],
-                   description="Change an unpaid order's items before it is processed: each change is a SKU and its "
-                               "new quantity (0 removes it, a new SKU adds it). Stock and totals follow; the customer "
-                               "is told.")
+                   description="Change an order's items until they are picked: each change is a SKU and its new "
+                               "quantity (0 removes it, a new SKU adds it). Stock and totals follow; the customer is "
+                               "told. On a paid order the difference becomes `balance_due` (partially paid) or "
+                               "`refund_due`.")
     def post(self, request, number: str):
         _staff_order(request, number)
         if not request.user.has_perm("orders.change_order"):
@@ -170,6 +180,37 @@ class OrderLinesEditApi(APIView):
             order_edit_lines(order=number, changes=[dict(c) for c in data["changes"]], actor=request.user,
                              reason=data["reason"])
             return Response(_detail(number, request.user))
+
+        return idempotent(request, run)
+
+
+class OrderPaymentApi(APIView):
+    """The payments received for an order (staff), and recording one: a storefront's payment provider reports a
+    capture, staff a bank transfer or cash. The provider's reference counts once per order."""
+
+    @extend_schema(responses=with_errors({200: PaymentSerializer(many=True)}))
+    def get(self, request, number: str):
+        _staff_order(request, number)
+        payments = (Payment.objects.filter(order__number=number).select_related("recorded_by")
+                    .order_by("created_at", "id"))
+        return Response(PaymentSerializer(payments, many=True).data)
+
+    @extend_schema(request=PaymentCreateSerializer, responses=with_errors({201: OrderDetailSerializer}),
+                   parameters=[IDEMPOTENCY_HEADER],
+                   description="Record money received. The payment status follows: partially paid while a balance is "
+                               "due, paid when it is all there. The same reference with the same amount is answered "
+                               "as recorded already; with another amount it is a 409.")
+    def post(self, request, number: str):
+        _staff_order(request, number)
+        if not request.user.has_perm("orders.record_payment"):
+            raise PermissionDenied("You may not record payments.")
+        serializer = PaymentCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+
+        def run():
+            order_record_payment(order=number, actor=request.user, **data)
+            return Response(_detail(number, request.user), status=status.HTTP_201_CREATED)
 
         return idempotent(request, run)
 

@@ -36,3 +36,9 @@ class RefundNotAllowed(DomainError):
     """More back than was paid, or a refund on an order nobody paid for (409)."""
 
     code = "refund_not_allowed"
+
+
+class PaymentReferenceReused(DomainError):
+    """A payment reference recorded already for the order, now with another amount or method (409)."""
+
+    code = "payment_reference_reused"

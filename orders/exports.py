@@ -29,7 +29,7 @@ logger = logging.getLogger(__name__)
 CHUNK = 2000
 PROGRESS_EVERY = 10_000
 COLUMNS = ["number", "placed_at", "status", "payment_status", "email", "ship_name", "ship_city", "ship_country",
-           "subtotal", "shipping_total", "total", "refunded_total", "currency"]
+           "subtotal", "shipping_total", "total", "amount_paid", "refunded_total", "currency"]
 # The admin's list filters, in the API's words.
 ADMIN_PARAMS = {"status__exact": "status", "payment_status__exact": "payment_status", "placed_at__gte": "placed_after",
                 "placed_at__lt": "placed_before", "warehouse": "warehouse", "q": "q"}

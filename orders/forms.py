@@ -1,3 +1,5 @@
+from decimal import Decimal
+
 from django import forms
 from django_countries import countries
 from django_countries.fields import LazyTypedChoiceField
@@ -63,3 +65,13 @@ class OrderLineForm(forms.Form):
 
 
 OrderLineFormSet = forms.formset_factory(OrderLineForm, extra=0, min_num=1, max_num=200, absolute_max=200)
+
+
+class PaymentForm(forms.Form):
+    """Money that arrived for an order (orders.services.order_record_payment)."""
+
+    amount = forms.DecimalField(min_value=Decimal("0.01"), max_digits=14, decimal_places=2)
+    method = forms.ChoiceField(choices=[("card", "Card"), ("bank_transfer", "Bank transfer"), ("cash", "Cash"),
+                                        ("other", "Other")], initial="bank_transfer")
+    reference = forms.CharField(required=False, max_length=100,
+                                help_text="The payment provider's or bank's reference: the same one is counted once.")

@@ -41,6 +41,7 @@ class Order(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
 
     class PaymentStatus(models.TextChoices):
         UNPAID = "unpaid", "Unpaid"
+        PARTIALLY_PAID = "partially_paid", "Partially paid"
         PAID = "paid", "Paid"
         PARTIALLY_REFUNDED = "partially_refunded", "Partially refunded"
         REFUNDED = "refunded", "Refunded"
@@ -73,9 +74,13 @@ class Order(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
     shipping_total = models.DecimalField(max_digits=12, decimal_places=2, default=0)
     total = models.DecimalField(max_digits=14, decimal_places=2)
     payment_status = models.CharField(max_length=20, choices=PaymentStatus.choices, default=PaymentStatus.UNPAID)
+    amount_paid = models.DecimalField(
+        max_digits=14, decimal_places=2, default=0, db_default=0, editable=False,
+        help_text="The sum of the payments received (Payment); written by order_record_payment only.",
+    )
     refunded_total = models.DecimalField(
         max_digits=14, decimal_places=2, default=0, editable=False,
-        help_text="The sum of the refunds issued (returns.Refund); never more than the total paid.",
+        help_text="The sum of the refunds issued (returns.Refund); never more than the amount paid.",
     )
     replaces = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="replacement_orders",
@@ -101,6 +106,7 @@ class Order(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
             ("transition_order", "Can move orders through their lifecycle"),
             ("add_internal_note", "Can add internal notes to orders"),
             ("ship_outside_waybill", "Can mark orders shipped outside Waybill (no parcel, no tracking)"),
+            ("record_payment", "Can record payments received for orders"),
         ]
         indexes = [
             models.Index(fields=["-placed_at", "-id"], name="order_placed_desc"),
@@ -116,12 +122,25 @@ class Order(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
             models.UniqueConstraint(fields=["number"], name="order_number_unique"),
             models.CheckConstraint(condition=Q(total__gte=0), name="order_total_not_negative"),
             # the last line of defence of refunds: never more back than was paid
-            models.CheckConstraint(condition=Q(refunded_total__gte=0) & Q(refunded_total__lte=models.F("total")),
-                                   name="order_refunded_le_total"),
+            models.CheckConstraint(condition=Q(amount_paid__gte=0), name="order_amount_paid_not_negative"),
+            models.CheckConstraint(condition=Q(refunded_total__gte=0)
+                                   & Q(refunded_total__lte=models.F("amount_paid")),
+                                   name="order_refunded_le_paid"),
         ]
 
     def __str__(self) -> str:
         return self.number
+
+    @property
+    def balance_due(self):
+        """What the customer still has to pay: the total beyond the payments received (a refund never creates a
+        debt). Above zero after items were added to a paid order."""
+        return max(self.total - self.amount_paid, 0)
+
+    @property
+    def refund_due(self):
+        """Paid beyond the total and not refunded yet: owed back after items were removed from a paid order."""
+        return max(self.amount_paid - self.total - self.refunded_total, 0)
 
     @property
     def reference_label(self) -> str:
@@ -347,6 +366,38 @@ class IdempotencyKey(models.Model):
 
     def __str__(self) -> str:
         return self.key
+
+
+class Payment(models.Model):
+    """Money received for an order (a card capture, a bank transfer, cash at the counter), as the shop's payment
+    provider reported it. The order's amount_paid is their sum, kept under the order's row lock; a provider's
+    reference is recorded once per order, so a repeated report of the same payment counts once."""
+
+    class Method(models.TextChoices):
+        CARD = "card", "Card"
+        BANK_TRANSFER = "bank_transfer", "Bank transfer"
+        CASH = "cash", "Cash"
+        OTHER = "other", "Other"
+
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="payments")
+    amount = models.DecimalField(max_digits=14, decimal_places=2)
+    method = models.CharField(max_length=20, choices=Method.choices, default=Method.CARD)
+    reference = models.CharField(max_length=100, blank=True,
+                                 help_text="The payment provider's id for it (a capture or transfer reference).")
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                    related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="payment_amount_positive"),
+            models.UniqueConstraint(fields=["order", "reference"], condition=~Q(reference=""),
+                                    name="payment_reference_once_per_order"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.amount} ({self.get_method_display()})"
 
 
 class IdempotentResponse(models.Model):

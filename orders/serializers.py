@@ -1,8 +1,10 @@
+from decimal import Decimal
+
 from django_countries import countries
 from django_countries.serializer_fields import CountryField
 from rest_framework import serializers
 
-from .models import Allocation, Order, OrderEvent, OrderLine
+from .models import Allocation, Order, OrderEvent, OrderLine, Payment
 
 
 class IsoCountryField(CountryField):
@@ -122,8 +124,17 @@ class OrderDetailSerializer(OrderListSerializer):
     allocations = serializers.SerializerMethodField()
     timeline = OrderEventSerializer(source="events", many=True)
 
+    amount_paid = serializers.DecimalField(max_digits=14, decimal_places=2, read_only=True,
+                                           help_text="The sum of the payments received.")
+    refunded_total = serializers.DecimalField(max_digits=14, decimal_places=2, read_only=True)
+    balance_due = serializers.DecimalField(max_digits=14, decimal_places=2, read_only=True,
+                                           help_text="Still to pay: the total beyond the payments received.")
+    refund_due = serializers.DecimalField(max_digits=14, decimal_places=2, read_only=True,
+                                          help_text="Paid beyond the total and not refunded yet (items removed).")
+
     class Meta(OrderListSerializer.Meta):
-        fields = OrderListSerializer.Meta.fields + ["phone", "notes", "shipping_address", "lines", "allocations",
+        fields = OrderListSerializer.Meta.fields + ["amount_paid", "refunded_total", "balance_due", "refund_due",
+                                                    "phone", "notes", "shipping_address", "lines", "allocations",
                                                     "timeline"]
 
     def get_allocations(self, obj) -> list[dict]:
@@ -192,3 +203,18 @@ class OrderDraftSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
     placed_order = serializers.CharField(source="placed_order.number", default=None, allow_null=True)
+
+
+class PaymentSerializer(serializers.ModelSerializer):
+    recorded_by = serializers.CharField(source="recorded_by.username", default="", read_only=True)
+
+    class Meta:
+        model = Payment
+        fields = ["id", "amount", "method", "reference", "recorded_by", "created_at"]
+
+
+class PaymentCreateSerializer(serializers.Serializer):
+    amount = serializers.DecimalField(max_digits=14, decimal_places=2, min_value=Decimal("0.01"))
+    method = serializers.ChoiceField(choices=Payment.Method.choices, default=Payment.Method.CARD)
+    reference = serializers.CharField(max_length=100, required=False, allow_blank=True, default="",
+                                      help_text="The payment provider's id: the same reference counts once.")

@@ -32,6 +32,7 @@ from .errors import (
     IdempotencyKeyReused,
     InvalidOrder,
     OrderNotFound,
+    PaymentReferenceReused,
     RefundNotAllowed,
     TransitionForbidden,
     TransitionNotAllowed,
@@ -46,6 +47,7 @@ from .models import (
     Order,
     OrderEvent,
     OrderLine,
+    Payment,
 )
 from .signals import order_event_recorded
 
@@ -632,20 +634,107 @@ def order_add_note(*, order: Order | str, author, text: str, internal: bool = Tr
     return _record_event(locked, actor=author, kind=OrderEvent.Kind.NOTE, text=text.strip(), internal=internal)
 
 
+PAYMENT_METHODS = dict(Payment.Method.choices)
+MAX_PAYMENT = Decimal("999999999999.99")  # what amount_paid's 14 digits hold
+
+
+def _payment_status_of(order: Order) -> str:
+    """The payment status follows from the money: nothing received, part of the total, all of it, and then what
+    went back. A paid order whose items were added to is partially paid again until the rest arrives."""
+    S = Order.PaymentStatus
+    if order.amount_paid <= 0:
+        return S.UNPAID
+    if order.refunded_total > 0:
+        return S.REFUNDED if order.refunded_total >= order.amount_paid else S.PARTIALLY_REFUNDED
+    return S.PAID if order.amount_paid >= order.total else S.PARTIALLY_PAID
+
+
+def order_refund_due(order: Order) -> Decimal:
+    """Money owed back and not refunded yet: everything paid for a cancelled order, else what was paid beyond the
+    total (items removed from a paid order)."""
+    if order.status == Order.Status.CANCELLED:
+        return max(order.amount_paid - order.refunded_total, Decimal("0.00"))
+    return order.refund_due
+
+
+def _clean_payment(*, amount, method: str, reference: str) -> tuple[Decimal, str, str]:
+    errors: dict[str, list[str]] = {}
+    try:
+        amount = Decimal(str(amount))
+        if not amount.is_finite() or amount != amount.quantize(Decimal("0.01")):
+            raise ArithmeticError
+    except (ArithmeticError, ValueError):
+        errors["amount"] = ["An amount with at most two decimals, e.g. 19.90."]
+    else:
+        if not Decimal("0") < amount <= MAX_PAYMENT:
+            errors["amount"] = ["An amount above zero."]
+    if method not in PAYMENT_METHODS:
+        errors["method"] = [f"One of: {', '.join(PAYMENT_METHODS)}."]
+    reference = str(reference or "").strip()
+    if len(reference) > 100 or has_control_characters(reference, single_line=True):
+        errors["reference"] = ["At most 100 characters on one line."]
+    if errors:
+        raise InvalidOrder("The payment cannot be recorded as it is.", fields=errors)
+    return amount, method, reference
+
+
+@atomic_service
+def order_record_payment(*, order: Order | str, amount, method: str = Payment.Method.CARD, reference: str = "",
+                         actor=None, text: str = "") -> Payment:
+    """Money arrived for an order. amount_paid grows by it and the payment status follows (partially paid, paid);
+    the payment goes on the timeline. The provider's reference counts once per order: the same payment reported
+    again is answered with the payment already recorded, the same reference with another amount is refused (409).
+    A payment for a cancelled order is recorded too: it is then money to refund."""
+    amount, method, reference = _clean_payment(amount=amount, method=method, reference=reference)
+    locked = _lock(order)
+    if reference:
+        known = Payment.objects.filter(order=locked, reference=reference).first()
+        if known is not None:
+            if known.amount == amount and known.method == method:
+                return known
+            raise PaymentReferenceReused(
+                f"Payment {reference} of order {locked.number} was recorded already, as {known.amount} "
+                f"{locked.currency} ({known.get_method_display().lower()}).",
+                reference=reference, amount=str(known.amount), method=known.method)
+    if locked.amount_paid + amount > MAX_PAYMENT:
+        raise InvalidOrder("The payment cannot be recorded as it is.", fields={"amount": ["Too large."]})
+    payment = Payment.objects.create(order=locked, amount=amount, method=method, reference=reference,
+                                     recorded_by=actor if getattr(actor, "pk", None) else None)
+    before = locked.payment_status
+    locked.amount_paid += amount
+    locked.payment_status = _payment_status_of(locked)
+    locked.save(update_fields=["amount_paid", "payment_status", "updated_at"])
+    words = f"Payment of {amount} {locked.currency} received"
+    if locked.balance_due:
+        words += f"; {locked.balance_due} {locked.currency} left to pay"
+    _record_event(locked, actor=actor, kind=OrderEvent.Kind.PAYMENT, from_status=before,
+                  to_status=locked.payment_status, text=text or f"{words}.",
+                  data={"payment_amount": str(amount), "currency": locked.currency, "method": method,
+                        "reference": reference, "amount_paid": str(locked.amount_paid),
+                        "balance_due": str(locked.balance_due)})
+    return payment
+
+
 @atomic_service
 def order_set_payment_status(*, order: Order | str, payment_status: str, actor=None, reason: str = "") -> Order:
-    if payment_status not in Order.PaymentStatus.values:
-        allowed = ", ".join(Order.PaymentStatus.values)
-        raise InvalidOrder("Unknown payment status.", fields={"payment_status": [f"One of: {allowed}."]})
+    """The payment status by name, for a shop that reports only "paid" or "refunded": "paid" records a payment of
+    the balance due, "refunded" a refund of what is left. The status otherwise follows from the payments and
+    refunds (order_record_payment, order_record_refund), so the other names are refused."""
+    S = Order.PaymentStatus
+    if payment_status not in (S.PAID, S.REFUNDED):
+        allowed = ", ".join(S.values) if payment_status not in S.values else "paid, refunded"
+        raise InvalidOrder("Unknown payment status." if payment_status not in S.values else
+                           "That payment status follows from the payments and refunds: record one of them.",
+                           fields={"payment_status": [f"One of: {allowed}."]})
     locked = _lock(order)
-    before = locked.payment_status
-    if before == payment_status:
+    if payment_status == S.PAID and locked.balance_due > 0:
+        order_record_payment(order=locked, amount=locked.balance_due, method=Payment.Method.OTHER, actor=actor,
+                             text=reason)
+    elif payment_status == S.REFUNDED and order_refundable(locked) > 0:
+        order_record_refund(order=locked, amount=order_refundable(locked), actor=actor, text=reason)
+    else:
         return locked
-    locked.payment_status = payment_status
-    locked.save(update_fields=["payment_status", "updated_at"])
-    _record_event(locked, actor=actor, kind=OrderEvent.Kind.PAYMENT, from_status=before, to_status=payment_status,
-                  text=reason or f"Payment {locked.get_payment_status_display().lower()}")
-    return locked
+    return _lock(locked)
 
 
 # --- after-sales: claims, refunds and replacements (the returns app calls these under its own service) --------
@@ -662,10 +751,8 @@ def order_lines_claim(*, order: Order, changes: dict[int, int]) -> None:
 
 
 def order_refundable(order: Order) -> Decimal:
-    """What can still be refunded: the total paid minus what was refunded (nothing on an unpaid order)."""
-    if order.payment_status == Order.PaymentStatus.UNPAID:
-        return Decimal("0.00")
-    return order.total - order.refunded_total
+    """What can still be refunded: the amount paid minus what was refunded (nothing on an unpaid order)."""
+    return max(order.amount_paid - order.refunded_total, Decimal("0.00"))
 
 
 @atomic_service
@@ -678,18 +765,17 @@ def order_record_refund(*, order: Order | str, amount: Decimal, actor=None, text
     refundable = order_refundable(locked)
     if amount <= 0:
         raise InvalidOrder("A refund is an amount above zero.", fields={"amount": ["Must be above zero."]})
-    if locked.payment_status == Order.PaymentStatus.UNPAID:
+    if locked.amount_paid <= 0:
         raise RefundNotAllowed(f"Order {locked.number} was not paid: there is nothing to refund.",
                                number=locked.number, refundable="0.00")
     if amount > refundable:
         raise RefundNotAllowed(
             f"At most {refundable} {locked.currency} of order {locked.number} can still be refunded "
-            f"({locked.refunded_total} of {locked.total} already refunded).",
+            f"({locked.refunded_total} of {locked.amount_paid} paid already refunded).",
             number=locked.number, refundable=str(refundable), requested=str(amount))
     before = locked.payment_status
     locked.refunded_total += amount
-    locked.payment_status = (Order.PaymentStatus.REFUNDED if locked.refunded_total == locked.total
-                             else Order.PaymentStatus.PARTIALLY_REFUNDED)
+    locked.payment_status = _payment_status_of(locked)
     locked.save(update_fields=["refunded_total", "payment_status", "updated_at"])
     _record_event(locked, actor=actor, kind=OrderEvent.Kind.PAYMENT, from_status=before,
                   to_status=locked.payment_status, text=text or f"Refund of {amount} {locked.currency} issued.",
@@ -844,16 +930,13 @@ def order_edit_lines(*, order: Order | str, changes: Sequence[dict], actor=None,
     a line (0 removes it; a SKU not on the order adds it). The reserved stock follows (more is allocated like at
     placement, out of stock refused or backordered; less is released), prices come from the catalogue for new
     lines and stay as sold for the others, and the totals follow. The customer sees the change on the timeline
-    and by email. Paid orders are not edited: the difference would be money to collect or to refund."""
+    and by email. A paid order may change too: items added leave a balance to pay (partially paid until
+    order_record_payment), items removed leave money to refund (order_refund_due; staff refund it)."""
     locked = _lock(order)
     if locked.status not in EDITABLE:
         raise TransitionNotAllowed(
             f"Order {locked.number} is {locked.get_status_display().lower()}: its items can change only before it "
             "is picked (its address can still change until the label).", status=locked.status)
-    if locked.payment_status != Order.PaymentStatus.UNPAID:
-        raise TransitionNotAllowed(
-            f"Order {locked.number} is paid: change it by refunding items, or place a new order for more.",
-            status=locked.status, payment_status=locked.payment_status)
     refusal = next((why for guard in EDIT_GUARDS if (why := guard(locked))), "")
     if refusal:
         raise TransitionNotAllowed(refusal, status=locked.status)
@@ -952,11 +1035,25 @@ def order_edit_lines(*, order: Order | str, changes: Sequence[dict], actor=None,
                 line.save(update_fields=["backordered_quantity", "backorder_expected_on"])
     subtotal = sum((line.line_total for line in OrderLine.objects.filter(order=locked)), Decimal("0"))
     locked.subtotal, locked.total = subtotal, subtotal + locked.shipping_total
-    locked.save(update_fields=["subtotal", "total", "updated_at"])
+    paid_before = locked.payment_status
+    locked.payment_status = _payment_status_of(locked)
+    locked.save(update_fields=["subtotal", "total", "payment_status", "updated_at"])
     words = "; ".join(f"{s['name']}: {s['from']} → {s['to']}" if s["to"] else f"{s['name']} removed"
                       for s in summary)
-    _record_event(locked, actor=actor, kind=OrderEvent.Kind.NOTE, text=f"Your order was changed: {words}.",
-                  data={"order_edited": summary, "total": str(locked.total), "reason": reason[:500]})
+    money, cur = "", locked.currency
+    if locked.amount_paid and locked.balance_due:
+        money = f" The new total is {locked.total} {cur}: {locked.balance_due} {cur} is left to pay."
+    elif locked.refund_due:
+        money = f" The new total is {locked.total} {cur}: we will refund you {locked.refund_due} {cur}."
+    _record_event(locked, actor=actor, kind=OrderEvent.Kind.NOTE, text=f"Your order was changed: {words}.{money}",
+                  data={"order_edited": summary, "total": str(locked.total), "reason": reason[:500],
+                        "amount_paid": str(locked.amount_paid), "balance_due": str(locked.balance_due),
+                        "refund_due": str(locked.refund_due)})
+    if locked.payment_status != paid_before:
+        _record_event(locked, actor=actor, kind=OrderEvent.Kind.PAYMENT, from_status=paid_before,
+                      to_status=locked.payment_status,
+                      text=f"{locked.balance_due} {locked.currency} left to pay after the order changed.",
+                      data={"balance_due": str(locked.balance_due), "currency": locked.currency})
     return locked
 
 

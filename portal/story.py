@@ -76,8 +76,15 @@ def customer_story(order: Order, events: list[OrderEvent], *, carriers: dict[str
             if amount:
                 steps.append(Step(event.created_at, f"Refund of {amount} {order.currency} issued",
                                   "It goes back the way you paid.", "refund"))
+            elif (event.data or {}).get("payment_amount"):
+                left = (event.data or {}).get("balance_due") or "0"
+                steps.append(Step(event.created_at, f"Payment of {event.data['payment_amount']} {order.currency} "
+                                  "received", f"{left} {order.currency} is left to pay." if left not in ("0", "0.00")
+                                  else "", "payment"))
             elif event.to_status == Order.PaymentStatus.PAID:
                 steps.append(Step(event.created_at, "Payment received", "", "payment"))
+            elif event.to_status == Order.PaymentStatus.PARTIALLY_PAID:
+                steps.append(Step(event.created_at, "Left to pay", event.text, "payment"))
         elif event.kind == OrderEvent.Kind.NOTE:
             steps.append(Step(event.created_at, "Message from customer service", event.text, "note"))
         elif event.kind == "parcel_update":

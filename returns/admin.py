@@ -18,7 +18,7 @@ from django.utils.html import format_html, format_html_join
 from config.admin import AppendOnlyAdmin, EstimatedCountPaginator, ReadOnlyTabularInline
 from config.errors import DomainError
 from orders.models import Order
-from orders.services import order_refundable
+from orders.services import order_refund_due, order_refundable
 
 from . import forms
 from .models import Reason, Refund, ReturnEvent, ReturnLine, ReturnRequest
@@ -344,6 +344,10 @@ class ReturnRequestAdmin(admin.ModelAdmin):
         initial = {"items_amount": order.subtotal, "shipping_amount": order.shipping_total,
                    "reason": "Parcel came back to us: refunded instead of sent again."
                    if order.status == Order.Status.RETURNED else ""}
+        due = order_refund_due(order)
+        if due and order.status != Order.Status.CANCELLED:  # items removed after payment: just the difference
+            initial = {"items_amount": due, "shipping_amount": 0,
+                       "reason": "Items removed from the order after payment: the difference refunded."}
         form = forms.RefundForm(request.POST if request.method == "POST" else None, initial=initial)
         if request.method == "POST" and form.is_valid():
             data = form.cleaned_data

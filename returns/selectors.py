@@ -1,15 +1,13 @@
-"""Reads for returns: lists scoped to the viewer, one return with everything its page shows, overdue returns,
+"""Reads for returns: lists scoped to the viewer, one return with everything its page shows,
 and defect traceability (the figures the analytics dashboard charts)."""
 
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timedelta
+from datetime import datetime
 
-from django.conf import settings
 from django.db.models import Count, F, OuterRef, Prefetch, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce, Left
-from django.utils import timezone
 
 from inventory.models import UnitEvent
 from orders.models import Order, OrderEvent, OrderLine
@@ -84,21 +82,6 @@ def return_detail(*, number: str, user) -> ReturnRequest:
         return qs.get(number=number)
     except ReturnRequest.DoesNotExist:
         raise ReturnNotFound(f"No return {number}.", number=number) from None
-
-
-def return_unresolved(*, now: datetime | None = None) -> QuerySet[ReturnRequest]:
-    """Returns whose item came back more than WAYBILL_RETURN_UNRESOLVED_ALERT_HOURS ago and are not resolved."""
-    cutoff = (now or timezone.now()) - timedelta(hours=settings.WAYBILL_RETURN_UNRESOLVED_ALERT_HOURS)
-    return (ReturnRequest.objects.select_related("order")
-            .filter(status__in=[ReturnRequest.Status.RECEIVED, ReturnRequest.Status.INSPECTED],
-                    received_at__lt=cutoff).order_by("received_at"))
-
-
-def return_overdue_items(*, today: date | None = None) -> QuerySet[ReturnRequest]:
-    """Advance replacements whose faulty item is past its due date and not back."""
-    return (ReturnRequest.objects.select_related("order")
-            .filter(status=ReturnRequest.Status.AWAITING_ITEM, item_due_by__lt=today or timezone.localdate())
-            .order_by("item_due_by"))
 
 
 def delivered_by_line(*, order: Order, lines: dict[int, OrderLine]) -> dict[int, tuple[int, datetime | None]]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 
 from django.apps import apps
@@ -898,50 +898,16 @@ def _replacement_shipped(rr: ReturnRequest, shipment: Shipment, payload: dict) -
 # --- alerts ------------------------------------------------------------------------------------------------------
 
 @atomic_service
-def return_alert_overdue(*, now: datetime | None = None) -> int:
-    """Alert staff once about each return received but unresolved for WAYBILL_RETURN_UNRESOLVED_ALERT_HOURS, and
-    each advance replacement whose faulty item is past its due date. Returns how many alerts were raised now."""
-    if not apps.is_installed("notifications"):
-        return 0
-    from notifications.selectors import outbox_keys_recorded
-    from notifications.services import notification_emit
-
-    from .selectors import return_overdue_items, return_unresolved
-
-    now = now or timezone.now()
-    found = [("unresolved", rr, f"return:{rr.pk}:unresolved:{rr.received_at.isoformat()}")
-             for rr in return_unresolved(now=now)]
-    found += [("item_overdue", rr, f"return:{rr.pk}:item_overdue:{rr.item_due_by.isoformat()}")
-              for rr in return_overdue_items(today=timezone.localdate(now))]
-    already = outbox_keys_recorded(keys=[key for _, _, key in found])
-    raised = 0
-    for what, rr, key in found:
-        if key in already:
-            continue
-        link = reverse("admin:returns_returnrequest_change", args=[rr.pk])
-        if what == "unresolved":
-            hours = int((now - rr.received_at).total_seconds() // 3600)
-            title = f"Return {rr.number} received {hours} h ago and not resolved"
-            message = (f"The item of order {rr.order.number} came back {hours} hours ago. Inspect it and give the "
-                       f"customer their {rr.get_resolution_display().lower()}.")
-            event = "return.unresolved_alert"
-        else:
-            title = f"Faulty item of return {rr.number} not back"
-            message = (f"A replacement was sent ahead for order {rr.order.number}; the faulty item was due back by "
-                       f"{rr.item_due_by.isoformat()} and has not arrived. Contact the customer.")
-            event = "return.item_overdue_alert"
-        notification_emit(event=event, subject=rr, idempotency_key=key, payload={
-            "title": title, "message": message, "link": link, "order_number": rr.order.number,
-            "return_number": rr.number})
-        _record(rr, kind=ReturnEvent.Kind.ALERT, internal=True, text=title + ".")
-        raised += 1
-    return raised
+def return_record_alert(*, return_request: ReturnRequest, text: str) -> ReturnEvent:
+    """Put a staff alert raised about the return (analytics' time-in-state rules: received and not resolved, the
+    faulty item of an advance replacement not back) on its timeline, for staff only."""
+    return _record(return_request, kind=ReturnEvent.Kind.ALERT, internal=True, text=text)
 
 
 __all__ = [
     "Inspection", "LineRequest", "allowed_transitions", "refund_issue", "return_add_note", "return_add_photo",
-    "return_alert_overdue", "return_approve", "return_cancel", "return_close", "return_create", "return_inspect",
-    "return_receive", "return_reject", "return_resolve", "return_window",
+    "return_approve", "return_cancel", "return_close", "return_create", "return_inspect", "return_receive",
+    "return_record_alert", "return_reject", "return_resolve", "return_window",
 ]
 
 

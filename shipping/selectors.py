@@ -87,10 +87,6 @@ def shipment_overdue_q(now=None) -> Q:
              direction=Shipment.Direction.OUTBOUND)
 
 
-def shipment_overdue_list(*, now=None) -> QuerySet[Shipment]:
-    return Shipment.objects.select_related("order", "warehouse", "carrier").filter(shipment_overdue_q(now))
-
-
 def pick_list_rows(*, order_ids) -> list[dict]:
     """Units to pick for the orders, grouped by warehouse then SKU: [{warehouse, sku, name, quantity, orders}].
 

@@ -49,7 +49,7 @@ from .errors import (
     TrackingNumberNotFound,
 )
 from .models import Carrier, ParcelSize, PickWave, Shipment, ShipmentEvent, ShipmentLine, ShipmentUnit
-from .selectors import shipment_overdue_list, shippable_quantities
+from .selectors import shippable_quantities
 from .signals import shipment_status_changed
 
 S = Shipment.Status
@@ -677,36 +677,6 @@ def shipment_record_carrier_event(*, carrier: Carrier | str, tracking_number: st
             raise
         return CarrierEventResult(existing.shipment, False, False,
                                   f"Event {event_id} was received before; nothing changed.")
-
-
-@atomic_service
-def shipment_alert_overdue_scans(*, now: datetime | None = None) -> int:
-    """Alert staff once about each label the carrier has not scanned WAYBILL_SHIPMENT_SCAN_OVERDUE_HOURS after it
-    was created (a parcel that may never have been collected). Returns how many alerts were raised now.
-    """
-    if not apps.is_installed("notifications"):
-        return 0
-    from notifications.selectors import outbox_keys_recorded
-    from notifications.services import notification_emit
-
-    overdue = list(shipment_overdue_list(now=now))
-    keys = {s.pk: f"shipment:{s.pk}:scan_overdue:{s.label_created_at.isoformat()}" for s in overdue}
-    already = outbox_keys_recorded(keys=keys.values())
-    raised = 0
-    for shipment in overdue:
-        if keys[shipment.pk] in already:
-            continue
-        hours = int(((now or timezone.now()) - shipment.label_created_at).total_seconds() // 3600)
-        notification_emit(
-            event="shipment.scan_overdue", subject=shipment.order, idempotency_key=keys[shipment.pk],
-            payload={"title": f"No carrier scan for {shipment.reference_label} ({shipment.order.number})",
-                     "message": f"The {shipment.carrier.name} label {shipment.tracking_number} was created {hours} h "
-                                "ago and the carrier has not scanned the parcel. Check it was collected.",
-                     "link": reverse("admin:shipping_shipment_change", args=[shipment.pk]),
-                     "order_number": shipment.order.number, "tracking_number": shipment.tracking_number},
-        )
-        raised += 1
-    return raised
 
 
 # --- pick waves ----------------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ Pure functions over a `Hours` value (no database), so the SLA rules can be teste
     hours = Hours(zone="Europe/Berlin", week={0: [(time(9), time(17))], ...}, holidays={date(2026, 12, 25)})
     due = add_business_minutes(hours, start, 8 * 60)        # 8 working hours after `start`
     spent = business_minutes_between(hours, start, end)     # working minutes in [start, end)
+    since = subtract_business_minutes(hours, end, 8 * 60)   # what started by then has waited 8 working hours
 
 Local wall-clock times are turned into instants with zoneinfo, so a day that changes to or from summer time has
 the hours it really has.
@@ -76,3 +77,34 @@ def business_minutes_between(hours: Hours, start: datetime, end: datetime) -> fl
             break
         total += max(timedelta(0), min(close, end) - max(begin, start))
     return total.total_seconds() / 60
+
+
+def _intervals_back(hours: Hours, end: datetime) -> Iterator[tuple[datetime, datetime]]:
+    """Working intervals (as aware datetimes) from the day of `end` back, latest first."""
+    tz = hours.tz
+    day = end.astimezone(tz).date()
+    for _ in range(MAX_DAYS):
+        if day not in hours.holidays:
+            for opens, closes in sorted(hours.week.get(day.weekday(), []), reverse=True):
+                begin = datetime.combine(day, opens, tzinfo=tz)
+                close = datetime.combine(day, closes, tzinfo=tz) if closes > opens else \
+                    datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz)
+                yield begin.astimezone(UTC), close.astimezone(UTC)
+        day -= timedelta(days=1)
+    raise NoWorkingHours(f"No working hours in the {MAX_DAYS} days before {end.isoformat()}.")
+
+
+def subtract_business_minutes(hours: Hours, end: datetime, minutes: float) -> datetime:
+    """The latest instant from which `minutes` working minutes have passed by `end`: something that started then or
+    earlier is due by `end` (add_business_minutes' inverse, for "waiting longer than N working hours")."""
+    left = timedelta(minutes=minutes)
+    if left <= timedelta(0):
+        return end
+    for begin, close in _intervals_back(hours, end):
+        if begin >= end:
+            continue
+        close = min(close, end)
+        if close - left >= begin:
+            return close - left
+        left -= close - begin
+    raise AssertionError("unreachable")  # _intervals_back raises first

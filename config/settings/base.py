@@ -58,6 +58,9 @@ MIDDLEWARE = [
     "config.middleware.RefuseControlCharactersMiddleware",  # before anything reads the URL into a query
     "config.unavailable.DatabaseUnavailableMiddleware",  # the database out of reach: 503 + Retry-After
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Read-only requests to a replica, and each client's last write remembered (config/replicas.py). Inside
+    # DatabaseUnavailableMiddleware, outside SessionMiddleware; not used at all without DATABASE_REPLICA_URL.
+    "config.replicas.ReplicaMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -141,6 +144,60 @@ def database_for_pooler(database: dict, pooler: str) -> dict:
 DATABASE_POOLER = env("DATABASE_POOLER", default="")
 DATABASES["default"] = database_for_pooler(DATABASES["default"], DATABASE_POOLER)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Read replicas (config/replicas.py, docs/operations.md) ------------------------------------------------------
+# DATABASE_REPLICA_URL: one or more streaming replicas of DATABASE_URL, comma-separated (a comma inside a URL is
+# written %2C). Each becomes an alias replica1, replica2, ... with the primary's options; read-only pages and list
+# APIs read from them, everything else from the primary.
+DATABASE_REPLICA_URLS = [url.strip() for url in env.list("DATABASE_REPLICA_URL", default=[]) if url.strip()]
+# A replica further behind than this is not read from (reads go to the primary) and /health/ warns about it.
+WAYBILL_REPLICA_MAX_LAG_SECONDS = env.float("WAYBILL_REPLICA_MAX_LAG_SECONDS", default=30.0)
+# How long a replica's measured position is trusted (one query per replica and web process per period), and how
+# long one that did not answer is left alone before it is tried again.
+WAYBILL_REPLICA_CHECK_SECONDS = env.float("WAYBILL_REPLICA_CHECK_SECONDS", default=1.0)
+WAYBILL_REPLICA_RETRY_SECONDS = env.float("WAYBILL_REPLICA_RETRY_SECONDS", default=5.0)
+# GET and HEAD requests that may read from a replica: URL names ("namespace:name", "namespace:*") and URL path
+# prefixes; a view may also say so itself with config.replicas.replica_reads (or refuse with primary_reads).
+WAYBILL_REPLICA_READ_VIEWS = [
+    # the customer's pages (not portal:verify: that GET activates an account)
+    *(f"portal:{name}" for name in (
+        "home", "order-list", "order-lookup", "order-detail", "order-invoice", "order-address", "report-problem",
+        "return-list", "return-detail", "return-label", "ticket-list", "ticket-new", "ticket-detail",
+        "notifications", "notification")),
+    "shipping:*",  # the public tracking page
+    # list and detail APIs (their GETs; a POST to the same URL is a write)
+    "order-list", "order-detail", "order-draft-list", "order-draft-detail", "return-list", "return-detail",
+    "shipment-list", "shipment-detail", "ticket-list", "ticket-detail", "product-list", "product-detail",
+    "stock-list", "stock-movement-list", "warehouse-list", "warehouse-detail", "goods-receipt-list",
+    "goods-receipt-detail", "serial-lookup",
+]
+WAYBILL_REPLICA_READ_PATHS = ["/analytics/"]
+
+
+def add_replicas(databases: dict) -> list[str]:
+    """Add an alias per DATABASE_REPLICA_URL to `databases`, with the primary's options (connect timeout,
+    CONN_MAX_AGE, ...); the test runner points them at the primary's test database (TEST MIRROR) instead of
+    creating one. Returns the DATABASE_ROUTERS these databases need."""
+    if not DATABASE_REPLICA_URLS:
+        return []
+    primary = databases["default"]
+    if not primary["ENGINE"].endswith("postgresql"):
+        raise ImproperlyConfigured("DATABASE_REPLICA_URL needs a PostgreSQL DATABASE_URL (streaming replicas).")
+    for number, url in enumerate(DATABASE_REPLICA_URLS, start=1):
+        replica = env.db_url_config(url)
+        if not replica["ENGINE"].endswith("postgresql"):
+            raise ImproperlyConfigured(f"DATABASE_REPLICA_URL #{number} is not a PostgreSQL URL.")
+        for key in ("ATOMIC_REQUESTS", "AUTOCOMMIT", "CONN_MAX_AGE", "CONN_HEALTH_CHECKS",
+                    "DISABLE_SERVER_SIDE_CURSORS", "TIME_ZONE"):  # a replica behind PgBouncer needs the last too
+            if key in primary:
+                replica.setdefault(key, primary[key])
+        replica["OPTIONS"] = {**primary.get("OPTIONS", {}), **replica.get("OPTIONS", {})}
+        replica["TEST"] = {"MIRROR": "default"}
+        databases[f"replica{number}"] = replica
+    return ["config.replicas.ReplicaRouter"]
+
+
+DATABASE_ROUTERS = add_replicas(DATABASES)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -332,7 +389,7 @@ CELERY_IMPORTS = ["notifications.retention"]  # tasks outside the apps' tasks.py
 #   staff_alerts  alerts to staff (late parcels, SLA breaches, low stock): the same tasks, for staff events
 #   webhooks      deliveries to webhook endpoints, and the fan-out of events that only webhooks receive
 #   bulk          exports, bulk jobs (shipments for many orders), analytics rollups (analytics.tasks.*)
-#   celery        everything else: beat's scans and sweeps, retention
+#   celery        everything else: beat's scans and sweeps (the time-in-state rules too), retention
 # The notification tasks serve customers, staff and webhooks alike, so whoever publishes one names its queue from
 # the event's audience (notifications/queues.py); the routes below are the rest.
 CELERY_TASK_DEFAULT_QUEUE = "celery"
@@ -343,7 +400,9 @@ CELERY_TASK_ROUTES = {
     "notifications.tasks.notification_send_task": {"queue": "email"},
     "notifications.webhooks.webhook_deliver_task": {"queue": "webhooks"},
     "orders.tasks.export_job_run_task": {"queue": "bulk"},
-    "analytics.tasks.*": {"queue": "bulk"},
+    # a scan that raises staff alerts, like beat's others: on the default queue, never behind a long export
+    "analytics.tasks.time_in_state_evaluate_task": {"queue": CELERY_TASK_DEFAULT_QUEUE},
+    "analytics.tasks.*": {"queue": "bulk"},  # the dashboard's rollups
 }
 # A task in the middle of an SMTP conversation when Redis goes away finishes it (cancelling it would leave its
 # email uncertain); Celery 6 changes this default, so it is said here.
@@ -353,9 +412,13 @@ CELERY_BEAT_SCHEDULE: dict = {
     "orders-export-jobs-sweep": {"task": "orders.tasks.export_jobs_sweep_task", "schedule": 60},
     # sent outbox rows, webhook attempts and expired idempotency keys (notifications/retention.py)
     "retention-purge": {"task": "notifications.retention.retention_purge_task", "schedule": 60 * 60},
-    "shipping-overdue-scan-alerts": {"task": "shipping.tasks.shipment_alert_overdue_scans_task", "schedule": 15 * 60},
-    "returns-overdue-alerts": {"task": "returns.tasks.return_alert_overdue_task", "schedule": 15 * 60},
-    "support-sla-alerts": {"task": "support.tasks.sla_alert_task", "schedule": 5 * 60},
+    # every active time-in-state rule (analytics/time_in_state): labels never scanned, returns not resolved, SLA
+    # breaches, unfulfilled orders... one staff alert per breach
+    "analytics-time-in-state": {
+        "task": "analytics.tasks.time_in_state_evaluate_task",
+        "schedule": env.float("WAYBILL_TIME_IN_STATE_EVERY_SECONDS", default=5 * 60),
+    },
+    "support-sla-alerts": {"task": "support.tasks.sla_alert_task", "schedule": 5 * 60},  # warnings
     "support-close-solved": {"task": "support.tasks.ticket_close_solved_task", "schedule": 60 * 60},
     "notifications-outbox-sweep": {
         "task": "notifications.tasks.outbox_sweep_task",
@@ -390,6 +453,8 @@ DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Waybill <orders@waybill.
 EMAIL_TIMEOUT = env.float("EMAIL_TIMEOUT", default=10.0)
 
 # --- Shipping (shipping/) --------------------------------------------------------------------------------
+# the admin's "no scan" filter, and the maximum age the default time-in-state rule "Label created but never scanned"
+# starts with (the rule, in the admin, decides who is alerted when)
 WAYBILL_SHIPMENT_SCAN_OVERDUE_HOURS = env.int("WAYBILL_SHIPMENT_SCAN_OVERDUE_HOURS", default=48)
 # How far a carrier's clock may be behind ours: a scan stamped this much before the label still applies.
 WAYBILL_CARRIER_CLOCK_SKEW_SECONDS = env.int("WAYBILL_CARRIER_CLOCK_SKEW_SECONDS", default=300)
@@ -400,6 +465,7 @@ WAYBILL_TRACKING_RATE_WINDOW_SECONDS = env.int("WAYBILL_TRACKING_RATE_WINDOW_SEC
 WAYBILL_RETURN_WINDOW_DAYS = env.int("WAYBILL_RETURN_WINDOW_DAYS", default=30)  # products may set their own
 WAYBILL_DEFECT_CLAIM_DAYS = env.int("WAYBILL_DEFECT_CLAIM_DAYS", default=730)  # defects: the legal guarantee
 WAYBILL_ADVANCE_REPLACEMENT_DAYS = env.int("WAYBILL_ADVANCE_REPLACEMENT_DAYS", default=14)
+# the maximum age the default time-in-state rule "Return received but not resolved" starts with (then: the admin)
 WAYBILL_RETURN_UNRESOLVED_ALERT_HOURS = env.int("WAYBILL_RETURN_UNRESOLVED_ALERT_HOURS", default=72)
 WAYBILL_RETURN_PHOTO_MAX_BYTES = env.int("WAYBILL_RETURN_PHOTO_MAX_BYTES", default=5 * 1024 * 1024)
 WAYBILL_RETURN_PHOTOS_PER_LINE = env.int("WAYBILL_RETURN_PHOTOS_PER_LINE", default=5)
@@ -418,6 +484,12 @@ WAYBILL_TICKET_REOPEN_DAYS = env.int("WAYBILL_TICKET_REOPEN_DAYS", default=7)
 WAYBILL_TICKET_CLOSE_AFTER_DAYS = env.int("WAYBILL_TICKET_CLOSE_AFTER_DAYS", default=4)
 WAYBILL_SUPPORT_ATTACHMENT_MAX_BYTES = env.int("WAYBILL_SUPPORT_ATTACHMENT_MAX_BYTES", default=10 * 1024 * 1024)
 WAYBILL_SUPPORT_ATTACHMENTS_PER_MESSAGE = env.int("WAYBILL_SUPPORT_ATTACHMENTS_PER_MESSAGE", default=5)
+
+# --- Time-in-state rules (analytics/time_in_state/) -----------------------------------------------------------
+# Each run opens at most BATCH_SIZE × MAX_BATCHES breaches per rule (one transaction per batch); the rest wait for the
+# next run, every WAYBILL_TIME_IN_STATE_EVERY_SECONDS (the beat schedule above).
+WAYBILL_TIME_IN_STATE_BATCH_SIZE = env.int("WAYBILL_TIME_IN_STATE_BATCH_SIZE", default=200)
+WAYBILL_TIME_IN_STATE_MAX_BATCHES = env.int("WAYBILL_TIME_IN_STATE_MAX_BATCHES", default=10)
 
 # --- Cache: Redis when there is one (rate limits must be shared by every worker process) ------------------
 CACHES = {

@@ -1,7 +1,7 @@
 """Production: every secret from the environment, no insecure defaults. `manage.py check --deploy` is clean."""
 
 from .base import *  # noqa: F403
-from .base import DATABASE_CONNECT_TIMEOUT, DATABASE_POOLER, database_for_pooler, email_settings, env
+from .base import DATABASE_CONNECT_TIMEOUT, DATABASE_POOLER, add_replicas, database_for_pooler, email_settings, env
 
 DEBUG = False
 SECRET_KEY = env("SECRET_KEY")
@@ -12,6 +12,7 @@ DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 if DATABASES["default"]["ENGINE"].endswith("postgresql"):  # an unreachable database: 503 within seconds
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", DATABASE_CONNECT_TIMEOUT)
 DATABASES["default"] = database_for_pooler(DATABASES["default"], DATABASE_POOLER)  # behind PgBouncer: docs/scaling.md
+DATABASE_ROUTERS = add_replicas(DATABASES)  # DATABASE_REPLICA_URL (config/replicas.py); after the pooler's settings
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 # Behind a TLS-terminating proxy (nginx, a load balancer) the application itself speaks plain HTTP and learns

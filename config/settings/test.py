@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 
 from .base import *  # noqa: F403
-from .base import BASE_DIR, CELERY_BROKER_TRANSPORT_OPTIONS, env
+from .base import BASE_DIR, CELERY_BROKER_TRANSPORT_OPTIONS, add_replicas, env
 
 CHECKOUT_ID = hashlib.sha1(str(BASE_DIR.resolve()).encode()).hexdigest()[:8]
 
@@ -37,6 +37,7 @@ DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"]["CONN_MAX_AGE"] = 0
 if DATABASES["default"]["ENGINE"].endswith("postgresql"):
     DATABASES["default"]["TEST"] = {"NAME": env("WAYBILL_TEST_DATABASE", default=f"test_waybill_{CHECKOUT_ID}")}
+DATABASE_ROUTERS = add_replicas(DATABASES)  # DATABASE_REPLICA_URL: aliases that mirror the test database
 
 DEBUG = False
 SECRET_KEY = "test-only-key"

@@ -1,6 +1,6 @@
 """SLA clocks on business hours: targets from the policy for the ticket's priority (and category), due times from
 the queue's calendar, a resolution clock that stops while we wait on the customer and resumes on their reply,
-and staff alerts once at the warning threshold and once at breach."""
+and a staff alert once at the warning threshold (the breach is a time-in-state rule's: analytics)."""
 
 from __future__ import annotations
 
@@ -120,9 +120,12 @@ def _warning_at(ticket: Ticket, target: str, hours: calendar.Hours) -> datetime 
 
 @atomic_service
 def sla_alert(*, now: datetime | None = None) -> int:
-    """Alert staff once per ticket and target when it passes its warning threshold and once when it breaches
-    (through the outbox, keyed by the due time, so a later due time after a pause alerts afresh). Returns how many
-    alerts were raised now."""
+    """Warn staff once per ticket and target when it passes its warning threshold (through the outbox, keyed by the
+    due time, so a later due time after a pause warns afresh). Returns how many warnings were raised now.
+
+    The breach itself (the due time passed) is a time-in-state rule's (analytics: "Ticket waiting for a first
+    reply past its SLA", "Ticket waiting on us past its SLA"), which raises ticket.sla_breached once per breach and
+    puts it on the ticket's timeline with ticket_record_sla_breach."""
     if not apps.is_installed("notifications"):
         return 0
     from notifications.selectors import outbox_keys_recorded
@@ -144,31 +147,51 @@ def sla_alert(*, now: datetime | None = None) -> int:
             targets.append(("resolution", ticket.resolution_due))
         for target, due in targets:
             if now >= due:
-                found.append((ticket, target, "breached", due))
-            else:
-                warning = _warning_at(ticket, target, hours)
-                if warning is not None and now >= warning:
-                    found.append((ticket, target, "warning", due))
-    keys = {(t.pk, target, level): f"ticket:{t.pk}:sla:{target}:{level}:{due.isoformat()}"
-            for t, target, level, due in found}
+                continue  # breached: the time-in-state rules alert about it
+            warning = _warning_at(ticket, target, hours)
+            if warning is not None and now >= warning:
+                found.append((ticket, target, due))
+    keys = {(t.pk, target): f"ticket:{t.pk}:sla:{target}:warning:{due.isoformat()}" for t, target, due in found}
     already = outbox_keys_recorded(keys=keys.values())
     raised = 0
-    words = {"first_response": "first reply", "resolution": "resolution"}
-    for ticket, target, level, due in found:
-        key = keys[(ticket.pk, target, level)]
+    for ticket, target, due in found:
+        key = keys[(ticket.pk, target)]
         if key in already:
             continue
-        local = timezone.localtime(due)
-        title = (f"SLA breached: {ticket.number} {words[target]} was due {local:%a %d %b %H:%M}" if level == "breached"
-                 else f"SLA warning: {ticket.number} {words[target]} due {local:%a %d %b %H:%M}")
-        notification_emit(event=f"ticket.sla_{level}", subject=ticket, idempotency_key=key, payload={
-            "title": title, "ticket_number": ticket.number, "target": target, "due": due.isoformat(),
-            "priority": ticket.priority, "assignee": ticket.assignee.get_username() if ticket.assignee_id else "",
-            "order_number": ticket.order.number if ticket.order_id else "",
-            "message": f"{ticket.subject} ({ticket.get_priority_display().lower()} priority"
-                       f"{', ' + ticket.assignee.get_username() if ticket.assignee_id else ', unassigned'}).",
-            "link": reverse("admin:support_ticket_change", args=[ticket.pk])})
+        title = sla_alert_title(ticket, target=target, due=due, level="warning")
+        notification_emit(event="ticket.sla_warning", subject=ticket, idempotency_key=key, payload={
+            **sla_alert_payload(ticket, target=target, due=due), "title": title})
         TicketEvent.objects.create(ticket=ticket, kind=TicketEvent.Kind.SLA, text=title + ".",
-                                   data={"target": target, "level": level, "due": due.isoformat()})
+                                   data={"target": target, "level": "warning", "due": due.isoformat()})
         raised += 1
     return raised
+
+
+TARGET_WORDS = {"first_response": "first reply", "resolution": "resolution"}
+
+
+def sla_alert_title(ticket: Ticket, *, target: str, due: datetime, level: str) -> str:
+    local = timezone.localtime(due)
+    if level == "breached":
+        return f"SLA breached: {ticket.number} {TARGET_WORDS[target]} was due {local:%a %d %b %H:%M}"
+    return f"SLA warning: {ticket.number} {TARGET_WORDS[target]} due {local:%a %d %b %H:%M}"
+
+
+def sla_alert_payload(ticket: Ticket, *, target: str, due: datetime) -> dict:
+    """What a staff alert about a ticket's SLA target says besides its title (the warning here, the breach from
+    the time-in-state rules)."""
+    return {
+        "ticket_number": ticket.number, "target": target, "due": due.isoformat(), "priority": ticket.priority,
+        "assignee": ticket.assignee.get_username() if ticket.assignee_id else "",
+        "order_number": ticket.order.number if ticket.order_id else "",
+        "message": f"{ticket.subject} ({ticket.get_priority_display().lower()} priority"
+                   f"{', ' + ticket.assignee.get_username() if ticket.assignee_id else ', unassigned'}).",
+        "link": reverse("admin:support_ticket_change", args=[ticket.pk]),
+    }
+
+
+@atomic_service
+def ticket_record_sla_breach(*, ticket: Ticket, target: str, due: datetime, title: str) -> TicketEvent:
+    """Put an SLA breach a staff alert was raised about on the ticket's timeline (staff only)."""
+    return TicketEvent.objects.create(ticket=ticket, kind=TicketEvent.Kind.SLA, text=title + ".",
+                                      data={"target": target, "level": "breached", "due": due.isoformat()})

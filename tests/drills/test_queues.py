@@ -63,8 +63,10 @@ def test_each_kind_of_task_lands_on_its_own_queue(drill_broker):
         "bulk": [("orders.tasks.export_job_run_task", f"({export.pk},)")],
         "celery": [("support.tasks.sla_alert_task", "()")],
     }
-    # analytics rollups (analytics.tasks.*) have their queue before they have tasks
+    # analytics rollups (analytics.tasks.*) have their queue before they have tasks; the time-in-state scan, which
+    # raises staff alerts as beat's other scans do, stays on the default queue
     assert app.amqp.router.route({}, "analytics.tasks.rollup_task")["queue"].name == "bulk"
+    assert app.amqp.router.route({}, "analytics.tasks.time_in_state_evaluate_task")["queue"].name == "celery"
 
 
 def test_sends_again_and_the_sweep_keep_to_the_queue_of_the_audience(drill_broker, settings):

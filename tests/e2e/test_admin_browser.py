@@ -91,3 +91,48 @@ def test_the_next_step_is_always_the_main_button_from_confirmed_to_parcels(live_
     expect(primary).to_have_text(f"Parcel {parcel.pk}: pick and pack it")
     expect(page.locator(".wb-card", has_text="Parcels")).to_contain_text("1 × ")
     page.screenshot(path=str(NEXT_SCREENSHOT), full_page=True)
+
+
+PAID_EDIT_SCREENSHOT = ARTIFACTS / "waybill-admin-paid-order-changed.png"
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_paid_order_gets_an_item_more_and_the_rest_is_recorded_as_paid(live_server, page):
+    from playwright.sync_api import expect
+
+    from orders.services import order_set_payment_status
+
+    # given a paid order and a support agent (who may change orders' items, record payments and refund)
+    user = StaffFactory(username="agent", group="Support agents")
+    user.user_permissions.add(*Group.objects.get(name="Warehouse staff").permissions.filter(codename="change_order"))
+    ProductFactory(sku="CASE-CLEAR", stock=5, name="Clear case", price="15.00")
+    order = place_order(lines=[(ProductFactory(stock=5, name="Pixel 9 128 GB", price="699.00"), 1)])
+    order_set_payment_status(order=order.number, payment_status="paid")
+    page.goto(f"{live_server.url}/admin/orders/order/{order.pk}/change/")
+    page.fill("#id_username", "agent")
+    page.fill("#id_password", "secret-pass-123")
+    page.click("input[type=submit]")
+
+    # when the customer calls to add a case, and the agent changes the items
+    page.get_by_role("link", name="Change items").click()
+    page.fill("input[name=new_sku_0]", "CASE-CLEAR")
+    page.fill("input[name=new_qty_0]", "1")
+    page.get_by_role("button", name="Change the items").click()
+
+    # then the order says what is left to pay, and recording it is the main button
+    expect(page.locator("ul.messagelist")).to_contain_text("15.00 EUR is left to pay")
+    expect(page.locator(".wb-pay")).to_have_text("Partially paid")
+    expect(page.locator(".wb-totals")).to_contain_text("Left to pay")
+    primary = page.locator(".wb-actions .wb-primary").first
+    expect(primary).to_have_text("Record payment (15.00 EUR due)")
+    page.screenshot(path=str(PAID_EDIT_SCREENSHOT), full_page=True)
+    primary.click()
+    expect(page.locator("input[name=amount]")).to_have_value("15.00")
+    page.fill("input[name=reference]", "TRX-4711")
+    page.get_by_role("button", name="Record the payment").click()
+
+    # then it is paid in full again
+    expect(page.locator("ul.messagelist")).to_contain_text("It is paid in full")
+    expect(page.locator(".wb-pay")).to_have_text("Paid")
+    order.refresh_from_db()
+    assert (order.payment_status, order.amount_paid, order.balance_due) == ("paid", order.total, 0)

@@ -192,6 +192,24 @@ def test_staff_alert_hook_for_later_alerts(settings, customer, django_capture_on
     assert mails_to(customer.email) == []
 
 
+def test_a_staff_alert_goes_to_the_addresses_its_emitter_chose(settings, customer,
+                                                                django_capture_on_commit_callbacks):
+    # given the staff alert list, and alerts raised for chosen people (a time-in-state rule's), or for nobody
+    settings.WAYBILL_STAFF_ALERT_EMAILS = ["ops@example.com"]
+    order = place_order(customer=customer)
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        for key, chosen in (("leads", ["lea@example.com", "sam@example.com", "lea@example.com"]), ("nobody", [])):
+            notification_emit(event="shipment.scan_overdue", subject=order, idempotency_key=key,
+                              payload={"title": key, "message": "m"}, staff_recipients=chosen)
+    # then each chosen address has it once, the list has neither, and the one for nobody is only recorded
+    assert [m.subject for m in mails_to("lea@example.com")] == ["[Waybill] leads"]
+    assert len(mails_to("sam@example.com")) == 1 and mails_to("ops@example.com") == []
+    assert OutboxMessage.objects.get(idempotency_key="leads").staff_recipients == ["lea@example.com",
+                                                                                  "sam@example.com"]
+    assert not Notification.objects.filter(outbox__idempotency_key="nobody").exists()
+
+
 def test_a_redelivered_task_sends_nothing_more(customer, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         place_order(customer=customer)

@@ -1,9 +1,9 @@
-"""Refunds, exchanges, keep-it claims, refusals and alerts: each path's money, stock and messages."""
+"""Refunds, exchanges, keep-it claims and refusals: each path's money, stock and messages (the staff alerts about
+returns that wait are time-in-state rules: tests/analytics)."""
 
 from decimal import Decimal
 
 import pytest
-from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -13,11 +13,10 @@ from notifications.models import OutboxMessage
 from orders.errors import RefundNotAllowed
 from orders.models import Order
 from returns.errors import ReturnTransitionForbidden, ReturnTransitionNotAllowed
-from returns.models import Refund, ReturnRequest
+from returns.models import Refund
 from returns.services import (
     Inspection,
     refund_issue,
-    return_alert_overdue,
     return_approve,
     return_create,
     return_inspect,
@@ -233,30 +232,6 @@ def test_double_refund_with_the_same_key_makes_one_refund(postgres, customer, no
     assert results[0][0].pk == results[1][0].pk
     order.refresh_from_db()
     assert (Refund.objects.count(), order.refunded_total) == (1, Decimal("10.00"))
-
-
-def test_staff_are_alerted_once_about_returns_that_wait(delivered, agent_user, staff_user, settings):
-    settings.WAYBILL_STAFF_ALERT_EMAILS = ["ops@example.com"]
-    rr = case_return(delivered)
-    return_approve(return_request=rr.number, actor=agent_user)
-    return_receive(return_request=rr.number, actor=staff_user)
-    later = timezone.now() + timezone.timedelta(hours=settings.WAYBILL_RETURN_UNRESOLVED_ALERT_HOURS + 1)
-    assert return_alert_overdue(now=timezone.now()) == 0
-    assert return_alert_overdue(now=later) == 1
-    assert return_alert_overdue(now=later) == 0
-    alert = OutboxMessage.objects.get(event="return.unresolved_alert")
-    assert rr.number in alert.payload["title"] and alert.payload["link"].endswith(f"/{rr.pk}/change/")
-
-
-def test_staff_are_alerted_when_the_faulty_unit_of_an_advance_replacement_is_late(delivered, agent_user):
-    from .conftest import IMEI_SOLD
-
-    rr = return_create(order=delivered, resolution="replacement", lines=[
-        {"line": line(delivered, "PH-1").pk, "quantity": 1, "reason": "defective", "serial": IMEI_SOLD}])
-    return_approve(return_request=rr.number, actor=agent_user, handling="advance_replacement")
-    ReturnRequest.objects.filter(pk=rr.pk).update(item_due_by=timezone.localdate() - timezone.timedelta(days=1))
-    assert return_alert_overdue() == 1 and return_alert_overdue() == 0
-    assert OutboxMessage.objects.filter(event="return.item_overdue_alert").count() == 1
 
 
 def test_a_second_delivery_in_another_parcel_is_returnable_separately(customer, case):

@@ -365,37 +365,6 @@ def test_concurrent_duplicate_carrier_events_apply_once(postgres, customer):
     assert StockMovement.objects.filter(kind="shipment").count() == 1
 
 
-def test_staff_are_alerted_once_about_a_label_the_carrier_never_scanned(packed_order, local, settings, mailoutbox,
-                                                                      django_capture_on_commit_callbacks):
-    from shipping.services import shipment_alert_overdue_scans
-    from shipping.tasks import shipment_alert_overdue_scans_task
-
-    # given one label created 50 hours ago and never scanned, and one created an hour ago
-    settings.WAYBILL_STAFF_ALERT_EMAILS = ["ops@example.com"]
-    settings.WAYBILL_SHIPMENT_SCAN_OVERDUE_HOURS = 48
-    a, b = line(packed_order, "SKU-A"), line(packed_order, "SKU-B")
-    stale = shipment_create(order=packed_order.number, warehouse=wh("NORTH"), items=[(a.pk, 3), (b.pk, 1)])
-    fresh = shipment_create(order=packed_order.number, warehouse=wh("SOUTH"), items=[(b.pk, 1)])
-    for shipment in (stale, fresh):
-        for name in ("pick", "pack"):
-            shipment_transition(shipment=shipment.pk, name=name)
-        shipment_transition(shipment=shipment.pk, name="create_label", carrier=local)
-    Shipment.objects.filter(pk=stale.pk).update(label_created_at=timezone.now() - timedelta(hours=50))
-    mailoutbox.clear()
-
-    # when the periodic check runs twice
-    with django_capture_on_commit_callbacks(execute=True):
-        first = shipment_alert_overdue_scans_task()
-    second = shipment_alert_overdue_scans()
-
-    # then staff got exactly one alert, about the stale label, linking to it
-    assert (first, second) == (1, 0)
-    (alert,) = [m for m in mailoutbox if m.to == ["ops@example.com"]]
-    assert f"Shipment {stale.pk}" in alert.subject or str(stale.pk) in alert.body
-    assert f"/admin/shipping/shipment/{stale.pk}/change/" in alert.body
-    assert Shipment.objects.get(pk=stale.pk).tracking_number in alert.body
-
-
 def test_an_unknown_exception_reason_is_refused_and_changes_nothing(packed_order, local, client_staff):
     shipment = ship(shipment_create(order=packed_order.number, warehouse=wh("NORTH"),
                                     items=[(line(packed_order, "SKU-A").pk, 3)]), local)
