@@ -75,6 +75,14 @@ def test_production_reads_the_pooler_from_the_environment():
     assert production_says(code) == "None 60 False"
 
 
+def test_replicas_behind_the_pooler_get_its_settings_too():
+    code = ("from django.conf import settings; d = settings.DATABASES['replica1']; "
+            "print(d.get('DISABLE_SERVER_SIDE_CURSORS'), d['CONN_HEALTH_CHECKS'], d['HOST'])")
+    replica = "postgres://waybill@replica.example.com:6432/waybill"
+    assert production_says(code, DATABASE_POOLER="pgbouncer-transaction",
+                           DATABASE_REPLICA_URL=replica) == "True True replica.example.com"
+
+
 SESSION_STATE = [  # inside a string literal, in capitals as the code base writes SQL
     (re.compile(r"""["'][^"'\n]*pg_(try_)?advisory_lock(_shared)?\s*\("""),
      "session advisory lock: use pg_advisory_xact_lock"),
