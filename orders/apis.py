@@ -28,6 +28,7 @@ from .serializers import (
     OrderLinesEditSerializer,
     OrderListSerializer,
     TransitionSerializer,
+    order_detail_data,
 )
 from .services import order_add_note, order_edit_lines, order_place, order_transition, transition_names
 
@@ -38,7 +39,7 @@ def _fingerprint(data) -> str:
 
 
 def _detail(number: str, viewer) -> dict:
-    return OrderDetailSerializer(order_detail(number=number, user=viewer), context={"viewer": viewer}).data
+    return order_detail_data(order_detail(number=number, user=viewer), viewer=viewer)
 
 
 class OrderPagination(NewestFirstCursorPagination):
@@ -95,7 +96,7 @@ class OrderListCreateApi(generics.ListAPIView):
 
         def respond(order):
             # A new order carries its lines, allocations and first timeline entry from the service: no read-back.
-            return Response(OrderDetailSerializer(order, context={"viewer": user}).data, status=status.HTTP_201_CREATED)
+            return Response(order_detail_data(order, viewer=user), status=status.HTTP_201_CREATED)
 
         def run(kept):
             if kept is not None:

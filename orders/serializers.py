@@ -1,3 +1,5 @@
+import threading
+
 from django_countries import countries
 from django_countries.serializer_fields import CountryField
 from rest_framework import serializers
@@ -192,3 +194,26 @@ class OrderDraftSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
     placed_order = serializers.CharField(source="placed_order.number", default=None, allow_null=True)
+
+
+_built = threading.local()
+
+
+def order_detail_data(order, *, viewer) -> dict:
+    """What `OrderDetailSerializer(order, context={"viewer": viewer}).data` holds, from a serializer whose fields
+    are built once per thread and kind of viewer (building DRF's fields is most of the cost of answering for one
+    order; tests/orders/test_apis.py checks the two answer the same)."""
+    sees_all = viewer is None or viewer.is_staff  # customers are not shown allocations (get_fields)
+    serializers_built = getattr(_built, "order_detail", None)
+    if serializers_built is None:
+        serializers_built = _built.order_detail = {}
+    serializer = serializers_built.get(sees_all)
+    if serializer is None:
+        serializer = OrderDetailSerializer(context={"viewer": viewer})
+        serializer.fields  # noqa: B018 - built now, for this kind of viewer
+        serializers_built[sees_all] = serializer
+    serializer._context = {"viewer": viewer}
+    try:
+        return serializer.to_representation(order)
+    finally:
+        serializer._context = {}
