@@ -28,6 +28,7 @@ from .serializers import (
     OrderLinesEditSerializer,
     OrderListSerializer,
     TransitionSerializer,
+    order_create_data,
     order_detail_data,
 )
 from .services import order_add_note, order_edit_lines, order_place, order_transition, transition_names
@@ -67,9 +68,7 @@ class OrderListCreateApi(generics.ListAPIView):
     @extend_schema(request=OrderCreateSerializer, responses={201: OrderDetailSerializer},
                    parameters=[IDEMPOTENCY_HEADER])
     def post(self, request):
-        serializer = OrderCreateSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
+        data = order_create_data(request.data)
         user = request.user
         if user.is_staff:
             if not user.has_perm("orders.add_order"):

@@ -217,3 +217,16 @@ def order_detail_data(order, *, viewer) -> dict:
         return serializer.to_representation(order)
     finally:
         serializer._context = {}
+
+
+def order_create_data(data) -> dict:
+    """`OrderCreateSerializer(data=data)` validated: its validated data, or the ValidationError `is_valid(
+    raise_exception=True)` raises, from a serializer built once per thread (validation keeps no state on it)."""
+    serializer = getattr(_built, "order_create", None)
+    if serializer is None:
+        serializer = _built.order_create = OrderCreateSerializer()
+        serializer.fields  # noqa: B018 - built now
+    try:
+        return serializer.run_validation(data)
+    except serializers.ValidationError as exc:
+        raise serializers.ValidationError(exc.detail) from None

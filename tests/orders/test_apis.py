@@ -550,3 +550,30 @@ def test_the_order_answer_built_once_per_thread_is_the_serializers_answer(custom
             expected = OrderDetailSerializer(loaded, context={"viewer": viewer}).data
             assert JSONRenderer().render(order_detail_data(loaded, viewer=viewer)) == JSONRenderer().render(expected)
     assert "allocations" not in order_detail_data(order_detail(number=one.number, user=customer), viewer=customer)
+
+
+def test_the_order_form_checked_by_a_serializer_built_once_keeps_nothing_between_requests(client_customer):
+    from rest_framework.exceptions import ValidationError
+    from rest_framework.renderers import JSONRenderer
+
+    from config.errors import api_exception_handler
+    from orders.serializers import OrderCreateSerializer
+
+    # given bodies good and bad, one after the other
+    product = ProductFactory(stock=5)
+    bodies = [
+        {"lines": []},
+        order_payload((product, 1)),
+        {"shipping_address": {"name": "A"}, "lines": [{"sku": product.sku, "quantity": 0}]},
+        order_payload((product, 2), notes="ring twice"),
+        {"shipping_address": {"name": "A"}, "lines": [{"sku": product.sku}]},
+    ]
+    for body in bodies:
+        # when each is posted, then the answer is what a serializer made for it alone would give
+        serializer = OrderCreateSerializer(data=body)
+        response = client_customer.post("/api/orders/", body, format="json")
+        if serializer.is_valid():
+            assert response.status_code == 201 and response.json()["notes"] == body.get("notes", "")
+        else:
+            expected = api_exception_handler(ValidationError(serializer.errors), {})
+            assert (response.status_code, response.content) == (400, JSONRenderer().render(expected.data))
