@@ -17,6 +17,7 @@ Everything else (timestamps, prices, quantities, names) stays as captured. The s
 
 from __future__ import annotations
 
+import json
 import random
 import re
 import uuid
@@ -132,6 +133,18 @@ def pgbench_script() -> tuple[str, int, list[str]]:
 
 
 HEX = re.compile(r"^[0-9a-f]{32}$|^[0-9a-f]{64}$")
+UUID_TEXT = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def _json_rows(v) -> list | None:
+    """The rows config.cte sends as one JSON parameter ([[value, ...], ...]), or None."""
+    if not (isinstance(v, str) and v.startswith("[[")):
+        return None
+    try:
+        rows = json.loads(v)
+    except ValueError:
+        return None
+    return rows if isinstance(rows, list) and all(isinstance(row, list) for row in rows) else None
 
 
 def _render(sql: str, params, subst: dict, embedded: dict, raw) -> str:
@@ -158,10 +171,19 @@ def _render(sql: str, params, subst: dict, embedded: dict, raw) -> str:
             return "(" + " || ".join(["md5(:client_id::text || '-' || :rk::text)"] * reps) + ")"
         return None
 
+    def item(v) -> str:
+        if isinstance(v, str) and UUID_TEXT.match(v):
+            return "gen_random_uuid()::text"
+        return one(v) or ("NULL" if v is None else pgsql.Literal(v).as_string(raw))
+
     def value(match: re.Match) -> str:
         if match.group(0) == "%%":
             return "%"
         v = next(values)
+        rows = _json_rows(v)
+        if rows is not None:  # each value swapped as above, the JSON built by PostgreSQL
+            return "json_build_array(" + ", ".join(
+                "json_build_array(" + ", ".join(item(x) for x in row) + ")" for row in rows) + ")::text"
         if isinstance(v, list | tuple):  # bulk_create sends each column as one array (INSERT ... UNNEST)
             swapped = [one(item) for item in v]
             if any(swapped):
