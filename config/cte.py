@@ -28,7 +28,7 @@ import uuid
 from collections.abc import Sequence
 from decimal import Decimal
 
-from django.db import DEFAULT_DB_ALIAS, connections
+from django.db import DEFAULT_DB_ALIAS, connections, models
 from django.db.models import AutoField
 from django.db.models.signals import post_save, pre_save
 from django.db.models.sql import InsertQuery
@@ -64,7 +64,23 @@ def _shape(model, sql_for: tuple[tuple[str, str], ...], returning: tuple[str, ..
            + f" RETURNING {', '.join(qn(c) for c in returning)}")
     first = qn(returning[0])
     answer = ", ".join(f"(SELECT array_agg({qn(c)} ORDER BY {first}) FROM {{name}})" for c in returning)
-    return given, related, sql, answer
+    # Django's own plain fields (not subclasses) prepare a value of their own type (a str for a CharField, an int
+    # for an IntegerField or a foreign key to an integer id, a bool for a BooleanField) as the value itself: it is
+    # taken as it is. Any other value, and every other field, goes through pre_save() and get_db_prep_save().
+    plain = [_PLAIN_FIELDS.get(type(f)) for f in given]
+    for i, f in enumerate(given):
+        if f.is_relation and type(f.target_field) not in (AutoField, models.BigAutoField):
+            plain[i] = None
+    return given, related, sql, answer, plain
+
+
+_PLAIN_FIELDS = {
+    **dict.fromkeys((models.CharField, models.TextField, models.EmailField, models.SlugField), str),
+    **dict.fromkeys((models.IntegerField, models.BigIntegerField, models.SmallIntegerField,
+                     models.PositiveIntegerField, models.PositiveBigIntegerField, models.PositiveSmallIntegerField,
+                     models.ForeignKey, models.OneToOneField), int),
+    models.BooleanField: bool,
+}
 
 
 def _json_value(value):
@@ -105,7 +121,7 @@ class Rows:
             raise ValueError("Rows() needs at least one row")
         self.name, self.model, self.objs = name, model, list(objs)
         self.returning, self.signals = tuple(returning), signals
-        given, self._related, self.sql, answer = _shape(
+        given, self._related, self.sql, answer, plain = _shape(
             model, tuple(sorted((sql_for or {}).items())), self.returning, on_conflict, where)
         self._answer = answer.format(name=name)
         conn = connections[DEFAULT_DB_ALIAS]
@@ -126,7 +142,15 @@ class Rows:
         query = InsertQuery(model)
         query.insert_values(given, self.objs)
         compiler = query.get_compiler(connection=conn)
-        rows = [[compiler.prepare_value(f, compiler.pre_save_val(f, obj)) for f in given] for obj in self.objs]
+        rows = []
+        for obj in self.objs:
+            row = []
+            for f, kind in zip(given, plain, strict=True):
+                value = obj.__dict__.get(f.attname)
+                if kind is None or type(value) is not kind:
+                    value = compiler.prepare_value(f, compiler.pre_save_val(f, obj))
+                row.append(value)
+            rows.append(row)
         self.params = [_rows_json(rows)]  # an expression (as_sql) among the values cannot be encoded: TypeError
 
     def cte(self) -> str:

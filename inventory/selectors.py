@@ -78,10 +78,24 @@ def _offers_sql() -> tuple[str, list[str], list[str], list[str]]:
     return sql, p_names, l_names, w_names
 
 
-def product_offers(*, skus: list[str], also=None) -> tuple[dict[str, Product], list[StockLevel], list[tuple]]:
-    """The products with these SKUs and their stock levels at active warehouses (each level's `warehouse` set),
-    read without locking: what an order is priced from and its warehouses first chosen by. One query on
-    PostgreSQL.
+class LevelRead:
+    """A stock level as read without a lock: what choosing warehouses needs (inventory.services.stock_plan)."""
+
+    __slots__ = ("pk", "product_id", "warehouse_id", "on_hand", "allocated", "warehouse")
+
+    def __init__(self, pk, product_id, warehouse_id, on_hand, allocated, warehouse):
+        self.pk, self.product_id, self.warehouse_id = pk, product_id, warehouse_id
+        self.on_hand, self.allocated, self.warehouse = on_hand, allocated, warehouse
+
+    @property
+    def available(self) -> int:
+        return self.on_hand - self.allocated
+
+
+def product_offers(*, skus: list[str], also=None) -> tuple[dict[str, Product], list[LevelRead], list[tuple]]:
+    """The products with these SKUs and their stock levels at active warehouses (LevelRead, each with its
+    `warehouse`), read without locking: what an order is priced from and its warehouses first chosen by. One
+    query on PostgreSQL.
 
     `also` (a config.cte.Rows, PostgreSQL only) is written in the same statement, before the read; its rows
     written are returned third.
@@ -94,8 +108,9 @@ def product_offers(*, skus: list[str], also=None) -> tuple[dict[str, Product], l
         if also is not None:
             raise ValueError("product_offers(also=...) needs PostgreSQL")
         products = {p.sku: p for p in Product.objects.filter(sku__in=skus)}
-        levels = list(StockLevel.objects.filter(product__in=products.values(), warehouse__active=True)
-                      .select_related("warehouse").order_by("pk"))
+        levels = [LevelRead(lv.pk, lv.product_id, lv.warehouse_id, lv.on_hand, lv.allocated, lv.warehouse)
+                  for lv in StockLevel.objects.filter(product__in=products.values(), warehouse__active=True)
+                  .select_related("warehouse").order_by("pk")]
         return products, levels, []
     sql, p_names, l_names, w_names = _offers_sql()
     params: list = [list(skus)]
@@ -112,10 +127,11 @@ def product_offers(*, skus: list[str], also=None) -> tuple[dict[str, Product], l
         written = also.written(rows[0][:width])
         rows = [row[width:] for row in rows if row[width] is not None]
     products: dict[str, Product] = {}
-    levels: list[StockLevel] = []
+    levels: list[LevelRead] = []
     warehouses: dict[int, Warehouse] = {}
     n_p, n_l = len(p_names), len(l_names)
     db, sku_at = connection.alias, p_names.index("sku")
+    at = [n_p + l_names.index(name) for name in ("id", "product_id", "warehouse_id", "on_hand", "allocated")]
     for row in rows:
         product = products.get(row[sku_at])
         if product is None:
@@ -127,7 +143,5 @@ def product_offers(*, skus: list[str], also=None) -> tuple[dict[str, Product], l
         warehouse = warehouses.get(warehouse_id)
         if warehouse is None:
             warehouse = warehouses[warehouse_id] = Warehouse.from_db(db, w_names, row[n_p + n_l:])
-        level = StockLevel.from_db(db, l_names, row[n_p:n_p + n_l])
-        level.product, level.warehouse = product, warehouse
-        levels.append(level)
+        levels.append(LevelRead(*[row[i] for i in at], warehouse))
     return products, levels, written

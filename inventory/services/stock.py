@@ -408,7 +408,7 @@ def stock_level_set_bin(*, stock_level: StockLevel | int, bin: str) -> None:  # 
     StockLevel.objects.filter(pk=pk).update(bin=value, updated_at=timezone.now())
 
 
-def stock_plan(*, requests: Sequence[tuple[Product, int]], levels: Sequence[StockLevel],
+def stock_plan(*, requests: Sequence[tuple[Product, int]], levels: Sequence,
                short_ok: Collection[int] = ()) -> list[AllocationPlan]:
     """Choose warehouses for (product, quantity) requests from stock levels the caller read without a lock
     (inventory.selectors.product_offers), reserving nothing: the plans stock_take then reserves. Raises
