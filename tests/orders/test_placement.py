@@ -280,7 +280,8 @@ def test_receiving_while_still_low_keeps_the_alert_open():
 
 # --- query cost ---------------------------------------------------------------------------------------------
 
-# The placement itself (in a test the service's transaction is a savepoint, so SAVEPOINT/RELEASE count too):
+# The placement itself on PostgreSQL (other databases write step by step; in a test the service's transaction is a
+# savepoint, so SAVEPOINT/RELEASE count too):
 # savepoint; the products with their stock levels; the order, its lines, its timeline entry and its allocations
 # (one statement); the stock taken: levels locked and updated, ledger written (one statement); release.
 PLACE_QUERIES = 5
@@ -306,7 +307,7 @@ def _place_lines(buyer, products, key):
 
 
 @pytest.mark.parametrize("with_key", [False, True], ids=["no-key", "idempotency-key"])
-def test_placing_an_order_costs_the_same_queries_for_1_and_20_lines(with_key, stocked_products,
+def test_placing_an_order_costs_the_same_queries_for_1_and_20_lines(with_key, stocked_products, postgres,
                                                                      django_assert_num_queries):
     buyer = CustomerFactory()
     expected = PLACE_QUERIES_WITH_KEY if with_key else PLACE_QUERIES
@@ -325,7 +326,7 @@ def test_placing_an_order_costs_the_same_queries_for_1_and_20_lines(with_key, st
 
 
 @pytest.mark.parametrize("with_key", [False, True], ids=["no-key", "idempotency-key"])
-def test_with_every_receiver_connected_20_lines_still_cost_what_1_line_costs(with_key, stocked_products,
+def test_with_every_receiver_connected_20_lines_still_cost_what_1_line_costs(with_key, stocked_products, postgres,
                                                                              django_assert_num_queries):
     buyer = CustomerFactory()
 
