@@ -280,3 +280,28 @@ def test_concurrent_service_calls_with_one_idempotency_key_place_one_order(postg
     assert (Order.objects.count(), IdempotencyKey.objects.count()) == (1, 1)
     assert StockLevel.objects.get(product=product).allocated == 1
     _assert_ledger_matches_levels()
+
+
+def test_buyers_of_two_products_at_two_warehouses_near_sell_out_neither_oversell_nor_deadlock(postgres):
+    # given two products with a few units at each of two warehouses, and buyers of both at once: plans made from
+    # levels read without a lock go stale while others take the stock, and are chosen again from the locked rows
+    WarehouseFactory(code="H1", priority=1), WarehouseFactory(code="H2", priority=2)
+    shirt = ProductFactory(stock={"H1": 3, "H2": 4}, low_stock_threshold=0)
+    mug = ProductFactory(stock={"H1": 4, "H2": 3}, low_stock_threshold=0)
+    buyers = CustomerFactory.create_batch(24)
+
+    def buy(i):
+        lines = [(shirt, 1), (mug, 1)] if i % 3 == 0 else [(shirt if i % 2 else mug, 1)]
+        return _place(buyers[i], lines[::-1] if i % 4 == 0 else lines)
+
+    results = run_together(24, buy)
+
+    # then only out-of-stock refusals reach the buyers, and exactly the units there were are allocated
+    errors = [r for r in results if not isinstance(r, Order)]
+    assert all(isinstance(e, OutOfStock) for e in errors), [repr(e) for e in errors]
+    for product in (shirt, mug):
+        levels = StockLevel.objects.filter(product=product)
+        sold = sum(line.quantity for order in Order.objects.all() for line in order.lines.filter(product=product))
+        assert sum(lv.allocated for lv in levels) == sold == 7
+        assert all(0 <= lv.allocated <= lv.on_hand for lv in levels)
+    _assert_ledger_matches_levels()
