@@ -401,9 +401,9 @@ class Payment(models.Model):
 
 
 class IdempotentResponse(models.Model):
-    """The answer to a state-changing API request sent with an Idempotency-Key (other than order creation, which
-    keeps its order in IdempotencyKey): the same key and request again get the same answer, without acting twice.
-    Written by orders.idempotency.idempotent in the request's transaction."""
+    """The answer to a state-changing API request sent with an Idempotency-Key: the same key and request again get
+    the same answer, without acting twice. Written by orders.idempotency in the request's transaction (for order
+    creation, claimed by the placement's first statement; IdempotencyKey is then for callers of the service)."""
 
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", db_index=False)
     key = models.CharField(max_length=255)

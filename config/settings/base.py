@@ -232,8 +232,9 @@ LOGOUT_REDIRECT_URL = "portal:home"
 # --- API -------------------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        # Token first: an anonymous call then gets 401 with a WWW-Authenticate header, not 403.
-        "rest_framework.authentication.TokenAuthentication",
+        # Token first: an anonymous call then gets 401 with a WWW-Authenticate header, not 403. DRF's token
+        # authentication, with the token's user kept in the cache (config/authentication.py): no query per request.
+        "config.authentication.CachedTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -256,6 +257,9 @@ REST_FRAMEWORK = {
         "inbound_email": env("WAYBILL_API_RATE_INBOUND_EMAIL", default="300/minute"),  # per mail relay
     },
 }
+# How long an API token's user is kept in the cache (config/authentication.py); saving or deleting the token or the
+# user forgets it at once. 0: read them from the database on every request.
+WAYBILL_TOKEN_CACHE_SECONDS = env.int("WAYBILL_TOKEN_CACHE_SECONDS", default=60)
 SPECTACULAR_SETTINGS = {
     "TITLE": "Waybill API",
     "DESCRIPTION": "Orders, inventory and fulfilment for e-commerce back offices.",
