@@ -165,7 +165,8 @@ def _priced_shipping(*, subtotal: Decimal, shipping_total, expected_shipping_tot
     return quote if shipping_total is None else Decimal(shipping_total)
 
 
-def _new_order(*, customer, email, phone, shipping_address, currency, shipping_total, notes, subtotal) -> Order:
+def _new_order(*, customer, email, phone, shipping_address, currency, shipping_total, notes, subtotal,
+               channel=Order.Channel.STOREFRONT) -> Order:
     unknown = set(shipping_address) - set(ADDRESS_FIELDS)
     if unknown:
         fields = {f"shipping_address.{k}": ["Unknown field."] for k in unknown}
@@ -181,7 +182,7 @@ def _new_order(*, customer, email, phone, shipping_address, currency, shipping_t
     order = Order(
         customer=customer, email=email or (customer.email if customer else ""), phone=phone or "",
         currency=shop_currency, subtotal=subtotal, shipping_total=shipping_total,
-        total=subtotal + shipping_total, notes=notes or "",
+        total=subtotal + shipping_total, notes=notes or "", channel=Order.Channel(channel),
         **{f"ship_{k}": (v or "") for k, v in shipping_address.items()},
     )
     fields = {}
@@ -262,14 +263,16 @@ class _Replay(Exception):
 
 @atomic_service
 def _place(*, customer, email, phone="", shipping_address, lines, currency=None, shipping_total=None,
-           expected_shipping_total=None, notes="", actor=None, idempotency=None) -> Order:
+           expected_shipping_total=None, notes="", actor=None, idempotency=None,
+           channel=Order.Channel.STOREFRONT) -> Order:
     requested = _validated_lines(lines)
     products = _products_for(requested)
     subtotal = sum((products[line.sku].price * line.quantity for line in requested), Decimal("0"))
     shipping_total = _priced_shipping(subtotal=subtotal, shipping_total=shipping_total,
                                       expected_shipping_total=expected_shipping_total)
     order = _new_order(customer=customer, email=email, phone=phone, shipping_address=shipping_address,
-                       currency=currency, shipping_total=shipping_total, notes=notes, subtotal=subtotal)
+                       currency=currency, shipping_total=shipping_total, notes=notes, subtotal=subtotal,
+                       channel=channel)
     if idempotency is not None:
         earlier = _claim_idempotency_key(order=order, **idempotency)
         if earlier is not None:
@@ -380,7 +383,7 @@ def order_has_backorders(order: Order) -> bool:
 def order_place(*, customer=None, email="", phone="", shipping_address: dict, lines: Sequence[LineRequest | dict],
                 currency: str | None = None, shipping_total=None, expected_shipping_total=None, notes: str = "",
                 actor=None, idempotency_key: str | None = None, fingerprint: str = "",
-                keep_related: bool = False) -> tuple[Order, bool]:
+                keep_related: bool = False, channel: str = Order.Channel.STOREFRONT) -> tuple[Order, bool]:
     """Place an order and allocate its stock, all or nothing. Returns (order, created).
 
     Prices come from the shop (orders.pricing): each line at its product's price, in the shop's currency (a
@@ -393,6 +396,8 @@ def order_place(*, customer=None, email="", phone="", shipping_address: dict, li
     `keep_related`: a new order comes back with its lines, allocations and first timeline entry attached, as a
     prefetch would leave them, for a caller that renders it at once (the API). They are a snapshot: later
     changes do not update them, so by default they are dropped.
+
+    `channel`: where the order comes from (Order.Channel: the storefront API by default, a phone order, an import).
     """
     idempotency = None
     if idempotency_key:
@@ -404,7 +409,7 @@ def order_place(*, customer=None, email="", phone="", shipping_address: dict, li
         order = _place(customer=customer, email=email, phone=phone, shipping_address=shipping_address, lines=lines,
                        currency=currency, shipping_total=shipping_total,
                        expected_shipping_total=expected_shipping_total, notes=notes, actor=actor,
-                       idempotency=idempotency)
+                       idempotency=idempotency, channel=channel)
     except _Replay as replay:
         return replay.order, False
     if not keep_related:
@@ -710,6 +715,7 @@ def order_place_replacement(*, original: Order | str, lines: Sequence[tuple[Prod
     order = Order(
         customer=source.customer, email=source.email, phone=source.phone, currency=source.currency,
         subtotal=subtotal, shipping_total=Decimal("0"), total=subtotal, replaces=source,
+        channel=Order.Channel.REPLACEMENT,
         payment_status=Order.PaymentStatus.PAID if subtotal == 0 else Order.PaymentStatus.UNPAID,
         notes=f"Replacement for order {source.number}.",
         **{f"ship_{k}": getattr(source, f"ship_{k}") for k in ADDRESS_FIELDS},
