@@ -1,0 +1,12 @@
+from celery import shared_task
+from django.db import OperationalError
+
+from .rollups import rollups_catch_up
+
+
+@shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=5, retry_backoff_max=120,
+             retry_jitter=True, max_retries=3)
+def rollups_refresh_task() -> dict:
+    """The dashboard's rollups: today's orders and every order changed since. Idempotent (it recomputes; running
+    it twice gives the same rows) and safe to overlap (a second run finds the lock taken and stops)."""
+    return rollups_catch_up()
