@@ -4,16 +4,15 @@ time zone (Europe/Berlin), made through the real services at the times given.
 Stock: BER has 10 × PH-A (100.00, Phones, restock 10 days) and 5 × AC-B (20.00, Accessories); MAD has 10 × AC-B,
 50 × AC-C (5.00, no category) and 7 × OLD-D (3.00, never sold).
 
-| order | who   | placed (Berlin)        | lines          | goods  | where    | what happens                               |
-|-------|-------|------------------------|----------------|--------|----------|--------------------------------------------|
-| O0    | ada   | 20 Feb 12:00           | A×1            | 100.00 | BER      |                                            |
-| O1    | ada   | 2 Mar 10:00            | A×1, B×2       | 140.00 | BER      | paid; 30.00 refunded on 25 Mar (no return) |
-| O2    | guest | 10 Mar 00:30 (9 Mar UTC)| B×1           |  20.00 | BER      | Guest@Example.com                          |
-| O3    | bob   | 10 Mar 12:00, phone    | C×4            |  20.00 | MAD      | paid, shipped 11 Mar 10:00, delivered 12 Mar 16:00; 2 C claimed defective 13 Mar, refunded 10.00 on 14 Mar |
-| O4    | ada   | 15 Mar 09:00           | A×1            | 100.00 | BER      | cancelled 16 Mar                           |
-| O5    | bob   | 20 Mar 14:00           | B×12           | 240.00 | BER+MAD  | split: 2 at BER, 10 at MAD                 |
-| O6    | ada   | 31 Mar 23:30           | C×2            |  10.00 | MAD      |                                            |
-| O7    | guest | 1 Apr 00:10 (31 Mar UTC)| C×1           |   5.00 | MAD      | guest@example.com                          |
+- O0, ada, 20 Feb 12:00: A×1 = 100.00 from BER.
+- O1, ada, 2 Mar 10:00: A×1 + B×2 = 140.00 from BER; paid; 30.00 refunded on 25 Mar (no return).
+- O2, a guest (Guest@Example.com), 10 Mar 00:30 (9 Mar in UTC): B×1 = 20.00 from BER.
+- O3, bob, 10 Mar 12:00, a phone order: C×4 = 20.00 from MAD; paid; handed to the carrier 11 Mar 10:00, delivered
+  12 Mar 16:00 (promised for 12 Mar); 2 C claimed defective on 13 Mar, kept, 10.00 refunded on 14 Mar.
+- O4, ada, 15 Mar 09:00: A×1 = 100.00 from BER; cancelled on 16 Mar.
+- O5, bob, 20 Mar 14:00: B×12 = 240.00, split: 2 from BER, 10 from MAD.
+- O6, ada, 31 Mar 23:30: C×2 = 10.00 from MAD.
+- O7, the guest (guest@example.com), 1 Apr 00:10 (31 Mar in UTC): C×1 = 5.00 from MAD.
 
 Tickets: T1 opened Thu 5 Mar 09:00, answered 11:00, solved Fri 6 Mar 09:00 (both SLA targets met); T2 opened
 Fri 20 Mar 09:00 and never answered (first response missed)."""

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import date
+from functools import partial
 
 from analytics.filters import FilterForm
-from analytics.links import Links
+from analytics.links import Links, customers_url
 from analytics.panels import PANELS, Context
 
 TODAY = date(2026, 4, 5)
@@ -14,8 +15,8 @@ TODAY = date(2026, 4, 5)
 def panel(key: str, user, *, start: str = "2026-03-01", end: str = "2026-03-31", today: date = TODAY, **params):
     form = FilterForm({"range": "custom", "start": start, "end": end, **params}, today=today)
     assert form.is_valid(), form.errors
-    ctx = Context(form.filters(), Links(user), customer_list=lambda **kw: "/customers/?" + "&".join(
-        f"{k}={v}" for k, v in kw.items() if v))
+    filters = form.filters()
+    ctx = Context(filters, Links(user), customer_list=partial(customers_url, filters))
     return PANELS[key][1](ctx)
 
 
