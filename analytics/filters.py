@@ -149,8 +149,11 @@ class FilterForm(forms.Form):
     channel = forms.ChoiceField(label="Channel", choices=CHANNELS, required=False)
     grain = forms.ChoiceField(label="Steps", choices=GRAINS, required=False)
 
-    def __init__(self, *args, today: date | None = None, **kwargs):
-        super().__init__(*args, **kwargs)
+    def __init__(self, data=None, *args, today: date | None = None, **kwargs):
+        if data is not None and not data.get("range"):  # say on the form which period is shown
+            data = data.copy()
+            data["range"] = "custom" if data.get("start") or data.get("end") else "30"
+        super().__init__(data, *args, **kwargs)
         self.today = today or globals()["today"]()
         self.fields["warehouse"].queryset = Warehouse.objects.using(using()).order_by("priority", "code")
         self.fields["start"].widget.attrs.update(min=EARLIEST.isoformat(), max=LATEST.isoformat())

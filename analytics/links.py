@@ -98,3 +98,12 @@ class Links:
 
     def products(self, **extra) -> str:
         return self._url("products", extra)
+
+
+def customers_url(f: Filters, *, kind: str = "", segment: str = "", start: date | None = None,
+                  end: date | None = None) -> str:
+    """The dashboard's own list of the customers behind a figure (an RFM segment, the period's new ones...)."""
+    overrides = {"kind": kind, "segment": segment}
+    if start and end:
+        overrides.update(range="custom", start=start.isoformat(), end=end.isoformat())
+    return f"{reverse('analytics:customers')}?{f.querystring(**overrides)}"

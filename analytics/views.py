@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
-from functools import wraps
+from functools import partial, wraps
 from urllib.parse import urlencode
 
 import tablib
@@ -20,7 +20,7 @@ from django.utils.text import slugify
 
 from .db import vendor
 from .filters import FilterForm
-from .links import Links
+from .links import Links, customers_url
 from .panels import PANELS, Context, customer_list
 from .panels.customers import LIST_KINDS, SEGMENT_LABELS
 from .rollups import rollups_state
@@ -43,15 +43,9 @@ def analytics_required(view):
 
 
 def _context(request, filters) -> Context:
-    def customers_link(*, kind: str = "", segment: str = "", start: date | None = None, end: date | None = None):
-        overrides = {"kind": kind, "segment": segment}
-        if start and end:
-            overrides.update(range="custom", start=start.isoformat(), end=end.isoformat())
-        return f"{reverse('analytics:customers')}?{filters.querystring(**overrides)}"
-
     may_see_people = request.user.has_perm(CUSTOMERS_PERMISSION)
-    return Context(filters=filters, links=Links(request.user), customer_list=customers_link if may_see_people
-                   else None)
+    return Context(filters=filters, links=Links(request.user),
+                   customer_list=partial(customers_url, filters) if may_see_people else None)
 
 
 def _page(request, template: str, *, form, status: int = 200, **context):

@@ -5,7 +5,7 @@ import importlib
 import pytest
 
 BENCH_MODULES = ["bench", "bench.runtime", "bench.stats", "bench.databases", "bench.workers", "bench.load",
-                 "bench.sqlcapture", "bench.scenarios", "bench.seed", "bench.__main__"]
+                 "bench.sqlcapture", "bench.scenarios", "bench.seed", "bench.__main__", "bench.analytics"]
 
 
 @pytest.mark.parametrize("name", BENCH_MODULES)
@@ -79,3 +79,19 @@ def test_the_report_draws_each_figure_that_ran(tmp_path):
     assert data["pages"]["p95"] == [13.7] and data["pages"]["target"] == [20]
     assert "http" not in data and 'id="http"' not in page  # HTTP did not run: no empty chart
     assert "chart.umd.js" in page
+
+
+def test_the_analytics_rows_mark_missed_targets():
+    from bench.__main__ import summarise, table
+
+    # given a dashboard over its target and panels under theirs
+    page = {"p50_ms": 100.0, "p95_ms": 120.0, "queries": 9}
+    results = {"analytics": {"orders": 1000000, "refresh": {"median_s": 0.4},
+                             "dashboard": {"p50_ms": 1400.0, "p95_ms": 1600.0, "queries": 40},
+                             **{k: page for k in ("sales", "customers", "fulfilment", "aftersales", "stock")}}}
+    # when
+    text = table(results, summarise(results))
+    # then
+    assert "9. Analytics, the whole dashboard (five panels) (1,000,000 orders) | p50 / p95 ms · queries" in text
+    assert "1400.0 / 1600.0 · 40" in text and "**no**" in text
+    assert text.count("| yes") == 5

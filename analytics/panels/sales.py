@@ -117,12 +117,12 @@ def sales_panel(ctx: Context) -> Panel:
                        "refunded": links.orders(f, start, end, payment_status__in=REFUNDED,
                                                 status__in=NOT_CANCELLED)}})
     labels = [bucket_label(b, f.grain) for b in buckets]
-    previous_net = {b: money(r["net_revenue"]) for b, r in before.items()}
+    previous_net = {b: money(before[b]["net_revenue"]) if b in before else money(0) for b in previous_buckets(f)}
     chart_series = [{"label": f"Net revenue, {f.period.label()}", "data": [r["net_revenue"] for r in table.rows]}]
     if f.previous:
         chart_series.append({"label": f"Net revenue, {f.previous.label()}", "previous": True,
                              "data": aligned(buckets, previous_buckets(f), previous_net)})
-        table.columns.append(Column("previous_net_revenue", "Net revenue before", "money"))
+        table.columns.append(Column("previous_net_revenue", "The period before", "money"))
         for row, earlier in zip(table.rows, aligned(buckets, previous_buckets(f), previous_net), strict=True):
             row["previous_net_revenue"] = earlier
     panel.charts.append(Chart("revenue", "Net revenue", "line", labels, chart_series, table="series"))

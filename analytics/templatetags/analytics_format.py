@@ -40,10 +40,10 @@ def cell(value, kind: str = "text") -> str:
 def change(figure) -> str:
     """The change against the previous period: "+12.5 %", or for shares "+1.2 pts"."""
     if figure.points is not None:
-        return f"{figure.points:+.1f} pts"
+        return f"{figure.points:+.1f} pts" if figure.points else "±0"
     if figure.change is None:
-        return ""
-    return f"{figure.change * 100:+.1f} %"
+        return "±0" if figure.value is not None and str(figure.value) == str(figure.previous) else ""
+    return f"{figure.change * 100:+.1f} %" if figure.change else "±0"
 
 
 @register.filter

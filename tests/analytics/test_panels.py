@@ -43,7 +43,7 @@ def test_sales_days_are_the_shops_days(built, analyst):
     assert days["Sun 15 Mar"] | {"_links": None} == {
         "step": "Sun 15 Mar", "orders": 1, "cancelled": 1, "net_orders": 0, "units": 0, "revenue": Decimal("100.00"),
         "cancelled_revenue": Decimal("100.00"), "refunded": Decimal("0.00"), "net_revenue": Decimal("0.00"),
-        "aov": None, "previous_net_revenue": None, "_links": None}
+        "aov": None, "previous_net_revenue": Decimal("0.00"), "_links": None}
     assert len(days) == 31
     assert sum(row["orders"] for row in days.values()) == 6
 
