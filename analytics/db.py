@@ -4,7 +4,10 @@ the project's router's choice). The rollup refresh writes through the default co
 
 from __future__ import annotations
 
-from django.db import connections
+from contextlib import contextmanager
+
+from django.conf import settings
+from django.db import connections, transaction
 
 READ_ALIAS = "default"
 
@@ -23,3 +26,17 @@ def rows(sql: str, params: dict | list | None = None) -> list[dict]:
 
 def vendor() -> str:
     return connections[using()].vendor
+
+
+@contextmanager
+def reading():
+    """One transaction around a page's reads, with room to sort and hash in memory (WAYBILL_ANALYTICS_WORK_MEM)
+    instead of spilling to disk: a year of customers is a few hundred thousand rows."""
+    connection = connections[using()]
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with transaction.atomic(using=using()):
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT set_config('work_mem', %s, true)", [settings.WAYBILL_ANALYTICS_WORK_MEM])
+        yield

@@ -92,6 +92,43 @@ class SalesDay(models.Model):
         return f"{self.day} product {self.product_id}"
 
 
+class ProductDay(models.Model):
+    """SalesDay summed over warehouses and the sales channels (replacements left out): what the panels read when
+    no warehouse or channel is chosen."""
+
+    day = models.DateField()
+    product_id = models.BigIntegerField()
+    units = models.IntegerField()
+    revenue = models.DecimalField(max_digits=16, decimal_places=2)
+    cancelled_units = models.IntegerField()
+    cancelled_revenue = models.DecimalField(max_digits=16, decimal_places=2)
+    refunded = models.DecimalField(max_digits=16, decimal_places=2)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["day", "product_id"], name="an_productday_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.day} product {self.product_id}"
+
+
+class ProductMonth(models.Model):
+    """ProductDay per calendar month: a year is twelve months of these, not 365 days."""
+
+    month = models.DateField(help_text="The first day of the month.")
+    product_id = models.BigIntegerField()
+    units = models.IntegerField()
+    revenue = models.DecimalField(max_digits=16, decimal_places=2)
+    cancelled_units = models.IntegerField()
+    cancelled_revenue = models.DecimalField(max_digits=16, decimal_places=2)
+    refunded = models.DecimalField(max_digits=16, decimal_places=2)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["month", "product_id"], name="an_productmonth_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m} product {self.product_id}"
+
+
 class CustomerDay(models.Model):
     """A customer's orders (not cancelled) per day, channel and warehouses, with their previous order day."""
 
@@ -109,6 +146,25 @@ class CustomerDay(models.Model):
         constraints = [models.UniqueConstraint(fields=["customer_key", "day", "channel", "warehouses"],
                                                name="an_customerday_unique")]
         indexes = [models.Index(fields=["day"], name="an_customerday_day")]
+
+    def __str__(self) -> str:
+        return f"{self.customer_key} on {self.day}"
+
+
+class CustomerActivity(models.Model):
+    """CustomerDay over every warehouse and the sales channels: one row per customer and order day, for the
+    panels when no warehouse or channel is chosen."""
+
+    day = models.DateField()
+    customer_key = models.CharField(max_length=254)
+    customer_id = models.BigIntegerField(null=True)
+    orders = models.IntegerField()
+    revenue = models.DecimalField(max_digits=16, decimal_places=2)
+    previous_day = models.DateField(null=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["customer_key", "day"], name="an_customeractivity_unique")]
+        indexes = [models.Index(fields=["day"], name="an_customeractivity_day")]
 
     def __str__(self) -> str:
         return f"{self.customer_key} on {self.day}"

@@ -38,11 +38,14 @@ from returns.models import Refund, ReturnLine, ReturnRequest
 from shipping.models import Shipment, ShipmentEvent
 
 from .facts import (
+    CustomerActivity,
     CustomerDay,
     CustomerMonth,
     CustomerSummary,
     OrderDay,
     OrderFact,
+    ProductDay,
+    ProductMonth,
     RollupState,
     SalesDay,
     ShipmentFact,
@@ -54,7 +57,9 @@ logger = logging.getLogger(__name__)
 SETTLE = timedelta(minutes=15)  # a day is closed this long after it ended
 BATCH = 20_000  # stale orders recomputed per transaction
 LOCK_KEY = zlib.crc32(b"analytics.rollups")  # pg_try_advisory_xact_lock: one refresh or rebuild at a time
-ROLLUP_MODELS = [OrderFact, OrderDay, SalesDay, CustomerDay, CustomerSummary, CustomerMonth, ShipmentFact]
+ROLLUP_MODELS = [OrderFact, OrderDay, SalesDay, ProductDay, ProductMonth, CustomerDay, CustomerActivity,
+                 CustomerSummary, CustomerMonth, ShipmentFact]
+REPLACEMENT = Order.Channel.REPLACEMENT.value  # after-sales work, not a sale: out of the customer and product rollups
 CLAIMING = tuple(ReturnRequest.CLAIMING)
 
 
@@ -192,6 +197,8 @@ T = {
     "shipment": Shipment._meta.db_table, "shipment_event": ShipmentEvent._meta.db_table,
     "fact": OrderFact._meta.db_table, "order_day": OrderDay._meta.db_table, "sales_day": SalesDay._meta.db_table,
     "customer_day": CustomerDay._meta.db_table, "summary": CustomerSummary._meta.db_table,
+    "product_day": ProductDay._meta.db_table, "product_month": ProductMonth._meta.db_table,
+    "activity": CustomerActivity._meta.db_table, "replacement": REPLACEMENT,
     "customer_month": CustomerMonth._meta.db_table, "shipment_fact": ShipmentFact._meta.db_table,
 }
 
@@ -268,6 +275,7 @@ WITH made AS (
     INSERT INTO {customer_day} (day, customer_key, channel, warehouses, customer_id, orders, revenue)
     SELECT f.day, f.customer_key, f.channel, f.warehouses, max(f.customer_id), count(*), sum(f.goods - f.refunded)
     FROM {fact} f WHERE f.day IN (SELECT day FROM analytics_days) AND NOT f.cancelled
+      AND f.channel <> '{replacement}'
     GROUP BY f.day, f.customer_key, f.channel, f.warehouses
     RETURNING customer_key)
 INSERT INTO analytics_customers SELECT DISTINCT customer_key FROM made ON CONFLICT DO NOTHING
@@ -280,6 +288,29 @@ FROM (SELECT d.customer_key, d.day, lag(d.day) OVER (PARTITION BY d.customer_key
       FROM (SELECT DISTINCT cd.customer_key, cd.day FROM {customer_day} cd
             JOIN analytics_customers t ON t.customer_key = cd.customer_key) d) p
 WHERE c.customer_key = p.customer_key AND c.day = p.day AND c.previous_day IS DISTINCT FROM p.previous_day
+"""
+
+_PRODUCT_DAYS = """
+INSERT INTO {product_day} (day, product_id, units, revenue, cancelled_units, cancelled_revenue, refunded)
+SELECT x.day, x.product_id, sum(x.units), sum(x.revenue), sum(x.cancelled_units), sum(x.cancelled_revenue),
+       sum(x.refunded)
+FROM {sales_day} x WHERE x.day IN (SELECT day FROM analytics_days) AND x.channel <> '{replacement}'
+GROUP BY x.day, x.product_id
+"""
+
+_PRODUCT_MONTHS = """
+INSERT INTO {product_month} (month, product_id, units, revenue, cancelled_units, cancelled_revenue, refunded)
+SELECT m.month, x.product_id, sum(x.units), sum(x.revenue), sum(x.cancelled_units), sum(x.cancelled_revenue),
+       sum(x.refunded)
+FROM analytics_months m JOIN {product_day} x ON x.day >= m.month AND x.day < m.month + interval '1 month'
+GROUP BY m.month, x.product_id
+"""
+
+_ACTIVITY = """
+INSERT INTO {activity} (day, customer_key, customer_id, orders, revenue, previous_day)
+SELECT cd.day, cd.customer_key, max(cd.customer_id), sum(cd.orders), sum(cd.revenue), min(cd.previous_day)
+FROM {customer_day} cd JOIN analytics_customers t ON t.customer_key = cd.customer_key
+GROUP BY cd.day, cd.customer_key
 """
 
 _SUMMARIES = """
@@ -345,6 +376,12 @@ def _recompute(cursor, *, placed_from: datetime | None = None, order_ids=(), eve
         cursor.execute(_sql(f"DELETE FROM {{{table}}} WHERE day IN (SELECT day FROM analytics_days)"))
     cursor.execute(_sql(_ORDER_DAYS))
     cursor.execute(_sql(_SALES_DAYS))
+    cursor.execute(_sql("DELETE FROM {product_day} WHERE day IN (SELECT day FROM analytics_days)"))
+    cursor.execute(_sql(_PRODUCT_DAYS))
+    cursor.execute("CREATE TEMP TABLE analytics_months ON COMMIT DROP AS "
+                   "SELECT DISTINCT date_trunc('month', day)::date AS month FROM analytics_days")
+    cursor.execute(_sql("DELETE FROM {product_month} WHERE month IN (SELECT month FROM analytics_months)"))
+    cursor.execute(_sql(_PRODUCT_MONTHS))
 
     cursor.execute(_sql("WITH gone AS (DELETE FROM {customer_day} WHERE day IN (SELECT day FROM analytics_days) "
                         "RETURNING customer_key) "
@@ -352,15 +389,16 @@ def _recompute(cursor, *, placed_from: datetime | None = None, order_ids=(), eve
     cursor.execute(_sql(_CUSTOMER_DAYS))
     cursor.execute("ANALYZE analytics_customers")
     cursor.execute(_sql(_PREVIOUS_DAYS))
-    for table in ("summary", "customer_month"):
+    for table in ("summary", "customer_month", "activity"):
         cursor.execute(_sql(f"DELETE FROM {{{table}}} x USING analytics_customers t "
                             "WHERE x.customer_key = t.customer_key"))
     cursor.execute(_sql(_SUMMARIES))
     cursor.execute(_sql(_CUSTOMER_MONTHS))
+    cursor.execute(_sql(_ACTIVITY))
 
     cursor.execute(_sql("DELETE FROM {shipment_fact} s USING analytics_affected a WHERE s.order_id = a.order_id"))
     cursor.execute(_sql(_SHIPMENT_FACTS), tz)
-    for name in ("analytics_affected", "analytics_days", "analytics_customers"):
+    for name in ("analytics_affected", "analytics_days", "analytics_months", "analytics_customers"):
         cursor.execute(f"DROP TABLE {name}")  # a second recompute in the same transaction makes them again
     return orders, days
 

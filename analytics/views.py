@@ -18,7 +18,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils.text import slugify
 
-from .db import vendor
+from .db import reading, vendor
 from .filters import FilterForm
 from .links import Links, customers_url
 from .panels import PANELS, Context, customer_list
@@ -69,7 +69,8 @@ def dashboard(request):
     if filters is None or vendor() != "postgresql":
         return _page(request, "analytics/dashboard.html", form=form, status=400 if filters is None else 200)
     ctx = _context(request, filters)
-    panels = [fn(ctx) for _, fn in PANELS.values()]
+    with reading():
+        panels = [fn(ctx) for _, fn in PANELS.values()]
     return _page(request, "analytics/dashboard.html", form=form, filters=filters, panels=panels)
 
 
@@ -82,8 +83,9 @@ def panel(request, key: str):
     if filters is None or vendor() != "postgresql":
         return _page(request, "analytics/panel.html", form=form, title=title, key=key,
                      status=400 if filters is None else 200)
-    return _page(request, "analytics/panel.html", form=form, filters=filters, title=title, key=key,
-                 panel=fn(_context(request, filters)))
+    with reading():
+        result = fn(_context(request, filters))
+    return _page(request, "analytics/panel.html", form=form, filters=filters, title=title, key=key, panel=result)
 
 
 @analytics_required
@@ -98,7 +100,8 @@ def export(request, key: str):
                             content_type="text/plain; charset=utf-8")
     if vendor() != "postgresql":
         return HttpResponse("The analytics dashboard needs PostgreSQL.", status=400, content_type="text/plain")
-    result = PANELS[key][1](_context(request, filters))
+    with reading():
+        result = PANELS[key][1](_context(request, filters))
     name = request.GET.get("table") or result.tables[0].key
     table = result.table(name)
     if table is None:
@@ -144,7 +147,8 @@ def customers(request):
         return _page(request, "analytics/customers.html", form=form, status=400 if form.errors else 200)
     filters = form.filters()
     ctx = _context(request, filters)
-    title, found, total = customer_list(ctx, kind=kind, segment=segment)
+    with reading():
+        title, found, total = customer_list(ctx, kind=kind, segment=segment)
     back = f"{reverse('analytics:panel', args=['customers'])}?{urlencode(filters.query())}"
     return _page(request, "analytics/customers.html", form=form, filters=filters, title=title, customers=found,
                  total=total, segment=segment, kind=kind, back=back)

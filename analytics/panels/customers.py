@@ -6,15 +6,15 @@ from __future__ import annotations
 from datetime import date
 
 from ..db import rows
-from ..facts import CustomerDay, CustomerMonth, CustomerSummary
+from ..facts import CustomerMonth, CustomerSummary
 from .base import Chart, Column, Context, Figure, Nothing, Panel, Table, money, ratio
-from .common import bucket_label, rollup_where
+from .common import bucket_label, customer_rows
 
 COHORT_MONTHS = 12
 LTV_EDGES = [50, 100, 250, 500, 1000, 2500]
 RFM_DAYS = 365
 LIST_LIMIT = 200
-CD, CS, CM = CustomerDay._meta.db_table, CustomerSummary._meta.db_table, CustomerMonth._meta.db_table
+CS, CM = CustomerSummary._meta.db_table, CustomerMonth._meta.db_table
 
 # (key, label, what it means): the first rule that matches a customer names their segment.
 SEGMENTS = [
@@ -29,16 +29,14 @@ SEGMENTS = [
 ]
 SEGMENT_LABELS = {key: label for key, label, _ in SEGMENTS}
 
-# One row per customer and day of the filtered rows, with their previous order day (any channel).
-ACTIVE = f"""
-SELECT x.day, x.day >= %(start)s AS current, x.customer_key, max(x.customer_id) AS customer_id,
-       sum(x.orders) AS orders, sum(x.revenue) AS revenue, min(x.previous_day) AS previous_day
-FROM {CD} x WHERE {rollup_where("x")}
-GROUP BY x.day, x.customer_key
-"""
+# One row per customer and day of the chosen rows, with their previous order day.
+def _active(f) -> str:
+    return f"SELECT d.*, d.day >= %(start)s AS current FROM {customer_rows(f)} d"
 
-PERIOD_SQL = f"""
-WITH d AS ({ACTIVE}),
+
+def _period_sql(f) -> str:
+    return f"""
+WITH d AS ({_active(f)}),
 steps AS (SELECT date_trunc(%(grain)s, day)::date AS bucket, customer_key, bool_or(previous_day IS NULL) AS new,
                  sum(orders) AS orders
           FROM d WHERE current GROUP BY 1, 2),
@@ -63,6 +61,7 @@ SELECT 'period', NULL, p.current, count(*), count(*) FILTER (WHERE p.new), sum(p
 FROM people p LEFT JOIN gaps g ON g.current = p.current GROUP BY p.current
 """
 
+
 COHORT_SQL = f"""
 SELECT cohort, ((date_part('year', month) - date_part('year', cohort)) * 12
                 + date_part('month', month) - date_part('month', cohort))::int AS age, count(*) AS customers
@@ -70,12 +69,14 @@ FROM {CM} WHERE cohort BETWEEN %(cohort_start)s AND %(cohort_end)s AND month <= 
 GROUP BY 1, 2
 """
 
-LTV_SQL = f"""
+def _ltv_sql(f) -> str:
+    return f"""
 SELECT width_bucket(s.revenue, %(edges)s::numeric[]) AS band, count(*) AS customers, sum(s.revenue) AS revenue
-FROM (SELECT DISTINCT x.customer_key FROM {CD} x WHERE {rollup_where("x", previous=False)}) a
+FROM (SELECT DISTINCT a.customer_key FROM {customer_rows(f, previous=False)} a) a
 JOIN {CS} s ON s.customer_key = a.customer_key
 GROUP BY 1 ORDER BY 1
 """
+
 
 RFM = f"""
 WITH c AS (SELECT s.*, %(today)s - s.last_day AS recency FROM {CS} s
@@ -110,8 +111,9 @@ FROM segmented WHERE segment = %(segment)s
 ORDER BY revenue DESC, customer_key LIMIT %(limit)s
 """
 
-PEOPLE_LIST_SQL = f"""
-WITH d AS ({ACTIVE}),
+def _people_list_sql(f) -> str:
+    return f"""
+WITH d AS ({_active(f)}),
 people AS (SELECT customer_key, bool_or(previous_day IS NULL) AS new,
                   bool_or(previous_day IS NOT NULL) OR sum(orders) >= 2 AS repeat, sum(orders) AS period_orders
            FROM d WHERE current GROUP BY customer_key)
@@ -122,6 +124,7 @@ WHERE CASE %(kind)s WHEN 'new' THEN p.new WHEN 'returning' THEN NOT p.new WHEN '
            ELSE true END
 ORDER BY s.revenue DESC, p.customer_key LIMIT %(limit)s
 """
+
 
 LIST_KINDS = {"all": "Customers who ordered", "new": "New customers", "returning": "Returning customers",
               "repeat": "Repeat customers"}
@@ -145,7 +148,7 @@ def customers_panel(ctx: Context) -> Panel:
     cohort_end = f.period.end.replace(day=1)
     params = f.params(edges=LTV_EDGES, cohort_start=_months_back(cohort_end, COHORT_MONTHS - 1),
                       cohort_end=cohort_end)
-    found = rows(PERIOD_SQL, params)
+    found = rows(_period_sql(f), params)
     periods = {r["current"]: r for r in found if r["kind"] == "period"}
     steps = {r["bucket"]: r for r in found if r["kind"] == "step"}
     now, then = periods.get(True) or {}, (periods.get(False) or Nothing()) if f.previous else None
@@ -211,7 +214,7 @@ def customers_panel(ctx: Context) -> Panel:
 
     panel.tables.append(_cohorts(rows(COHORT_SQL, params), params["cohort_start"], cohort_end))
 
-    ltv = {r["band"]: r for r in rows(LTV_SQL, params)}
+    ltv = {r["band"]: r for r in rows(_ltv_sql(f), params)}
     ltv_table = Table("ltv", "Lifetime value of the period's customers", [
         Column("band", f"Lifetime value ({panel.currency})"), Column("customers", "Customers", "int"),
         Column("revenue", "Their lifetime revenue", "money")])
@@ -280,7 +283,7 @@ def customer_list(ctx: Context, *, kind: str = "", segment: str = "") -> tuple[s
         found = rows(SEGMENT_LIST_SQL, f.params(segment=segment, limit=LIST_LIMIT))
         title = f"RFM segment: {SEGMENT_LABELS[segment]}"
     else:
-        found = rows(PEOPLE_LIST_SQL, f.params(kind=kind, limit=LIST_LIMIT))
+        found = rows(_people_list_sql(f), f.params(kind=kind, limit=LIST_LIMIT))
         title = f"{LIST_KINDS[kind]}, {f.period.label()}"
     for row in found:
         row["revenue"] = money(row["revenue"])

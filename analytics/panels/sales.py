@@ -8,9 +8,9 @@ from inventory.models import Product
 from orders.models import Order
 
 from ..db import rows
-from ..facts import OrderDay, SalesDay
+from ..facts import OrderDay
 from .base import Chart, Column, Context, Figure, Nothing, Panel, Table, money, ratio
-from .common import aligned, bucket_label, previous_buckets, rollup_where
+from .common import aligned, bucket_label, previous_buckets, product_rows, rollup_where
 
 NOT_CANCELLED = ",".join(s for s in Order.Status.values if s != Order.Status.CANCELLED)
 REFUNDED = f"{Order.PaymentStatus.PARTIALLY_REFUNDED},{Order.PaymentStatus.REFUNDED}"
@@ -27,37 +27,38 @@ FROM (SELECT date_trunc(%(grain)s, x.day)::date AS bucket, x.day >= %(start)s AS
 GROUP BY GROUPING SETS ((bucket, current), (current))
 """
 
-# Per product in both periods, then the top sellers and the biggest movers up and down, ranked in SQL.
-PRODUCTS_SQL = f"""
+# Per product in both periods, then the top sellers and the biggest movers up and down, ranked in SQL, and the
+# categories from the same sums.
+def _products_sql(source: str) -> str:
+    return f"""
 WITH per AS (
     SELECT x.product_id, sum(x.units - x.cancelled_units) FILTER (WHERE x.day >= %(start)s) AS units,
            sum(x.units - x.cancelled_units) FILTER (WHERE x.day < %(start)s) AS previous_units,
            sum(x.revenue - x.cancelled_revenue - x.refunded) FILTER (WHERE x.day >= %(start)s) AS net_revenue,
            sum(x.revenue - x.cancelled_revenue - x.refunded) FILTER (WHERE x.day < %(start)s) AS previous_revenue
-    FROM {SalesDay._meta.db_table} x WHERE {rollup_where("x")}
+    FROM {source} x
     GROUP BY x.product_id),
 ranked AS (
     SELECT per.*, coalesce(units, 0) - coalesce(previous_units, 0) AS moved,
            row_number() OVER (ORDER BY coalesce(net_revenue, 0) DESC, product_id) AS by_revenue,
            row_number() OVER (ORDER BY coalesce(units, 0) - coalesce(previous_units, 0) DESC, product_id) AS up,
            row_number() OVER (ORDER BY coalesce(units, 0) - coalesce(previous_units, 0), product_id) AS down
-    FROM per)
-SELECT r.*, p.sku, p.name, p.category
+    FROM per),
+categories AS (
+    SELECT coalesce(nullif(p.category, ''), 'Uncategorised') AS category, coalesce(sum(per.units), 0) AS units,
+           coalesce(sum(per.net_revenue), 0) AS net_revenue,
+           coalesce(sum(per.previous_revenue), 0) AS previous_revenue
+    FROM per JOIN {Product._meta.db_table} p ON p.id = per.product_id
+    GROUP BY 1)
+SELECT 'product' AS kind, r.product_id, p.sku, p.name, p.category, r.units, r.previous_units, r.net_revenue,
+       r.previous_revenue, r.moved, r.by_revenue, r.up, r.down
 FROM ranked r JOIN {Product._meta.db_table} p ON p.id = r.product_id
 WHERE r.by_revenue <= %(top)s OR r.up <= %(movers)s OR r.down <= %(movers)s
-ORDER BY r.by_revenue
-"""
-
-CATEGORIES_SQL = f"""
-SELECT coalesce(nullif(p.category, ''), 'Uncategorised') AS category,
-       coalesce(sum(x.units - x.cancelled_units) FILTER (WHERE x.day >= %(start)s), 0) AS units,
-       coalesce(sum(x.revenue - x.cancelled_revenue - x.refunded) FILTER (WHERE x.day >= %(start)s), 0)
-           AS net_revenue,
-       coalesce(sum(x.revenue - x.cancelled_revenue - x.refunded) FILTER (WHERE x.day < %(start)s), 0)
-           AS previous_revenue
-FROM {SalesDay._meta.db_table} x JOIN {Product._meta.db_table} p ON p.id = x.product_id
-WHERE {rollup_where("x")}
-GROUP BY 1 ORDER BY 3 DESC, 1
+UNION ALL
+SELECT 'category', NULL, NULL, NULL, c.category, c.units, NULL, c.net_revenue, c.previous_revenue, NULL, NULL, NULL,
+       NULL
+FROM categories c
+ORDER BY 1 DESC, 11, 8 DESC, 5
 """
 
 
@@ -128,7 +129,9 @@ def sales_panel(ctx: Context) -> Panel:
     panel.charts.append(Chart("revenue", "Net revenue", "line", labels, chart_series, table="series"))
     panel.tables.append(table)
 
-    products = rows(PRODUCTS_SQL, params)
+    source, extra = product_rows(f)
+    found = rows(_products_sql(source), {**params, **extra})
+    products = [r for r in found if r["kind"] == "product"]
     top = Table("products", "Products by net revenue", [
         Column("sku", "SKU"), Column("name", "Product"), Column("category", "Category"),
         Column("units", "Units", "int"), Column("net_revenue", "Net revenue", "money"),
@@ -151,7 +154,7 @@ def sales_panel(ctx: Context) -> Panel:
                     movers.rows.append({"direction": direction, "sku": p["sku"], "name": p["name"],
                                         "units": p["units"] or 0, "previous_units": p["previous_units"] or 0,
                                         "moved": p["moved"], "_links": {"sku": links.orders(f, sku=p["sku"])}})
-    categories = rows(CATEGORIES_SQL, params)
+    categories = [r for r in found if r["kind"] == "category"]
     by_category = Table("categories", "Net revenue by category", [
         Column("category", "Category"), Column("units", "Units", "int"), Column("net_revenue", "Net revenue", "money"),
         Column("previous_revenue", "Before", "money"), Column("change", "Change", "pct")])

@@ -8,13 +8,16 @@ A suggestion covers the reorder point plus demand until the next supplier order 
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.conf import settings
 
 from inventory.models import Product, StockLevel, Warehouse
 
 from ..db import rows
-from ..facts import SalesDay
+from ..facts import ProductDay, SalesDay
 from .base import Chart, Column, Context, Figure, Panel, Table, money
+from .common import unfiltered
 
 P, S, W, SD = (Product._meta.db_table, StockLevel._meta.db_table, Warehouse._meta.db_table,
                SalesDay._meta.db_table)
@@ -33,22 +36,30 @@ ORDER BY GROUPING(w.id) DESC, w.priority, w.code
 
 # Per product: stock, demand over the period (mean and standard deviation per day, zero days included), and from
 # them cover, reorder point and suggestion; then the rows of the three lists, ranked in SQL.
-PRODUCTS_SQL = f"""
-WITH daily AS (
+_DAILY = f"""
     SELECT x.product_id, x.day, sum(x.units - x.cancelled_units) AS units
     FROM {SD} x
-    WHERE x.day BETWEEN %(start)s AND %(end)s AND x.channel = ANY(%(channels)s)
+    WHERE x.day BETWEEN least(%(start)s, %(dead_start)s) AND %(end)s AND x.channel = ANY(%(channels)s)
       AND x.warehouses LIKE %(warehouse_like)s
-    GROUP BY x.product_id, x.day),
+    GROUP BY x.product_id, x.day"""
+_DAILY_UNFILTERED = f"""
+    SELECT x.product_id, x.day, x.units - x.cancelled_units AS units
+    FROM {ProductDay._meta.db_table} x WHERE x.day BETWEEN least(%(start)s, %(dead_start)s) AND %(end)s"""
+PRODUCTS_SQL = f"""
+WITH daily AS ({{daily}}),
 demand AS (
-    SELECT product_id, sum(units) AS units, sum(units * units) AS squares FROM daily GROUP BY product_id),
+    SELECT product_id, sum(units) FILTER (WHERE day >= %(start)s) AS units,
+           sum(units * units) FILTER (WHERE day >= %(start)s) AS squares,
+           sum(units) FILTER (WHERE day >= %(dead_start)s) AS recent
+    FROM daily GROUP BY product_id),
 stock AS (
     SELECT product_id, sum(on_hand) AS on_hand, sum(on_hand - allocated) AS available
     FROM {S} WHERE %(warehouse)s::bigint IS NULL OR warehouse_id = %(warehouse)s GROUP BY product_id),
 base AS (
     SELECT p.id, p.sku, p.name, p.category, p.price, coalesce(p.restock_days, %(default_lead)s) AS lead_days,
            coalesce(st.on_hand, 0) AS on_hand, coalesce(st.available, 0) AS available,
-           coalesce(d.units, 0) AS units, coalesce(d.units, 0)::numeric / %(days)s AS rate,
+           coalesce(d.units, 0) AS units, coalesce(d.recent, 0) AS recent,
+           coalesce(d.units, 0)::numeric / %(days)s AS rate,
            sqrt(greatest(coalesce(d.squares, 0)::numeric / %(days)s
                          - power(coalesce(d.units, 0)::numeric / %(days)s, 2), 0)) AS sigma
     FROM {P} p LEFT JOIN stock st ON st.product_id = p.id LEFT JOIN demand d ON d.product_id = p.id
@@ -63,7 +74,7 @@ flagged AS (
            greatest(ceil(reorder_point + rate * %(review)s - available), 0) AS suggested,
            rate > 0 AND available <= reorder_point AS reorder,
            on_hand > 0 AND rate > 0 AND cover_days > %(slow)s AS slow,
-           on_hand > 0 AND units = 0 AS unsold
+           on_hand > 0 AND recent <= 0 AS unsold
     FROM planned),
 ranked AS (
     SELECT flagged.*,
@@ -86,14 +97,17 @@ def stock_panel(ctx: Context) -> Panel:
     f, links = ctx.filters, ctx.links
     params = f.params(days=f.period.days, default_lead=settings.WAYBILL_BACKORDER_DAYS,
                       z=settings.WAYBILL_ANALYTICS_SERVICE_LEVEL_Z, review=settings.WAYBILL_ANALYTICS_REVIEW_DAYS,
-                      slow=SLOW_DAYS, list=LIST)
+                      slow=SLOW_DAYS, list=LIST,
+                      dead_start=f.period.end - timedelta(days=settings.WAYBILL_ANALYTICS_DEAD_STOCK_DAYS - 1))
     panel = Panel("stock", "Stock", f, notes=[
         "Stock is valued at today's prices. Demand is the units sold per day over the period (cancelled orders "
         "left out, days without a sale count). Reorder point = demand over the supplier's lead time (the product's "
         f"restock days, or {settings.WAYBILL_BACKORDER_DAYS}) + safety stock "
         f"(z = {settings.WAYBILL_ANALYTICS_SERVICE_LEVEL_Z} × σ of daily demand × √lead time); the suggestion also "
         f"covers {settings.WAYBILL_ANALYTICS_REVIEW_DAYS} days until the next supplier order.",
-        f"Slow movers last more than {SLOW_DAYS} days at that rate; unsold: in stock, no sale in the period.",
+        f"Slow movers last more than {SLOW_DAYS} days at that rate; dead stock: in stock, nothing sold in the "
+        f"{settings.WAYBILL_ANALYTICS_DEAD_STOCK_DAYS} days to the end of the period "
+        "(WAYBILL_ANALYTICS_DEAD_STOCK_DAYS).",
         "Stock is now, whatever the period; the period sets the rate of sales."])
     found = rows(WAREHOUSES_SQL, params)
     total = next((r for r in found if r["total"]), None) or {"on_hand": 0, "value": 0, "allocated": 0, "skus": 0}
@@ -113,14 +127,14 @@ def stock_panel(ctx: Context) -> Panel:
                               table="warehouses"))
     panel.tables.append(per_warehouse)
 
-    products = rows(PRODUCTS_SQL, params)
+    products = rows(PRODUCTS_SQL.replace("{daily}", _DAILY_UNFILTERED if unfiltered(f) else _DAILY), params)
     reorder_count = products[0]["reorder_count"] if products else 0
     unsold_value = products[0]["unsold_value"] if products else 0
     panel.figures = [
         Figure("Stock value", money(total["value"]), None, "money", links.stock(f), better=""),
         Figure("Units on hand", total["on_hand"], None, "int", better=""),
         Figure("Products to reorder", reorder_count, None, "int", better="down"),
-        Figure("Unsold stock (value)", money(unsold_value), None, "money", better="down"),
+        Figure("Dead stock (value)", money(unsold_value), None, "money", better="down"),
     ]
 
     def product_row(p, **extra):
@@ -138,7 +152,8 @@ def stock_panel(ctx: Context) -> Panel:
         Column("sku", "SKU"), Column("name", "Product"), Column("on_hand", "On hand", "int"),
         Column("rate", "Sold per day", "decimal"), Column("cover", "Days of cover", "days"),
         Column("value", "Value", "money")], empty="No slow mover.")
-    unsold = Table("unsold", "Dead stock (in stock, nothing sold in the period)", [
+    dead_days = settings.WAYBILL_ANALYTICS_DEAD_STOCK_DAYS
+    unsold = Table("unsold", f"Dead stock (in stock, nothing sold in {dead_days} days)", [
         Column("sku", "SKU"), Column("name", "Product"), Column("on_hand", "On hand", "int"),
         Column("value", "Value", "money"), Column("last_sold", "Last sold", "date")], empty="No dead stock.")
     for p in products:

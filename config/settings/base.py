@@ -263,6 +263,7 @@ WAYBILL_ANALYTICS_SHIP_WITHIN_HOURS = env.int("WAYBILL_ANALYTICS_SHIP_WITHIN_HOU
 WAYBILL_ANALYTICS_SERVICE_LEVEL_Z = Decimal(env("WAYBILL_ANALYTICS_SERVICE_LEVEL_Z", default="1.65"))
 WAYBILL_ANALYTICS_REVIEW_DAYS = env.int("WAYBILL_ANALYTICS_REVIEW_DAYS", default=14)
 WAYBILL_ANALYTICS_DEAD_STOCK_DAYS = env.int("WAYBILL_ANALYTICS_DEAD_STOCK_DAYS", default=90)
+WAYBILL_ANALYTICS_WORK_MEM = env("WAYBILL_ANALYTICS_WORK_MEM", default="64MB")  # per query of a dashboard page
 # Imports (django-import-export): a preview shows every row's errors first; the import is one transaction.
 IMPORT_EXPORT_USE_TRANSACTIONS = True
 IMPORT_EXPORT_SKIP_ADMIN_LOG = True  # the ledger and the timelines say what changed

@@ -173,7 +173,7 @@ def test_stock_value_cover_and_reorder_suggestions(built, analyst):
     # then
     assert figure(stock, "Stock value").value == Decimal("1551.00")  # BER 10×100 + 5×20; MAD 10×20 + 46×5 + 7×3
     assert figure(stock, "Products to reorder").value == 1
-    assert figure(stock, "Unsold stock (value)").value == Decimal("21.00")
+    assert figure(stock, "Dead stock (value)").value == Decimal("21.00")
     # AC-B: 15 sold in 31 days on three days (2, 1, 12), nothing available, lead time 14 days (the default):
     # mean 15/31, σ = sqrt(149/31 - (15/31)²) = 2.1383; ROP = 14 × 15/31 + 1.65 × 2.1383 × √14 = 19.98
     (reorder,) = stock.table("reorder").rows
