@@ -160,7 +160,9 @@ class CustomerActivity(models.Model):
     customer_id = models.BigIntegerField(null=True)
     orders = models.IntegerField()
     revenue = models.DecimalField(max_digits=16, decimal_places=2)
-    previous_day = models.DateField(null=True)
+    previous_day = models.DateField(null=True, help_text="The customer's order day before this one.")
+    next_day = models.DateField(null=True, help_text="Their order day after this one: with previous_day, a period's "
+                                                     "customers are counted from their rows alone, without grouping.")
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["customer_key", "day"], name="an_customeractivity_unique")]

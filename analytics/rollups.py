@@ -307,10 +307,14 @@ GROUP BY m.month, x.product_id
 """
 
 _ACTIVITY = """
-INSERT INTO {activity} (day, customer_key, customer_id, orders, revenue, previous_day)
-SELECT cd.day, cd.customer_key, max(cd.customer_id), sum(cd.orders), sum(cd.revenue), min(cd.previous_day)
-FROM {customer_day} cd JOIN analytics_customers t ON t.customer_key = cd.customer_key
-GROUP BY cd.day, cd.customer_key
+INSERT INTO {activity} (day, customer_key, customer_id, orders, revenue, previous_day, next_day)
+SELECT a.day, a.customer_key, a.customer_id, a.orders, a.revenue,
+       lag(a.day) OVER (PARTITION BY a.customer_key ORDER BY a.day),
+       lead(a.day) OVER (PARTITION BY a.customer_key ORDER BY a.day)
+FROM (SELECT cd.day, cd.customer_key, max(cd.customer_id) AS customer_id, sum(cd.orders) AS orders,
+             sum(cd.revenue) AS revenue
+      FROM {customer_day} cd JOIN analytics_customers t ON t.customer_key = cd.customer_key
+      GROUP BY cd.day, cd.customer_key) a
 """
 
 _SUMMARIES = """

@@ -25,13 +25,7 @@ WAITING = [Order.Status.PLACED, Order.Status.CONFIRMED, Order.Status.PROCESSING,
 AGES = [(0, 24, "under 24 h"), (24, 48, "24–48 h"), (48, 72, "2–3 days"), (72, 168, "3–7 days"),
         (168, None, "over a week")]
 
-WHERE = ("(x.day BETWEEN %(start)s AND %(end)s OR x.day BETWEEN %(pstart)s AND %(pend)s) "
-         "AND x.channel = ANY(%(channels)s) AND (%(warehouse)s::bigint IS NULL OR x.warehouse_id = %(warehouse)s)")
-
-PARCELS_SQL = f"""
-SELECT g.*, w.code AS warehouse_code, w.name AS warehouse_name, c.name AS carrier_name
-FROM (SELECT x.warehouse_id, x.carrier_id, x.day >= %(start)s AS current,
-             GROUPING(x.warehouse_id, x.carrier_id) = 3 AS total, count(*) AS parcels,
+_MEASURES = """count(*) AS parcels,
              percentile_cont(0.5) WITHIN GROUP (ORDER BY x.placed_to_shipped_hours) AS ship_p50,
              percentile_cont(0.9) WITHIN GROUP (ORDER BY x.placed_to_shipped_hours) AS ship_p90,
              percentile_cont(0.5) WITHIN GROUP (ORDER BY x.shipped_to_delivered_hours) AS deliver_p50,
@@ -39,9 +33,19 @@ FROM (SELECT x.warehouse_id, x.carrier_id, x.day >= %(start)s AS current,
              count(*) FILTER (WHERE x.placed_to_shipped_hours <= %(promise)s) AS shipped_in_time,
              count(x.delivered_by_promise) AS with_promise,
              count(*) FILTER (WHERE x.delivered_by_promise) AS delivered_in_time,
-             count(*) FILTER (WHERE x.exception) AS exceptions
-      FROM {SF} x WHERE {WHERE}
-      GROUP BY GROUPING SETS ((x.warehouse_id, x.carrier_id, x.day >= %(start)s), (x.day >= %(start)s))) g
+             count(*) FILTER (WHERE x.exception) AS exceptions"""
+_SCOPE = "x.channel = ANY(%(channels)s) AND (%(warehouse)s::bigint IS NULL OR x.warehouse_id = %(warehouse)s)"
+
+# Per warehouse and carrier (and in all) for the period; in all only for the period before.
+PARCELS_SQL = f"""
+SELECT g.*, w.code AS warehouse_code, w.name AS warehouse_name, c.name AS carrier_name
+FROM (SELECT x.warehouse_id, x.carrier_id, true AS current, GROUPING(x.warehouse_id, x.carrier_id) = 3 AS total,
+             {_MEASURES}
+      FROM {SF} x WHERE x.day BETWEEN %(start)s AND %(end)s AND {_SCOPE}
+      GROUP BY GROUPING SETS ((x.warehouse_id, x.carrier_id), ())
+      UNION ALL
+      SELECT NULL, NULL, false, true, {_MEASURES}
+      FROM {SF} x WHERE x.day BETWEEN %(pstart)s AND %(pend)s AND {_SCOPE}) g
 LEFT JOIN {Warehouse._meta.db_table} w ON w.id = g.warehouse_id
 LEFT JOIN {Carrier._meta.db_table} c ON c.id = g.carrier_id
 ORDER BY g.total DESC, w.priority, w.code, c.name NULLS LAST
@@ -52,7 +56,7 @@ SELECT date_trunc(%(grain)s, x.day)::date AS bucket, count(*) AS parcels,
        percentile_cont(0.5) WITHIN GROUP (ORDER BY x.placed_to_shipped_hours) AS ship_p50,
        percentile_cont(0.9) WITHIN GROUP (ORDER BY x.placed_to_shipped_hours) AS ship_p90,
        count(*) FILTER (WHERE x.placed_to_shipped_hours <= %(promise)s) AS shipped_in_time
-FROM {SF} x WHERE {WHERE.replace("OR x.day BETWEEN %(pstart)s AND %(pend)s", "")}
+FROM {SF} x WHERE x.day BETWEEN %(start)s AND %(end)s AND {_SCOPE}
 GROUP BY 1
 """
 

@@ -187,3 +187,26 @@ def test_stock_value_cover_and_reorder_suggestions(built, analyst):
     assert list(table(stock, "unsold")) == ["OLD-D"]
     madrid = panel("stock", analyst, warehouse="MAD")
     assert figure(madrid, "Stock value").value == Decimal("451.00")
+
+
+def test_customers_of_a_warehouse(built, analyst):
+    # orders touching Madrid in March: bob's O3 (his first ever) and O5, ada's O6 (she ordered before)
+    madrid = panel("customers", analyst, warehouse="MAD")
+    assert figure(madrid, "Customers who ordered").value == 2
+    assert figure(madrid, "New customers").value == 1
+    assert figure(madrid, "Returning customers").value == 1
+    assert figure(madrid, "Repeat-purchase rate").value == 1.0
+    assert figure(madrid, "Days between orders (median)").value == 19.5  # bob 10 → 20 Mar, ada 2 → 31 Mar (29)
+
+
+def test_the_row_by_row_count_of_customers_agrees_with_grouping_them(built, analyst, monkeypatch):
+    # given the figures without filters, counted from each row's previous and next order day
+    fast = panel("customers", analyst, start="2026-02-15", end="2026-04-10")
+    # when the same figures are counted by grouping the rows per customer (as with a filter)
+    monkeypatch.setattr("analytics.panels.customers.unfiltered", lambda f: False)
+    grouped = panel("customers", analyst, start="2026-02-15", end="2026-04-10")
+    # then they agree, step by step
+    assert [(f.label, f.value, f.previous) for f in fast.figures] == [
+        (f.label, f.value, f.previous) for f in grouped.figures]
+    assert fast.table("steps").rows == grouped.table("steps").rows
+    assert fast.table("ltv").rows == grouped.table("ltv").rows
