@@ -166,7 +166,7 @@ class CustomerActivity(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["customer_key", "day"], name="an_customeractivity_unique")]
-        indexes = [models.Index(fields=["day"], name="an_customeractivity_day")]
+        # and on PostgreSQL (day) INCLUDE (the columns the panels read): an index-only scan (migration 0002)
 
     def __str__(self) -> str:
         return f"{self.customer_key} on {self.day}"
@@ -224,11 +224,33 @@ class ShipmentFact(models.Model):
     exception = models.BooleanField(help_text="It had a delivery exception at some point.")
 
     class Meta:
-        indexes = [models.Index(fields=["day"], name="an_shipmentfact_day"),
-                   models.Index(fields=["order_id"], name="an_shipmentfact_order")]
+        # and on PostgreSQL (day) INCLUDE (the columns the panels read): an index-only scan (migration 0002)
+        indexes = [models.Index(fields=["order_id"], name="an_shipmentfact_order")]
 
     def __str__(self) -> str:
         return f"shipment {self.shipment_id}"
+
+
+class ReturnFact(models.Model):
+    """One row per line of a return or claim that still claims its units (not rejected or cancelled), on the day
+    the return was opened."""
+
+    return_line_id = models.BigIntegerField(primary_key=True)
+    return_request_id = models.BigIntegerField()
+    order_id = models.BigIntegerField()
+    day = models.DateField(help_text="The shop's day the return was opened.")
+    product_id = models.BigIntegerField()
+    reason = models.CharField(max_length=24)
+    warehouse_id = models.BigIntegerField(null=True, help_text="Where the item comes back to.")
+    channel = models.CharField(max_length=20, help_text="The order's.")
+    units = models.IntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["day"], name="an_returnfact_day"),
+                   models.Index(fields=["order_id"], name="an_returnfact_order")]
+
+    def __str__(self) -> str:
+        return f"return line {self.return_line_id}"
 
 
 class StaleOrder(models.Model):

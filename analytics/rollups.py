@@ -46,6 +46,7 @@ from .facts import (
     OrderFact,
     ProductDay,
     ProductMonth,
+    ReturnFact,
     RollupState,
     SalesDay,
     ShipmentFact,
@@ -58,7 +59,7 @@ SETTLE = timedelta(minutes=15)  # a day is closed this long after it ended
 BATCH = 20_000  # stale orders recomputed per transaction
 LOCK_KEY = zlib.crc32(b"analytics.rollups")  # pg_try_advisory_xact_lock: one refresh or rebuild at a time
 ROLLUP_MODELS = [OrderFact, OrderDay, SalesDay, ProductDay, ProductMonth, CustomerDay, CustomerActivity,
-                 CustomerSummary, CustomerMonth, ShipmentFact]
+                 CustomerSummary, CustomerMonth, ShipmentFact, ReturnFact]
 REPLACEMENT = Order.Channel.REPLACEMENT.value  # after-sales work, not a sale: out of the customer and product rollups
 CLAIMING = tuple(ReturnRequest.CLAIMING)
 
@@ -199,6 +200,7 @@ T = {
     "customer_day": CustomerDay._meta.db_table, "summary": CustomerSummary._meta.db_table,
     "product_day": ProductDay._meta.db_table, "product_month": ProductMonth._meta.db_table,
     "activity": CustomerActivity._meta.db_table, "replacement": REPLACEMENT,
+    "return_fact": ReturnFact._meta.db_table,
     "customer_month": CustomerMonth._meta.db_table, "shipment_fact": ShipmentFact._meta.db_table,
 }
 
@@ -349,6 +351,17 @@ WHERE s.direction = 'outbound' AND s.status <> 'cancelled'
 """
 
 
+_RETURN_FACTS = """
+INSERT INTO {return_fact} (return_line_id, return_request_id, order_id, day, product_id, reason, warehouse_id,
+                           channel, units)
+SELECT rl.id, rr.id, rr.order_id, (rr.created_at AT TIME ZONE %(tz)s)::date, ol.product_id, rl.reason,
+       rr.warehouse_id, f.channel, rl.quantity
+FROM {return} rr JOIN analytics_affected a ON a.order_id = rr.order_id JOIN {fact} f ON f.order_id = rr.order_id
+JOIN {return_line} rl ON rl.return_request_id = rr.id JOIN {line} ol ON ol.id = rl.order_line_id
+WHERE rr.status = ANY(%(claiming)s)
+"""
+
+
 def _sql(template: str) -> str:
     return template.format(**T)
 
@@ -402,6 +415,8 @@ def _recompute(cursor, *, placed_from: datetime | None = None, order_ids=(), eve
 
     cursor.execute(_sql("DELETE FROM {shipment_fact} s USING analytics_affected a WHERE s.order_id = a.order_id"))
     cursor.execute(_sql(_SHIPMENT_FACTS), tz)
+    cursor.execute(_sql("DELETE FROM {return_fact} r USING analytics_affected a WHERE r.order_id = a.order_id"))
+    cursor.execute(_sql(_RETURN_FACTS), {**tz, "claiming": [str(status) for status in CLAIMING]})
     for name in ("analytics_affected", "analytics_days", "analytics_months", "analytics_customers"):
         cursor.execute(f"DROP TABLE {name}")  # a second recompute in the same transaction makes them again
     return orders, days

@@ -21,7 +21,7 @@ from shipping.models import Shipment
 from support.models import Queue, Ticket
 
 from ..db import rows
-from ..facts import OrderDay, SalesDay
+from ..facts import OrderDay, ReturnFact, SalesDay
 from ..rollups import day_start
 from .base import Chart, Column, Context, Figure, Nothing, Panel, Table, hours, money, ratio
 from .common import bucket_label, rollup_where
@@ -34,12 +34,15 @@ RETURN_SCOPE = (IN_PERIODS.format(col="rr.created_at") + " AND rr.status = ANY(%
                 "AND o.channel = ANY(%(channels)s) "
                 "AND (%(warehouse)s::bigint IS NULL OR rr.warehouse_id = %(warehouse)s)")
 
+RF = ReturnFact._meta.db_table
+CLAIM_SCOPE = ("x.channel = ANY(%(channels)s) AND (%(warehouse)s::bigint IS NULL OR x.warehouse_id = %(warehouse)s)")
+
 REASONS_SQL = f"""
-SELECT rl.reason, rr.created_at >= %(from)s AS current, GROUPING(rl.reason) = 1 AS total,
-       count(DISTINCT rr.id) AS returns, sum(rl.quantity) AS units
-FROM {RR} rr JOIN {ORD} o ON o.id = rr.order_id JOIN {RL} rl ON rl.return_request_id = rr.id
-WHERE {RETURN_SCOPE}
-GROUP BY GROUPING SETS ((rl.reason, rr.created_at >= %(from)s), (rr.created_at >= %(from)s))
+SELECT x.reason, x.day >= %(start)s AS current, GROUPING(x.reason) = 1 AS total,
+       count(DISTINCT x.return_request_id) AS returns, sum(x.units) AS units
+FROM {RF} x
+WHERE (x.day BETWEEN %(start)s AND %(end)s OR x.day BETWEEN %(pstart)s AND %(pend)s) AND {CLAIM_SCOPE}
+GROUP BY GROUPING SETS ((x.reason, x.day >= %(start)s), (x.day >= %(start)s))
 """
 
 SOLD_SQL = f"""
@@ -49,13 +52,12 @@ FROM {OrderDay._meta.db_table} x WHERE {rollup_where("x")} GROUP BY 1
 
 SKUS_SQL = f"""
 WITH claims AS (
-    SELECT ol.product_id, count(DISTINCT rr.id) AS returns, sum(rl.quantity) AS claimed,
-           coalesce(sum(rl.quantity) FILTER (WHERE rl.reason = 'defective'), 0) AS defective
-    FROM {RR} rr JOIN {ORD} o ON o.id = rr.order_id JOIN {RL} rl ON rl.return_request_id = rr.id
-    JOIN {OL} ol ON ol.id = rl.order_line_id
-    WHERE {RETURN_SCOPE} AND rr.created_at >= %(from)s
-    GROUP BY ol.product_id
-    ORDER BY defective DESC, claimed DESC, ol.product_id LIMIT %(top)s),
+    SELECT x.product_id, count(DISTINCT x.return_request_id) AS returns, sum(x.units) AS claimed,
+           coalesce(sum(x.units) FILTER (WHERE x.reason = 'defective'), 0) AS defective
+    FROM {RF} x
+    WHERE x.day BETWEEN %(start)s AND %(end)s AND {CLAIM_SCOPE}
+    GROUP BY x.product_id
+    ORDER BY defective DESC, claimed DESC, x.product_id LIMIT %(top)s),
 sold AS (
     SELECT x.product_id, sum(x.units - x.cancelled_units) AS units
     FROM {SalesDay._meta.db_table} x

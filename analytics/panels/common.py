@@ -11,6 +11,16 @@ from ..facts import CustomerActivity, CustomerDay, ProductDay, ProductMonth, Sal
 from ..filters import Filters
 
 
+def days_where(f: Filters, alias: str, *, previous: bool = True) -> str:
+    """Rows of the period and of the one before it: one range of the index when they touch (an index-only scan
+    can read it), two otherwise."""
+    if not previous or f.previous is None:
+        return f"{alias}.day BETWEEN %(start)s AND %(end)s"
+    if f.previous.end + timedelta(days=1) == f.period.start:
+        return f"{alias}.day BETWEEN %(pstart)s AND %(end)s"
+    return f"({alias}.day BETWEEN %(start)s AND %(end)s OR {alias}.day BETWEEN %(pstart)s AND %(pend)s)"
+
+
 def rollup_where(alias: str, *, previous: bool = True) -> str:
     """Rows of the period (and of the previous one), in the chosen channels and warehouse."""
     days = (f"({alias}.day BETWEEN %(start)s AND %(end)s OR {alias}.day BETWEEN %(pstart)s AND %(pend)s)"

@@ -8,7 +8,7 @@ from datetime import date
 from ..db import rows
 from ..facts import CustomerActivity, CustomerMonth, CustomerSummary
 from .base import Chart, Column, Context, Figure, Nothing, Panel, Table, money, ratio
-from .common import bucket_label, customer_rows, unfiltered
+from .common import bucket_label, customer_rows, days_where, unfiltered
 
 COHORT_MONTHS = 12
 LTV_EDGES = [50, 100, 250, 500, 1000, 2500]
@@ -35,39 +35,60 @@ def _active(f) -> str:
 
 
 # Without filters, a customer's rows carry their previous and next order day: a period's customers, new ones and
-# repeat buyers are counted row by row, without grouping by customer.
-FAST_PERIOD_SQL = f"""
-WITH x AS (
-    SELECT a.*, a.day >= %(start)s AS current, date_trunc(%(grain)s, a.day)::date AS bucket,
-           a.previous_day IS NULL OR a.previous_day < CASE WHEN a.day >= %(start)s THEN %(start)s::date
-                                                          ELSE %(pstart)s::date END AS first_in_period,
-           a.previous_day IS NULL OR a.previous_day < greatest(date_trunc(%(grain)s, a.day)::date,
-                                                               %(start)s::date) AS first_in_step,
-           a.previous_day IS NULL AND a.orders = 1
-               AND (a.next_day IS NULL OR a.next_day > CASE WHEN a.day >= %(start)s THEN %(end)s::date
-                                                            ELSE %(pend)s::date END) AS only_order
-    FROM {CustomerActivity._meta.db_table} a
-    WHERE a.day BETWEEN %(start)s AND %(end)s OR a.day BETWEEN %(pstart)s AND %(pend)s)
-SELECT 'step' AS kind, bucket, true AS current, count(*) FILTER (WHERE first_in_step) AS customers,
-       count(*) FILTER (WHERE previous_day IS NULL) AS new, sum(orders)::bigint AS orders, NULL::bigint AS repeat,
-       NULL::bigint AS guests, NULL::bigint AS guest_orders, NULL::numeric AS revenue, NULL::numeric AS guest_revenue,
-       NULL::bigint AS gaps, NULL::float AS gap_p50, NULL::float AS gap_p90
-FROM x WHERE current GROUP BY bucket
-UNION ALL
-SELECT 'period', NULL, current, count(*) FILTER (WHERE first_in_period), count(*) FILTER (WHERE previous_day IS NULL),
-       sum(orders)::bigint, count(*) FILTER (WHERE first_in_period) - count(*) FILTER (WHERE only_order),
-       count(*) FILTER (WHERE first_in_period AND customer_id IS NULL),
-       coalesce(sum(orders) FILTER (WHERE customer_id IS NULL), 0)::bigint, sum(revenue),
-       coalesce(sum(revenue) FILTER (WHERE customer_id IS NULL), 0), count(previous_day),
-       percentile_cont(0.5) WITHIN GROUP (ORDER BY day - previous_day),
-       percentile_cont(0.9) WITHIN GROUP (ORDER BY day - previous_day)
-FROM x GROUP BY current
+# repeat buyers are counted row by row (their first row in the period or step), without grouping by customer.
+def _fast_counts_sql(f) -> str:
+    return f"""
+SELECT 'step' AS kind, bucket, current, GROUPING(bucket) = 1 AS total,
+       count(*) FILTER (WHERE first_in_step) AS step_customers, count(*) FILTER (WHERE first_in_period) AS customers,
+       count(*) FILTER (WHERE previous_day IS NULL) AS new, sum(orders)::bigint AS orders,
+       count(*) FILTER (WHERE only_order) AS single,
+       count(*) FILTER (WHERE first_in_period AND customer_id IS NULL) AS guests,
+       coalesce(sum(orders) FILTER (WHERE customer_id IS NULL), 0)::bigint AS guest_orders, sum(revenue) AS revenue,
+       coalesce(sum(revenue) FILTER (WHERE customer_id IS NULL), 0) AS guest_revenue
+FROM (SELECT a.day, a.customer_id, a.orders, a.revenue, a.previous_day, a.day >= %(start)s AS current,
+             date_trunc(%(grain)s, a.day)::date AS bucket,
+             a.previous_day IS NULL OR a.previous_day < CASE WHEN a.day >= %(start)s THEN %(start)s::date
+                                                            ELSE %(pstart)s::date END AS first_in_period,
+             a.previous_day IS NULL OR a.previous_day < greatest(date_trunc(%(grain)s, a.day)::date,
+                                                                 %(start)s::date) AS first_in_step,
+             a.previous_day IS NULL AND a.orders = 1
+                 AND (a.next_day IS NULL OR a.next_day > CASE WHEN a.day >= %(start)s THEN %(end)s::date
+                                                              ELSE %(pend)s::date END) AS only_order
+      FROM {CustomerActivity._meta.db_table} a WHERE {days_where(f, "a")}) x
+GROUP BY GROUPING SETS ((current, bucket), (current))
 """
 
 
+def _fast_gaps_sql(f) -> str:
+    return f"""
+SELECT a.day >= %(start)s AS current, count(*) AS gaps,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY a.day - a.previous_day) AS gap_p50,
+       percentile_cont(0.9) WITHIN GROUP (ORDER BY a.day - a.previous_day) AS gap_p90
+FROM {CustomerActivity._meta.db_table} a WHERE {days_where(f, "a")} AND a.previous_day IS NOT NULL
+GROUP BY 1
+"""
+
+
+def _fast_period(f, params) -> list[dict]:
+    """The same rows as the grouped query gives (kind step/period), from the two row-by-row queries."""
+    gaps = {r["current"]: r for r in rows(_fast_gaps_sql(f), params)}
+    out = []
+    for r in rows(_fast_counts_sql(f), params):
+        if not r["total"]:
+            if r["current"]:
+                out.append({"kind": "step", "bucket": r["bucket"], "current": True, "customers": r["step_customers"],
+                            "new": r["new"], "orders": r["orders"]})
+            continue
+        g = gaps.get(r["current"]) or {}
+        out.append({"kind": "period", "bucket": None, "current": r["current"], "customers": r["customers"],
+                    "new": r["new"], "orders": r["orders"], "repeat": r["customers"] - r["single"],
+                    "guests": r["guests"], "guest_orders": r["guest_orders"], "revenue": r["revenue"],
+                    "guest_revenue": r["guest_revenue"], "gaps": g.get("gaps"), "gap_p50": g.get("gap_p50"),
+                    "gap_p90": g.get("gap_p90")})
+    return out
+
+
 def _period_sql(f) -> str:
-    if unfiltered(f):
-        return FAST_PERIOD_SQL
     return f"""
 WITH d AS ({_active(f)}),
 steps AS (SELECT date_trunc(%(grain)s, day)::date AS bucket, customer_key, bool_or(previous_day IS NULL) AS new,
@@ -184,7 +205,7 @@ def customers_panel(ctx: Context) -> Panel:
     cohort_end = f.period.end.replace(day=1)
     params = f.params(edges=LTV_EDGES, cohort_start=_months_back(cohort_end, COHORT_MONTHS - 1),
                       cohort_end=cohort_end)
-    found = rows(_period_sql(f), params)
+    found = _fast_period(f, params) if unfiltered(f) else rows(_period_sql(f), params)
     periods = {r["current"]: r for r in found if r["kind"] == "period"}
     steps = {r["bucket"]: r for r in found if r["kind"] == "step"}
     now, then = periods.get(True) or {}, (periods.get(False) or Nothing()) if f.previous else None
