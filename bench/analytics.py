@@ -1,9 +1,10 @@
 """The analytics dashboard at scale (`python -m bench --only analytics`): every panel's page and the whole dashboard
-at a million orders, signed in as an "Analysts" member (not a superuser), over a rotation of filters (30 days,
-90 days, 12 months by week, a warehouse, a channel, the same days a year earlier); p50/p95 and the query count of
-each. Also the periodic refresh of the rollups (the open days) as the task runs it.
+at a million orders, signed in as an "Analysts" member (not a superuser). The last 30 days (the default) in a
+rotation of filters (none, a warehouse, a channel, the same days a year earlier), then 90 days and 12 months
+(by week); p50/p95 and the query count of each. Also the periodic refresh of the rollups (the open days) as the
+task runs it.
 
-Targets: every panel p95 ≤ 500 ms, the whole dashboard p95 ≤ 1,500 ms."""
+Targets: every panel p95 ≤ 500 ms, the whole dashboard p95 ≤ 1,500 ms (for every range)."""
 
 from __future__ import annotations
 
@@ -23,12 +24,14 @@ LABELS = {"dashboard": "the whole dashboard (five panels)", "sales": "sales pane
           "fulfilment": "fulfilment panel", "aftersales": "after-sales and support panel", "stock": "stock panel"}
 
 
+LONG = ["range=90", "range=365"]
+
+
 def _variants() -> list[str]:
     from inventory.models import Warehouse
 
     second = Warehouse.objects.order_by("priority", "code").values_list("code", flat=True)[1:2]
-    return ["", "range=90", "range=365", f"warehouse={second[0] if second else ''}", "channel=phone",
-            "compare=year"]
+    return ["", f"warehouse={second[0] if second else ''}", "channel=phone", "compare=year"]
 
 
 def run(*, samples: int) -> dict:
@@ -49,6 +52,8 @@ def run(*, samples: int) -> dict:
         paths = [f"{path}?{variants[i % len(variants)]}" for i in range(samples)]
         out[key] = _time_page(client, paths)
         out[key]["by_variant_p50_ms"] = _by_variant(client, path, variants)
+        for variant in LONG:
+            out[key][variant] = _time_page(client, [f"{path}?{variant}"] * max(5, samples // 6))
     return out
 
 
@@ -86,8 +91,13 @@ def table_rows(results: dict) -> list[tuple]:
     for key, label in LABELS.items():
         f = a[key]
         target = DASHBOARD_TARGET_MS if key == "dashboard" else PANEL_TARGET_MS
-        rows.append((f"9. Analytics, {label} ({a['orders']:,} orders)", "p50 / p95 ms · queries",
+        rows.append((f"9. Analytics, {label}, 30 days ({a['orders']:,} orders)", "p50 / p95 ms · queries",
                      f"{f['p50_ms']} / {f['p95_ms']} · {f['queries']}", f"p95 ≤ {target}",
                      "yes" if f["p95_ms"] <= target else "**no**"))
+        longer = [f.get(v) for v in LONG if f.get(v)]
+        if longer:
+            rows.append((f"9. Analytics, {label}, 90 days · 12 months", "p50 / p95 ms each",
+                         " · ".join(f"{x['p50_ms']} / {x['p95_ms']}" for x in longer), f"p95 ≤ {target}",
+                         "yes" if max(x["p95_ms"] for x in longer) <= target else "**no**"))
     rows.append(("9. Analytics rollup refresh (open days)", "median s", str(a["refresh"]["median_s"]), "", ""))
     return rows

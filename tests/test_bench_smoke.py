@@ -92,6 +92,6 @@ def test_the_analytics_rows_mark_missed_targets():
     # when
     text = table(results, summarise(results))
     # then
-    assert "9. Analytics, the whole dashboard (five panels) (1,000,000 orders) | p50 / p95 ms · queries" in text
+    assert "9. Analytics, the whole dashboard (five panels), 30 days (1,000,000 orders) | p50 / p95 ms" in text
     assert "1400.0 / 1600.0 · 40" in text and "**no**" in text
     assert text.count("| yes") == 5
