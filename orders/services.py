@@ -174,7 +174,8 @@ def _priced_shipping(*, subtotal: Decimal, shipping_total, expected_shipping_tot
     return quote if shipping_total is None else Decimal(shipping_total)
 
 
-def _new_order(*, customer, email, phone, shipping_address, currency, shipping_total, notes, subtotal) -> Order:
+def _new_order(*, customer, email, phone, shipping_address, currency, shipping_total, notes, subtotal,
+               channel=Order.Channel.STOREFRONT) -> Order:
     """The order, checked and not yet written."""
     unknown = set(shipping_address) - set(ADDRESS_FIELDS)
     if unknown:
@@ -191,7 +192,7 @@ def _new_order(*, customer, email, phone, shipping_address, currency, shipping_t
     order = Order(
         customer=customer, email=email or (customer.email if customer else ""), phone=phone or "",
         currency=shop_currency, subtotal=subtotal, shipping_total=shipping_total,
-        total=subtotal + shipping_total, notes=notes or "",
+        total=subtotal + shipping_total, notes=notes or "", channel=Order.Channel(channel),
         **{f"ship_{k}": (v or "") for k, v in shipping_address.items()},
     )
     fields = {}
@@ -276,7 +277,8 @@ class _Replay(Exception):
 
 @atomic_service
 def _place(*, customer, email, phone="", shipping_address, lines, currency=None, shipping_total=None,
-           expected_shipping_total=None, notes="", actor=None, idempotency=None, answer=None) -> Order:
+           expected_shipping_total=None, notes="", actor=None, idempotency=None, answer=None,
+           channel=Order.Channel.STOREFRONT) -> Order:
     requested = _validated_lines(lines)
     together = cte.supported()  # PostgreSQL: the rows of the order written by one statement
     if answer is not None and not together:
@@ -290,7 +292,8 @@ def _place(*, customer, email, phone="", shipping_address, lines, currency=None,
     shipping_total = _priced_shipping(subtotal=subtotal, shipping_total=shipping_total,
                                       expected_shipping_total=expected_shipping_total)
     order = _new_order(customer=customer, email=email, phone=phone, shipping_address=shipping_address,
-                       currency=currency, shipping_total=shipping_total, notes=notes, subtotal=subtotal)
+                       currency=currency, shipping_total=shipping_total, notes=notes, subtotal=subtotal,
+                       channel=channel)
     order_lines = [
         OrderLine(order=order, product=products[line.sku], sku=line.sku, name=products[line.sku].name,
                   quantity=line.quantity, unit_price=products[line.sku].price,
@@ -459,7 +462,8 @@ def order_has_backorders(order: Order) -> bool:
 def order_place(*, customer=None, email="", phone="", shipping_address: dict, lines: Sequence[LineRequest | dict],
                 currency: str | None = None, shipping_total=None, expected_shipping_total=None, notes: str = "",
                 actor=None, idempotency_key: str | None = None, fingerprint: str = "",
-                keep_related: bool = False, answer=None) -> tuple[Order, bool]:
+                keep_related: bool = False, answer=None, channel: str = Order.Channel.STOREFRONT
+                ) -> tuple[Order, bool]:
     """Place an order and allocate its stock, all or nothing. Returns (order, created).
 
     Prices come from the shop (orders.pricing): each line at its product's price, in the shop's currency (a
@@ -476,6 +480,7 @@ def order_place(*, customer=None, email="", phone="", shipping_address: dict, li
     `answer` (an orders.idempotency.KeptAnswer, instead of `idempotency_key`): the API request's own key, claimed
     in the placement's first statement and kept with the answer to the request in its transaction, so that a
     request claims one key once. A key already taken raises KeyTaken, having written nothing.
+    `channel`: where the order comes from (Order.Channel: the storefront API by default, a phone order, an import).
     """
     if answer is not None and idempotency_key:
         raise ValueError("order_place() takes an idempotency key or an answer to keep, not both")
@@ -489,7 +494,7 @@ def order_place(*, customer=None, email="", phone="", shipping_address: dict, li
         order = _place(customer=customer, email=email, phone=phone, shipping_address=shipping_address, lines=lines,
                        currency=currency, shipping_total=shipping_total,
                        expected_shipping_total=expected_shipping_total, notes=notes, actor=actor,
-                       idempotency=idempotency, answer=answer)
+                       idempotency=idempotency, answer=answer, channel=channel)
     except _Replay as replay:
         return replay.order, False
     if not keep_related:
@@ -879,6 +884,7 @@ def order_place_replacement(*, original: Order | str, lines: Sequence[tuple[Prod
     order = Order(
         customer=source.customer, email=source.email, phone=source.phone, currency=source.currency,
         subtotal=subtotal, shipping_total=Decimal("0"), total=subtotal, replaces=source,
+        channel=Order.Channel.REPLACEMENT,
         payment_status=Order.PaymentStatus.PAID if subtotal == 0 else Order.PaymentStatus.UNPAID,
         notes=f"Replacement for order {source.number}.",
         **{f"ship_{k}": getattr(source, f"ship_{k}") for k in ADDRESS_FIELDS},
