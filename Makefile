@@ -31,6 +31,7 @@ migrate: $(STAMP)
 # Demo data, added once: a database that already has orders is kept as it is.
 seed: migrate
 	$(PY) manage.py seed_demo
+	$(PY) manage.py analytics_rebuild
 
 run: seed assets
 	@$(PY) manage.py collectstatic --noinput --verbosity 0

@@ -13,3 +13,13 @@ class AnalyticsConfig(AppConfig):
         from .time_in_state import events
 
         events.register()
+
+        from orders.signals import order_event_recorded
+        from shipping.signals import shipment_status_changed
+
+        from . import dashboard_admin, rollups  # noqa: F401 - the dashboard's link on the admin index
+
+        # A change to an order of a closed day marks it for the next refresh, in the change's own transaction.
+        order_event_recorded.connect(rollups.on_order_event_recorded, dispatch_uid="analytics.rollups.order")
+        shipment_status_changed.connect(rollups.on_shipment_status_changed,
+                                        dispatch_uid="analytics.rollups.shipment")

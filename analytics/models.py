@@ -161,3 +161,7 @@ class OpenBreach(Breach):
         default_permissions = ()
         verbose_name = "open breach"
         verbose_name_plural = "open breaches (time in state)"
+
+
+# The dashboard's rollup tables live in their own module (analytics/facts.py).
+from .facts import *  # noqa: E402, F401, F403

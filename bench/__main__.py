@@ -35,7 +35,7 @@ from .runtime import BENCH_DB, BENCH_REDIS_URL, RESULTS, SETTINGS
 
 # in the order they run
 SCENARIOS = ["queries", "pages", "returns", "replies", "service", "hot", "pgbench", "http", "tracking", "pooler",
-             "notifications", "tasks", "growth", "export"]
+             "notifications", "tasks", "growth", "export", "analytics"]
 POOL_USERS = {"service", "hot", "pooler"}  # the scenarios that share the placement workers
 SERVER_USERS = {"http", "tracking"}  # and those that share one gunicorn
 CLIENTS = (1, 2, 4, 8)
@@ -178,6 +178,11 @@ def _scenarios() -> dict[str, Scenario]:
         return scenarios.http(concurrency=c.profile.http_clients, duration=c.profile.duration,
                               repeats=c.profile.http_repeats, server=c.server())
 
+    def analytics_dashboard(c: Context) -> dict:
+        from . import analytics
+
+        return analytics.run(samples=c.profile.samples)
+
     def track(c: Context) -> dict:
         return tracking.tracking_page(concurrency=c.profile.http_clients, duration=c.profile.duration,
                                       repeats=c.profile.http_repeats, server=c.server())
@@ -198,6 +203,7 @@ def _scenarios() -> dict[str, Scenario]:
         "tasks": Scenario("task_costs", lambda c: task_costs.per_queue(n=c.profile.samples)),
         "growth": Scenario("growth", lambda c: growth.per_order(n=max(2, c.profile.samples // 5))),
         "export": Scenario("export", lambda c: scenarios.order_export()),
+        "analytics": Scenario("analytics", analytics_dashboard),
     }
 
 
@@ -549,6 +555,9 @@ def table(r: dict, s: dict) -> str:
         rows.append((f"8. Order export in the background ({e['rows']:,} orders)", "seconds · rows/s · progress writes",
                      f"{e['seconds']} · {e['rows_per_s']:,} · {e['progress_updates']}", "≤ 120 s",
                      _met(e["seconds"], 120, at_most=True)))
+    from .analytics import table_rows
+
+    rows += table_rows(r)
     n = r.get("notifications")
     if n is not None:
         value = _lat(n) if n.get("available") else n.get("reason", "not available")

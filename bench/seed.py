@@ -10,10 +10,14 @@ Shape of the data (so that index choices are tested honestly):
   have thousands of orders, most have a handful).
 - placed_at spans two years and grows over time; the status follows the age of the order (recent orders are
   placed/confirmed/processing, old ones delivered or cancelled), so "processing" is rare and "delivered" common.
-- 1 to 5 lines per order over 1,000 SKUs, 3 warehouses; the last SERIAL_SKUS of them are serial-tracked (phones).
-- every order that left has its parcel (the local courier's tracking number, its lines, a label, a pick-up scan
-  and, once delivered, a delivery scan); each serial-tracked unit in it has its serial number, packed in the parcel
-  and shipped with the order, so tracking numbers and serials can be looked up at scale.
+- 1 to 5 lines per order over 1,000 SKUs in 8 categories, 3 warehouses (orders spread 6 : 3 : 1 over them); the
+  last SERIAL_SKUS of them are serial-tracked (phones).
+- channels: 8 % phone orders, 5 % imports, the rest the storefront.
+- every order that left has its parcel (from its warehouse with one of the carriers, a tracking number, its lines, a
+  label, a pick-up scan and, once delivered, a delivery scan; 3 % of those in transit have a delivery exception);
+  each serial-tracked unit in it has its serial number, packed in the parcel and shipped with the order, so tracking
+  numbers and serials can be looked up at scale. Returns resolved with a refund have their Refund.
+- the analytics rollups are built at the end, from all of it, in SQL (analytics.rollups.rollups_rebuild).
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ from django.utils import timezone  # noqa: E402
 
 from inventory.models import Product, StockLevel, StockMovement, Unit, UnitEvent, Warehouse  # noqa: E402
 from orders.models import NUMBER_ALPHABET, Allocation, Order, OrderEvent, OrderLine  # noqa: E402
-from returns.models import Reason, ReturnLine, ReturnRequest  # noqa: E402
+from returns.models import Reason, Refund, ReturnLine, ReturnRequest  # noqa: E402
 from shipping.models import Carrier, Shipment, ShipmentEvent, ShipmentLine, ShipmentUnit  # noqa: E402
 
 ORDERS = int(os.environ.get("BENCH_ORDERS", "1000000"))
@@ -51,6 +55,17 @@ CITIES = [("Berlin", "10115", "DE"), ("Hamburg", "20095", "DE"), ("Paris", "7500
           ("Milan", "20121", "IT"), ("Madrid", "28001", "ES"), ("Vienna", "1010", "AT"), ("Amsterdam", "1011", "NL"),
           ("London", "N1 9GU", "GB"), ("Warsaw", "00-001", "PL")]
 LINE_COUNTS = [1] * 45 + [2] * 25 + [3] * 15 + [4] * 10 + [5] * 5
+CATEGORIES = ["Phones", "Tablets", "Watches", "Audio", "Cases", "Chargers", "Cables", "Accessories"]
+
+
+def channel_for(oid: int) -> str:
+    """Derived from the id, not the random stream (the rest of the seed stays as it was)."""
+    return "phone" if oid % 100 < 8 else "import" if oid % 100 < 13 else "storefront"
+
+
+def warehouse_sql(column: str, ids: list[int]) -> str:
+    """SQL choosing an order's warehouse from its id: 60 % the first, 30 % the second, 10 % the third."""
+    return f"CASE WHEN {column} % 10 < 6 THEN {ids[0]} WHEN {column} % 10 < 9 THEN {ids[1]} ELSE {ids[2]} END"
 
 
 def order_number(i: int) -> str:
@@ -116,7 +131,8 @@ def seed_catalogue():
     r = random.Random(7)
     products = Product.objects.bulk_create([
         Product(sku=f"SKU-{n:05d}", name=f"Catalogue item {n}", price=Decimal(r.randrange(500, 19900)) / 100,
-                low_stock_threshold=5, serial_tracked=n > SKUS - SERIAL_SKUS)
+                low_stock_threshold=5, serial_tracked=n > SKUS - SERIAL_SKUS,
+                category=CATEGORIES[n % len(CATEGORIES)], restock_days=7 + n % 4 * 7)
         for n in range(1, SKUS + 1)
     ])
     StockLevel.objects.bulk_create([
@@ -151,7 +167,7 @@ def copy_orders(cursor, *, customers: list[int], products: list[Product], now) -
     order_cols = ["id", "number", "customer_id", "email", "phone", "ship_name", "ship_line1", "ship_line2",
                   "ship_city", "ship_postal_code", "ship_region", "ship_country", "currency", "subtotal",
                   "shipping_total", "total", "payment_status", "notes", "status", "status_before_hold", "placed_at",
-                  "updated_at", "refunded_total", "amount_paid"]
+                  "updated_at", "refunded_total", "amount_paid", "channel"]
     line_cols = ["id", "order_id", "product_id", "sku", "name", "quantity", "unit_price", "line_total",
                  "shipped_quantity", "returned_quantity", "backordered_quantity"]
     line_id = 0
@@ -198,7 +214,7 @@ def copy_orders(cursor, *, customers: list[int], products: list[Product], now) -
                 oid, order_number(i), customer_id, email, "", f"Recipient {oid}", f"{oid % 300 + 1} Market Street",
                 "", city, postcode, "", country, "EUR", subtotal, shipping, subtotal + shipping,
                 payment, "", status, before, placed.isoformat(), updated.isoformat(), 0,
-                0 if payment == "unpaid" else subtotal + shipping,
+                0 if payment == "unpaid" else subtotal + shipping, channel_for(oid),
             ]))
             if len(order_buf) >= 20_000:
                 order_copy.write("".join(order_buf))
@@ -213,18 +229,18 @@ def copy_orders(cursor, *, customers: list[int], products: list[Product], now) -
     return {"orders": ORDERS, "lines": line_id, "by_status": counts}
 
 
-def derive_rows(cursor, *, warehouse_id: int, admin_id: int, carrier_id: int) -> None:
+def derive_rows(cursor, *, warehouse_ids: list[int], admin_id: int) -> None:
     order, line, alloc, event = (Order._meta.db_table, OrderLine._meta.db_table, Allocation._meta.db_table,
                                  OrderEvent._meta.db_table)
     level, movement = StockLevel._meta.db_table, StockMovement._meta.db_table
     # Allocations: whatever is not shipped stays reserved, except for cancelled orders (released).
     cursor.execute(f"""
         INSERT INTO {alloc} (order_id, line_id, product_id, warehouse_id, quantity, shipped, released)
-        SELECT l.order_id, l.id, l.product_id, %s,
+        SELECT l.order_id, l.id, l.product_id, {warehouse_sql("l.order_id", warehouse_ids)},
                CASE WHEN o.status = 'cancelled' THEN 0 ELSE l.quantity - l.shipped_quantity END,
                l.shipped_quantity,
                CASE WHEN o.status = 'cancelled' THEN l.quantity - l.shipped_quantity ELSE 0 END
-        FROM {line} l JOIN {order} o ON o.id = l.order_id ORDER BY l.id""", [warehouse_id])
+        FROM {line} l JOIN {order} o ON o.id = l.order_id ORDER BY l.id""")
     # Timeline: "placed" for every order, then the change into its current status.
     cursor.execute(f"""
         INSERT INTO {event} (order_id, kind, from_status, to_status, transition, actor_id, text, data, internal,
@@ -259,10 +275,10 @@ def derive_rows(cursor, *, warehouse_id: int, admin_id: int, carrier_id: int) ->
         SELECT 'allocation', product_id, warehouse_id, allocated, 0, allocated, 'open orders at seed', now(), ''
         FROM {level} WHERE allocated > 0""")
     derive_returns(cursor)
-    derive_parcels(cursor, warehouse_id=warehouse_id, admin_id=admin_id, carrier_id=carrier_id)
+    derive_parcels(cursor, warehouse_ids=warehouse_ids, admin_id=admin_id)
     for table, column in ((order, "id"), (line, "id"), (alloc, "id"), (event, "id"), (movement, "id"),
                           (ReturnRequest._meta.db_table, "id"), (ReturnLine._meta.db_table, "id"),
-                          *((model._meta.db_table, "id") for model in PARCEL_MODELS)):
+                          (Refund._meta.db_table, "id"), *((model._meta.db_table, "id") for model in PARCEL_MODELS)):
         cursor.execute(f"SELECT setval(pg_get_serial_sequence('{table}', '{column}'), "
                        f"(SELECT coalesce(max({column}), 1) FROM {table}))")
 
@@ -300,34 +316,43 @@ def derive_returns(cursor) -> None:
 PARCEL_MODELS = (Shipment, ShipmentLine, ShipmentEvent, Unit, UnitEvent, ShipmentUnit)
 
 
-def derive_parcels(cursor, *, warehouse_id: int, admin_id: int, carrier_id: int) -> None:
+def derive_parcels(cursor, *, warehouse_ids: list[int], admin_id: int) -> None:
     """One parcel per order that left (shipped, delivered, or the first line of a partially shipped one), numbered
-    as the order (shipment id = order id, shipment line id = order line id), with the courier's tracking number,
-    a label, a pick-up scan and a delivery scan; serial-tracked units get a serial, packed and shipped with it."""
+    as the order (shipment id = order id, shipment line id = order line id), from the order's warehouse with one of
+    the carriers: a tracking number, a label, handed over 4 to 76 hours after the order (a pick-up scan), delivered
+    12 to 108 hours later (a delivery scan); 3 % of the parcels still moving had a delivery exception.
+    Serial-tracked units get a serial, packed and shipped with it. Returns resolved or closed with a refund get
+    their Refund (the first line's price), and their orders the refunded total."""
     order, line = Order._meta.db_table, OrderLine._meta.db_table
     shipment, sline, sevent = Shipment._meta.db_table, ShipmentLine._meta.db_table, ShipmentEvent._meta.db_table
     unit, uevent, sunit = Unit._meta.db_table, UnitEvent._meta.db_table, ShipmentUnit._meta.db_table
     left = "o.status IN ('shipped', 'delivered', 'partially_shipped')"
-    # the parcel's day: labelled a quarter of the way from placed to the order's last change, picked up half way,
-    # delivered at the order's last change
+    carriers = list(Carrier.objects.order_by("pk").values_list("pk", "transit_days"))
+    carrier = "CASE o.id % {n} {cases} END".format(
+        n=len(carriers), cases=" ".join(f"WHEN {i} THEN {pk}" for i, (pk, _) in enumerate(carriers)))
+    transit = "CASE o.id % {n} {cases} END".format(
+        n=len(carriers), cases=" ".join(f"WHEN {i} THEN {days}" for i, (_, days) in enumerate(carriers)))
+    shipped = "least(o.placed_at + (4 + o.id % 73) * interval '1 hour', now())"
+    delivered = ("least(o.placed_at + (4 + o.id % 73) * interval '1 hour' + (12 + o.id * 7 % 97) * interval '1 hour', "
+                 "now())")
+    labelled = "least(o.placed_at + (2 + o.id % 73) * interval '1 hour', now())"
     cursor.execute(f"""
         INSERT INTO {shipment} (id, order_id, direction, warehouse_id, carrier_id, tracking_number, status,
                                 exception_reason, expected_delivery, created_by_id, created_at, updated_at,
                                 label_created_at, shipped_at, delivered_at, last_scan_at, status_changed_at,
                                 parcel_size)
-        SELECT o.id, o.id, 'outbound', %(warehouse)s, %(carrier)s, 'WBL' || lpad(o.id::text, 10, '0'),
-               CASE WHEN o.status = 'delivered' THEN 'delivered' ELSE 'in_transit' END, '',
-               (o.placed_at + (o.updated_at - o.placed_at) / 2 + interval '2 days')::date, %(admin)s,
-               o.placed_at + (o.updated_at - o.placed_at) / 4, o.updated_at,
-               o.placed_at + (o.updated_at - o.placed_at) * 3 / 8, o.placed_at + (o.updated_at - o.placed_at) / 2,
-               CASE WHEN o.status = 'delivered' THEN o.updated_at END,
-               CASE WHEN o.status = 'delivered' THEN o.updated_at
-                    ELSE o.placed_at + (o.updated_at - o.placed_at) / 2 END,
-               CASE WHEN o.status = 'delivered' THEN o.updated_at
-                    ELSE o.placed_at + (o.updated_at - o.placed_at) / 2 END,
+        SELECT o.id, o.id, 'outbound', {warehouse_sql("o.id", warehouse_ids)}, {carrier},
+               'WBL' || lpad(o.id::text, 10, '0'),
+               CASE WHEN o.status = 'delivered' THEN 'delivered' WHEN o.id % 33 = 0 THEN 'exception'
+                    ELSE 'in_transit' END,
+               CASE WHEN o.status <> 'delivered' AND o.id % 33 = 0 THEN 'failed_attempt' ELSE '' END,
+               ({shipped})::date + {transit}, {int(admin_id)}, o.placed_at, greatest(o.updated_at, {shipped}),
+               {labelled}, {shipped},
+               CASE WHEN o.status = 'delivered' THEN {delivered} END,
+               CASE WHEN o.status = 'delivered' THEN {delivered} ELSE {shipped} END,
+               CASE WHEN o.status = 'delivered' THEN {delivered} ELSE {shipped} END,
                ''
-        FROM {order} o WHERE {left} ORDER BY o.id""",
-        {"warehouse": warehouse_id, "carrier": carrier_id, "admin": admin_id})
+        FROM {order} o WHERE {left} ORDER BY o.id""")
     cursor.execute(f"""
         INSERT INTO {sline} (id, shipment_id, order_line_id, quantity)
         SELECT l.id, l.order_id, l.id, l.shipped_quantity FROM {line} l
@@ -369,6 +394,32 @@ def derive_parcels(cursor, *, warehouse_id: int, admin_id: int, carrier_id: int)
         FROM {unit} u JOIN {sunit} su ON su.unit_id = u.id JOIN {shipment} s ON s.id = su.shipment_id
              JOIN {order} o ON o.id = s.order_id
         ORDER BY u.id""")
+    refund, rr, rl = Refund._meta.db_table, ReturnRequest._meta.db_table, ReturnLine._meta.db_table
+    cursor.execute(f"""
+        INSERT INTO {refund} (order_id, return_request_id, items_amount, shipping_amount, amount, currency, reason,
+                              provider_reference, idempotency_key, fingerprint, created_at)
+        SELECT r.order_id, r.id, l.unit_price, 0, l.unit_price, 'EUR', 'Return ' || r.number, '', '', '',
+               r.updated_at
+        FROM {rr} r JOIN {rl} x ON x.return_request_id = r.id JOIN {line} l ON l.id = x.order_line_id
+             JOIN {order} o ON o.id = r.order_id
+        WHERE r.status IN ('resolved', 'closed') AND r.resolution = 'refund' AND o.amount_paid > 0
+        ORDER BY r.id""")
+    cursor.execute(f"""
+        UPDATE {order} o SET refunded_total = f.amount,
+               payment_status = CASE WHEN f.amount >= o.total THEN 'refunded' ELSE 'partially_refunded' END
+        FROM (SELECT order_id, sum(amount) AS amount FROM {refund} GROUP BY order_id) f WHERE f.order_id = o.id""")
+
+
+def build_rollups() -> float:
+    """The analytics dashboard's rollup tables, from scratch (the same statements as its periodic refresh)."""
+    from analytics.rollups import ROLLUP_MODELS, rollups_rebuild
+
+    started = time.perf_counter()
+    rollups_rebuild()
+    with connection.cursor() as cursor:
+        for model in ROLLUP_MODELS:
+            cursor.execute(f"VACUUM ANALYZE {model._meta.db_table}")
+    return time.perf_counter() - started
 
 
 def check(cursor) -> None:
@@ -405,7 +456,7 @@ def main(version: str) -> None:
     t0 = time.perf_counter()
     now = timezone.now()
     tables = [Order._meta.db_table, OrderLine._meta.db_table, Allocation._meta.db_table, OrderEvent._meta.db_table,
-              *(model._meta.db_table for model in PARCEL_MODELS)]
+              Refund._meta.db_table, *(model._meta.db_table for model in PARCEL_MODELS)]
     with transaction.atomic():
         admin, warehouses, products = seed_catalogue()
     connection.ensure_connection()
@@ -422,20 +473,22 @@ def main(version: str) -> None:
             t1 = time.perf_counter()
             summary = copy_orders(cursor, customers=customers, products=products, now=now)
             t2 = time.perf_counter()
-            derive_rows(cursor, warehouse_id=warehouses[0].pk, admin_id=admin.pk,
-                        carrier_id=Carrier.objects.get(code="local").pk)
+            derive_rows(cursor, warehouse_ids=[w.pk for w in warehouses], admin_id=admin.pk)
         t3 = time.perf_counter()
         for _, definition in indexes:
             cursor.execute(definition)
         t4 = time.perf_counter()
         check(cursor)
         cursor.execute("VACUUM ANALYZE")
+        t5 = time.perf_counter()
+    rollups = build_rollups()
+    with raw.cursor() as cursor:
         cursor.execute("CREATE TABLE bench_seed (version text, orders integer, seeded_at timestamptz)")
         cursor.execute("INSERT INTO bench_seed VALUES (%s, %s, now())", [version, ORDERS])
-    t5 = time.perf_counter()
-    print(f"seeded {summary['orders']:,} orders, {summary['lines']:,} lines in {t5 - t0:.0f} s "
-          f"(copy {t2 - t1:.0f} s, derive {t3 - t2:.0f} s, indexes {t4 - t3:.0f} s, check+vacuum {t5 - t4:.0f} s)",
-          flush=True)
+    t6 = time.perf_counter()
+    print(f"seeded {summary['orders']:,} orders, {summary['lines']:,} lines in {t6 - t0:.0f} s "
+          f"(copy {t2 - t1:.0f} s, derive {t3 - t2:.0f} s, indexes {t4 - t3:.0f} s, check+vacuum {t5 - t4:.0f} s, "
+          f"analytics rollups {rollups:.0f} s)", flush=True)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ Everything else (timestamps, prices, quantities, names) stays as captured. The s
 
 from __future__ import annotations
 
+import json
 import random
 import re
 import uuid
@@ -132,6 +133,18 @@ def pgbench_script() -> tuple[str, int, list[str]]:
 
 
 HEX = re.compile(r"^[0-9a-f]{32}$|^[0-9a-f]{64}$")
+UUID_TEXT = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def _json_rows(v) -> list | None:
+    """The rows config.cte sends as one JSON parameter ([[value, ...], ...]), or None."""
+    if not (isinstance(v, str) and v.startswith("[[")):
+        return None
+    try:
+        rows = json.loads(v)
+    except ValueError:
+        return None
+    return rows if isinstance(rows, list) and all(isinstance(row, list) for row in rows) else None
 
 
 def _render(sql: str, params, subst: dict, embedded: dict, raw) -> str:
@@ -158,10 +171,38 @@ def _render(sql: str, params, subst: dict, embedded: dict, raw) -> str:
             return "(" + " || ".join(["md5(:client_id::text || '-' || :rk::text)"] * reps) + ")"
         return None
 
+    def json_text(rows: list) -> str:
+        """The JSON text as sent, literal except for the values swapped (each JSON-encoded by to_json())."""
+        parts: list[str] = []  # JSON text, or an SQL expression (marked by a leading NUL) for a swapped value
+        for r, row in enumerate(rows):
+            parts.append("," if r else "[")
+            for i, v in enumerate(row):
+                parts.append("," if i else "[")
+                swapped = "gen_random_uuid()" if isinstance(v, str) and UUID_TEXT.match(v) else one(v)
+                parts.append(f"\0to_json({swapped})::text" if swapped else json.dumps(v, ensure_ascii=False,
+                                                                                      separators=(",", ":")))
+            parts.append("]")
+        parts.append("]")
+        out, literal = [], ""
+        for part in parts:
+            if part.startswith("\0"):
+                if literal:
+                    out.append(pgsql.Literal(literal).as_string(raw))
+                    literal = ""
+                out.append(part[1:])
+            else:
+                literal += part
+        if literal:
+            out.append(pgsql.Literal(literal).as_string(raw))
+        return "(" + " || ".join(out) + ")"
+
     def value(match: re.Match) -> str:
         if match.group(0) == "%%":
             return "%"
         v = next(values)
+        rows = _json_rows(v)
+        if rows is not None:  # each value swapped as above, in the JSON text as the application sends it
+            return json_text(rows)
         if isinstance(v, list | tuple):  # bulk_create sends each column as one array (INSERT ... UNNEST)
             swapped = [one(item) for item in v]
             if any(swapped):

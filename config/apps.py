@@ -11,7 +11,10 @@ class WaybillConfig(AppConfig):
     def ready(self) -> None:
         from django import forms
 
+        from . import authentication
         from .text import NoControlCharactersValidator
+
+        authentication.connect()  # cached API tokens are forgotten when their token or user changes
 
         # Every form's text field (portal, support workspace, admin, sign-in) refuses control characters with a
         # field error, as the API's parsers and the URL middleware do; Django's own rule refuses only NUL.

@@ -34,8 +34,9 @@ class ProductAdmin(ImportExportMixin, SimpleHistoryAdmin):  # History: every pri
     def has_import_permission(self, request):
         return request.user.has_perm("inventory.manage_catalogue")  # an import may change prices
 
-    list_display = ["sku", "name", "price", "active", "low_stock_threshold", "serial_tracked", "serial_format"]
-    list_filter = ["active", "serial_tracked", "serial_format"]
+    list_display = ["sku", "name", "category", "price", "active", "low_stock_threshold", "serial_tracked",
+                    "serial_format"]
+    list_filter = ["active", "category", "serial_tracked", "serial_format"]
     search_fields = ["sku", "name"]
 
     def has_add_permission(self, request):

@@ -74,6 +74,7 @@ PRODUCTS = [
 
 
 AISLES = {"PH": "A", "TB": "B", "WT": "C", "LP": "D", "AU": "E", "AC": "F"}
+CATEGORIES = {"PH": "Phones", "TB": "Tablets", "WT": "Watches", "LP": "Laptops", "AU": "Audio", "AC": "Accessories"}
 
 
 def _ean13(body12: int) -> str:
@@ -97,7 +98,7 @@ class InventorySeeder:
     def products() -> list[Product]:
         for i, (sku, name, price, serial, _popularity) in enumerate(PRODUCTS):
             Product.objects.get_or_create(sku=sku, defaults={
-                "name": name, "price": Decimal(price), "serial_tracked": serial,
+                "name": name, "price": Decimal(price), "serial_tracked": serial, "category": CATEGORIES[sku[:2]],
                 "serial_format": Product.SerialFormat.IMEI if sku.startswith("PH-") else Product.SerialFormat.SERIAL,
                 "low_stock_threshold": 5 if serial else 15, "ean": _ean13(4006381 * 100_000 + i),
             })

@@ -13,6 +13,8 @@ class Product(models.Model):
     sku = models.CharField("SKU", max_length=64, unique=True)
     name = models.CharField(max_length=200)
     price = models.DecimalField(max_digits=12, decimal_places=2, validators=[MinValueValidator(0)])
+    category = models.CharField(max_length=64, blank=True,
+                                help_text="The group it is reported under, e.g. Phones or Accessories.")
     active = models.BooleanField(default=True)
     ean = models.CharField(
         "EAN / GTIN", max_length=14, blank=True, db_index=True,
@@ -53,7 +55,8 @@ class Product(models.Model):
 
     # What the shop sells and for how much: changed only with inventory.manage_catalogue, which the warehouse
     # role does not have (it keeps the operational fields: stock alerts and serial numbers).
-    CATALOGUE_FIELDS = ("sku", "name", "price", "active", "return_window_days", "final_sale", "allow_backorder")
+    CATALOGUE_FIELDS = ("sku", "name", "price", "category", "active", "return_window_days", "final_sale",
+                        "allow_backorder")
 
     class Meta:
         ordering = ["sku"]

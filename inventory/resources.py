@@ -21,8 +21,8 @@ class ProductResource(resources.ModelResource):
     class Meta:
         model = Product
         import_id_fields = ("sku",)
-        fields = ("sku", "name", "price", "active", "ean", "low_stock_threshold", "serial_tracked", "serial_format",
-                  "return_window_days", "final_sale", "allow_backorder", "restock_days")
+        fields = ("sku", "name", "category", "price", "active", "ean", "low_stock_threshold", "serial_tracked",
+                  "serial_format", "return_window_days", "final_sale", "allow_backorder", "restock_days")
         export_order = fields
         skip_unchanged = True
         report_skipped = False

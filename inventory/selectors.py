@@ -1,3 +1,4 @@
+import functools
 import re
 
 from django.db.models import F, QuerySet
@@ -51,3 +52,96 @@ def unit_history(*, serial: str) -> QuerySet[UnitEvent]:
                                                                                            "id")
     normalized = serial_lookup_value(serial)
     return qs.filter(unit__serial=normalized) if normalized else qs.none()
+
+
+def _columns(alias: str, model) -> tuple[str, list[str]]:
+    from django.db import connection
+
+    qn = connection.ops.quote_name
+    attnames = [f.attname for f in model._meta.concrete_fields]
+    return ", ".join(f"{alias}.{qn(f.column)}" for f in model._meta.concrete_fields), attnames
+
+
+@functools.cache
+def _offers_sql() -> tuple[str, list[str], list[str], list[str]]:
+    """Built once per process: the products by SKU, each with its stock levels at active warehouses."""
+    from django.db import connection
+
+    qn = connection.ops.quote_name
+    p_cols, p_names = _columns("p", Product)
+    l_cols, l_names = _columns("l", StockLevel)
+    w_cols, w_names = _columns("w", Warehouse)
+    sql = (f"SELECT {p_cols}, {l_cols}, {w_cols} FROM {qn(Product._meta.db_table)} p "
+           f"LEFT JOIN ({qn(StockLevel._meta.db_table)} l JOIN {qn(Warehouse._meta.db_table)} w "
+           f"ON w.{qn('id')} = l.{qn('warehouse_id')} AND w.{qn('active')}) ON l.{qn('product_id')} = p.{qn('id')} "
+           f"WHERE p.{qn('sku')} = ANY(%s) ORDER BY p.{qn('id')}, l.{qn('id')}")
+    return sql, p_names, l_names, w_names
+
+
+class LevelRead:
+    """A stock level as read without a lock: what choosing warehouses needs (inventory.services.stock_plan)."""
+
+    __slots__ = ("pk", "product_id", "warehouse_id", "on_hand", "allocated", "warehouse")
+
+    def __init__(self, pk, product_id, warehouse_id, on_hand, allocated, warehouse):
+        self.pk, self.product_id, self.warehouse_id = pk, product_id, warehouse_id
+        self.on_hand, self.allocated, self.warehouse = on_hand, allocated, warehouse
+
+    @property
+    def available(self) -> int:
+        return self.on_hand - self.allocated
+
+
+def product_offers(*, skus: list[str], also=None) -> tuple[dict[str, Product], list[LevelRead], list[tuple]]:
+    """The products with these SKUs and their stock levels at active warehouses (LevelRead, each with its
+    `warehouse`), read without locking: what an order is priced from and its warehouses first chosen by. One
+    query on PostgreSQL.
+
+    `also` (a config.cte.Rows, PostgreSQL only) is written in the same statement, before the read; its rows
+    written are returned third.
+    """
+    from django.db import connection
+
+    from config import cte
+
+    if not cte.supported():
+        if also is not None:
+            raise ValueError("product_offers(also=...) needs PostgreSQL")
+        products = {p.sku: p for p in Product.objects.filter(sku__in=skus)}
+        levels = [LevelRead(lv.pk, lv.product_id, lv.warehouse_id, lv.on_hand, lv.allocated, lv.warehouse)
+                  for lv in StockLevel.objects.filter(product__in=products.values(), warehouse__active=True)
+                  .select_related("warehouse").order_by("pk")]
+        return products, levels, []
+    sql, p_names, l_names, w_names = _offers_sql()
+    params: list = [list(skus)]
+    if also is not None:
+        sql = (f"WITH {also.cte()} SELECT {also.select()}, s.* FROM (SELECT 1) AS one "
+               f"LEFT JOIN ({sql}) AS s ON true")
+        params = [*also.params, *params]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    written = []
+    if also is not None:
+        width = len(also.returning)
+        written = also.written(rows[0][:width])
+        rows = [row[width:] for row in rows if row[width] is not None]
+    products: dict[str, Product] = {}
+    levels: list[LevelRead] = []
+    warehouses: dict[int, Warehouse] = {}
+    n_p, n_l = len(p_names), len(l_names)
+    db, sku_at = connection.alias, p_names.index("sku")
+    at = [n_p + l_names.index(name) for name in ("id", "product_id", "warehouse_id", "on_hand", "allocated")]
+    for row in rows:
+        product = products.get(row[sku_at])
+        if product is None:
+            product = Product.from_db(db, p_names, row[:n_p])
+            products[product.sku] = product
+        if row[n_p] is None:
+            continue
+        warehouse_id = row[n_p + n_l]
+        warehouse = warehouses.get(warehouse_id)
+        if warehouse is None:
+            warehouse = warehouses[warehouse_id] = Warehouse.from_db(db, w_names, row[n_p + n_l:])
+        levels.append(LevelRead(*[row[i] for i in at], warehouse))
+    return products, levels, written

@@ -6,8 +6,8 @@ from .models import Product, StockLevel, StockMovement, Warehouse
 class ProductSerializer(serializers.ModelSerializer):
     class Meta:
         model = Product
-        fields = ["id", "sku", "name", "price", "active", "low_stock_threshold", "serial_tracked", "serial_format",
-                  "created_at"]
+        fields = ["id", "sku", "name", "category", "price", "active", "low_stock_threshold", "serial_tracked",
+                  "serial_format", "created_at"]
         read_only_fields = ["id", "created_at"]
 
 

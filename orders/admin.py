@@ -37,7 +37,7 @@ from .exports import INVOICES_PER_FILE, export_job_start, export_params_from_adm
 from .forms import AddressForm, OrderLineFormSet, PaymentForm, PhoneOrderForm
 from .imports import COLUMNS as ORDER_IMPORT_COLUMNS
 from .imports import import_orders, preview_orders, read_orders
-from .models import ExportJob, Order, OrderDraft, OrderEvent
+from .models import ExportJob, Order, OrderDraft, OrderEvent, OrderLine
 from .selectors import order_admin_summary, order_filter_by_warehouse, order_search
 from .services import (
     ADDRESS_CHANGEABLE,
@@ -71,6 +71,47 @@ class WarehouseFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         return order_filter_by_warehouse(queryset, self.value()) if self.value() else queryset
+
+
+class ProductFilter(admin.SimpleListFilter):
+    """Orders with a line of one product, `?sku=...` (the analytics dashboard's drill-downs link here). Shown in the
+    sidebar only while it is in use: a whole catalogue would not fit there."""
+
+    title = "product"
+    parameter_name = "sku"
+
+    def lookups(self, request, model_admin):
+        value = str(self.value() or "")[:64]
+        return [(value, value)] if value else []
+
+    def queryset(self, request, queryset):
+        if not self.value():
+            return queryset
+        return queryset.filter(pk__in=OrderLine.objects.filter(product__sku=self.value()[:64]).values("order_id"))
+
+
+class OrderChannelFilter(admin.SimpleListFilter):
+    """The channel of the order a row belongs to, for other apps' lists (returns, refunds, parcels):
+    `?order_channel=phone`, or several channels separated by commas."""
+
+    title = "order channel"
+    parameter_name = "order_channel"
+    order_path = "order__channel"
+
+    def _wanted(self) -> list[str]:
+        return [v for v in str(self.value() or "").split(",") if v in Order.Channel.values]
+
+    def lookups(self, request, model_admin):
+        choices = list(Order.Channel.choices)
+        if self.value() and self.value() not in Order.Channel.values and self._wanted():
+            choices.append((self.value(), " or ".join(Order.Channel(v).label for v in self._wanted())))
+        return choices
+
+    def queryset(self, request, queryset):
+        if not self.value():
+            return queryset
+        wanted = self._wanted()
+        return queryset.filter(**{f"{self.order_path}__in": wanted}) if wanted else queryset.none()
 
 
 class OrderNoteForm(forms.Form):
@@ -108,7 +149,8 @@ class OrderAdmin(TransitionUrlsMixin, FSMAdminMixin, SimpleHistoryAdmin):
     fsm_fields = ["status"]
     change_form_template = "admin/orders/order/change_form.html"
     list_display = ["number", "status", "payment_status", "ship_name", "email", "total", "currency", "placed_at"]
-    list_filter = ["status", "payment_status", ("placed_at", admin.DateFieldListFilter), WarehouseFilter]
+    list_filter = ["status", "payment_status", ("placed_at", admin.DateFieldListFilter), WarehouseFilter, "channel",
+                   ProductFilter]
     search_fields = ["number"]  # get_search_results: orders.selectors.order_search
     search_help_text = ("Part of an order number, the customer's name, email or phone (at least three characters), "
                         "or a whole tracking number or serial.")
@@ -174,7 +216,7 @@ class OrderAdmin(TransitionUrlsMixin, FSMAdminMixin, SimpleHistoryAdmin):
                     shipping_address=dict(where.cleaned_data), notes=who.cleaned_data["notes"],
                     lines=[{"sku": d["sku"].strip().upper(), "quantity": d["quantity"]} for _, d in entered],
                     shipping_total=who.cleaned_data["shipping_total"], actor=request.user,
-                    idempotency_key=f"admin-phone-order:{who.cleaned_data['token']}",
+                    idempotency_key=f"admin-phone-order:{who.cleaned_data['token']}", channel=Order.Channel.PHONE,
                     fingerprint=hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest())
             except DomainError as err:
                 show_domain_error(err, form=who, line_forms=lines.forms, entered=[i for i, _ in entered],

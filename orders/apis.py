@@ -15,7 +15,7 @@ from config.api import NewestFirstCursorPagination, StandardPagination, with_err
 from .drafts import order_draft_place, order_draft_save
 from .errors import OrderNotFound
 from .filters import OrderFilter
-from .idempotency import idempotent, request_key
+from .idempotency import idempotent
 from .models import Order, OrderDraft, Payment
 from .selectors import order_detail, order_list
 from .serializers import (
@@ -30,6 +30,8 @@ from .serializers import (
     PaymentCreateSerializer,
     PaymentSerializer,
     TransitionSerializer,
+    order_create_data,
+    order_detail_data,
 )
 from .services import (
     order_add_note,
@@ -47,7 +49,7 @@ def _fingerprint(data) -> str:
 
 
 def _detail(number: str, viewer) -> dict:
-    return OrderDetailSerializer(order_detail(number=number, user=viewer), context={"viewer": viewer}).data
+    return order_detail_data(order_detail(number=number, user=viewer), viewer=viewer)
 
 
 class OrderPagination(NewestFirstCursorPagination):
@@ -75,9 +77,7 @@ class OrderListCreateApi(generics.ListAPIView):
     @extend_schema(request=OrderCreateSerializer, responses={201: OrderDetailSerializer},
                    parameters=[IDEMPOTENCY_HEADER])
     def post(self, request):
-        serializer = OrderCreateSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
+        data = order_create_data(request.data)
         user = request.user
         if user.is_staff:
             if not user.has_perm("orders.add_order"):
@@ -101,24 +101,27 @@ class OrderListCreateApi(generics.ListAPIView):
                 # The shop writes to the contact email: a customer's orders go to their own address only.
                 raise ValidationError({"email": [f"Your orders use your account's email ({email}); change it in "
                                                  "your account, or leave this out."]})
-        key = request_key(request)
 
-        def run():
-            order, created = order_place(
+        def respond(order):
+            # A new order carries its lines, allocations and first timeline entry from the service: no read-back.
+            return Response(order_detail_data(order, viewer=user), status=status.HTTP_201_CREATED)
+
+        def run(kept):
+            if kept is not None:
+                kept.respond = respond
+            order, _ = order_place(
                 customer=customer, email=email, phone=data["phone"],
                 shipping_address=dict(data["shipping_address"]), lines=[dict(line) for line in data["lines"]],
                 currency=data.get("currency"),
                 shipping_total=data.get("shipping_total") if user.is_staff else None,
                 expected_shipping_total=None if user.is_staff else data.get("shipping_total"), notes=data["notes"],
-                actor=user, idempotency_key=key or None, fingerprint=_fingerprint(request.data), keep_related=True,
+                actor=user, answer=kept, keep_related=True,
             )
-            # A new order carries its lines, allocations and first timeline entry from the service: no read-back.
-            body = (OrderDetailSerializer(order, context={"viewer": user}).data if created
-                    else _detail(order.number, user))
-            return Response(body, status=status.HTTP_201_CREATED)
+            return kept.response if kept is not None else respond(order)
 
-        # a retry gets the first answer again, as it was (orders.idempotency), with Idempotent-Replayed: true
-        return idempotent(request, run, reused_extra=lambda first: {"order": first.get("number")})
+        # The request's Idempotency-Key is claimed by the placement's first statement and its answer kept in the
+        # same transaction; a retry gets the first answer again, as it was, with Idempotent-Replayed: true.
+        return idempotent(request, run, claimed_by_run=True, reused_extra=lambda first: {"order": first.get("number")})
 
 
 class OrderDetailApi(APIView):

@@ -77,7 +77,8 @@ def order_draft_place(*, draft: OrderDraft | int, actor) -> Order:
                            shipping_address=dict(data.get("shipping_address") or {}), lines=data.get("lines") or [],
                            shipping_total=shipping if shipping not in (None, "") else None,
                            notes=str(data.get("notes") or ""), actor=actor,
-                           idempotency_key=f"draft:{locked.pk}", fingerprint=f"draft:{locked.pk}")
+                           idempotency_key=f"draft:{locked.pk}", fingerprint=f"draft:{locked.pk}",
+                           channel=Order.Channel.PHONE)
     locked.placed_order = order
     locked.save(update_fields=["placed_order", "updated_at"])
     return order

@@ -8,6 +8,9 @@ that answer again, the same status and the same body byte for byte, with `Idempo
 does); the same key with another request is a 422. A concurrent retry waits on the
 key's unique index until the first commits, then replays. A request that fails rolls back its claim, so it can be
 retried with the same key.
+
+Order creation claims its key in the placement's own first statement (`idempotent(..., claimed_by_run=True)` and
+a KeptAnswer given to order_place): one key, claimed once, in one transaction with no savepoint.
 """
 
 from __future__ import annotations
@@ -56,14 +59,23 @@ def fingerprint(request) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def idempotent(request, run: Callable[[], Response], *,
-               reused_extra: Callable[[dict], dict] | None = None) -> Response:
+def idempotent(request, run: Callable, *, reused_extra: Callable[[dict], dict] | None = None,
+               claimed_by_run: bool = False) -> Response:
     """`run()` once per Idempotency-Key; `reused_extra(first answer's body)` adds facts to the 422 for a key reused
-    with another request (order creation names the order)."""
+    with another request (order creation names the order).
+
+    `claimed_by_run`: `run(kept)` is given a KeptAnswer (None without a key) for the service it calls to claim
+    in its own transaction, and returns the response it kept there."""
     key = request_key(request)
     if not key or not request.user.is_authenticated:
-        return run()
+        return run(None) if claimed_by_run else run()
     digest = fingerprint(request)
+    if claimed_by_run:
+        kept = KeptAnswer(owner=request.user, key=key, fingerprint=digest)
+        try:
+            return run(kept)
+        except KeyTaken:
+            return _earlier(request, key, digest, reused_extra)
     table = connection.ops.quote_name(IdempotentResponse._meta.db_table)
     qn = connection.ops.quote_name
     with transaction.atomic():
@@ -76,18 +88,84 @@ def idempotent(request, run: Callable[[], Response], *,
             )
             claimed = cursor.fetchone()
         if claimed is None:
-            earlier = IdempotentResponse.objects.get(owner=request.user, key=key)
-            if earlier.fingerprint != digest:
-                extra = reused_extra(earlier.body) if reused_extra and isinstance(earlier.body, dict) else {}
-                raise IdempotencyKeyReused("This Idempotency-Key was already used for another request. Use a new "
-                                           "key for a new request.", key=key, **extra)
-            return replay(earlier)
+            return _earlier(request, key, digest, reused_extra)
         response = run()
-        content = JSONRenderer().render(response.data).decode() if response.data is not None else ""
-        body = json.loads(content) if content else {}
-        IdempotentResponse.objects.filter(pk=claimed[0]).update(status_code=response.status_code, body=body,
-                                                                content=content)
+        _keep(claimed[0], response)
         return response
+
+
+def _earlier(request, key: str, digest: str, reused_extra) -> Response:
+    """The answer to the request that took this key first, or the 422 if that was another request."""
+    earlier = IdempotentResponse.objects.get(owner=request.user, key=key)
+    if earlier.fingerprint != digest:
+        extra = reused_extra(earlier.body) if reused_extra and isinstance(earlier.body, dict) else {}
+        raise IdempotencyKeyReused("This Idempotency-Key was already used for another request. Use a new "
+                                   "key for a new request.", key=key, **extra)
+    return replay(earlier)
+
+
+def _keep(pk: int, response: Response) -> None:
+    """Store the answer as sent (`content`, in its order) and as JSON (`body`, read by reused_extra): one UPDATE,
+    the text sent once and read as jsonb by PostgreSQL."""
+    content = JSONRenderer().render(response.data).decode() if response.data is not None else ""
+    if connection.vendor != "postgresql":
+        IdempotentResponse.objects.filter(pk=pk).update(status_code=response.status_code, content=content,
+                                                        body=json.loads(content) if content else {})
+        return
+    qn = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {qn(IdempotentResponse._meta.db_table)} SET {qn('status_code')} = %s, {qn('content')} = %s, "
+            f"{qn('body')} = CAST(coalesce(nullif(%s, ''), '{{}}') AS jsonb) WHERE {qn('id')} = %s",
+            [response.status_code, content, content, pk],
+        )
+
+
+class KeyTaken(Exception):
+    """The request's Idempotency-Key was claimed before: nothing was done, the earlier answer is the answer."""
+
+
+class KeptAnswer:
+    """A request's Idempotency-Key, claimed and kept with its answer by the service that does the work, in its own
+    transaction: `rows()` rides on its first statement (PostgreSQL; `claim()` elsewhere), `claimed(rows)` raises
+    KeyTaken when the key was taken, `keep(response)` stores the answer before the commit."""
+
+    def __init__(self, *, owner, key: str, fingerprint: str):
+        self.owner, self.key, self.fingerprint = owner, key, fingerprint
+        self.pk: int | None = None
+        self.respond: Callable[[object], Response] | None = None
+        self.response: Response | None = None
+
+    def rows(self):
+        from config import cte
+
+        qn = connection.ops.quote_name
+        row = IdempotentResponse(owner=self.owner, key=self.key, fingerprint=self.fingerprint, status_code=0,
+                                 body={}, content="")
+        return cte.Rows("claim", IdempotentResponse, [row],
+                        on_conflict=f"ON CONFLICT ({qn('owner_id')}, {qn('key')}) DO NOTHING")
+
+    def claimed(self, written: list[tuple]) -> None:
+        if not written:
+            raise KeyTaken(self.key)
+        self.pk = written[0][0]
+
+    def claim(self) -> None:
+        table, qn = connection.ops.quote_name(IdempotentResponse._meta.db_table), connection.ops.quote_name
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {table} ({qn('owner_id')}, {qn('key')}, {qn('fingerprint')}, {qn('status_code')}, "
+                f"{qn('body')}, {qn('content')}, {qn('created_at')}) VALUES (%s, %s, %s, 0, %s, '', %s) "
+                f"ON CONFLICT ({qn('owner_id')}, {qn('key')}) DO NOTHING RETURNING {qn('id')}",
+                [self.owner.pk, self.key, self.fingerprint, "{}",
+                 connection.ops.adapt_datetimefield_value(timezone.now())],
+            )
+            self.claimed(cursor.fetchall())
+
+    def keep(self, result) -> None:
+        """Answer with `respond(result)` (set by the caller), and keep that answer for a retry."""
+        self.response = self.respond(result)
+        _keep(self.pk, self.response)
 
 
 REPLAYED_HEADER = "Idempotent-Replayed"

@@ -16,6 +16,7 @@ from config.errors import DomainError
 from config.formtools import line_field
 from config.text import has_control_characters
 
+from .models import Order
 from .services import order_place
 
 COLUMNS = ["order_ref", "email", "phone", "name", "line1", "line2", "postal_code", "city", "region", "country",
@@ -74,7 +75,7 @@ def _place(order: ImportedOrder, *, actor) -> str:
     content = json.dumps({"address": address, "email": head.get("email", ""), "lines": order.lines}, sort_keys=True)
     placed, _ = order_place(email=head.get("email", ""), phone=head.get("phone", ""), shipping_address=address,
                             lines=order.lines, actor=actor, idempotency_key=f"import:{order.ref}"[:255],
-                            fingerprint=hashlib.sha256(content.encode()).hexdigest())
+                            fingerprint=hashlib.sha256(content.encode()).hexdigest(), channel=Order.Channel.IMPORT)
     return placed.number
 
 

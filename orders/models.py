@@ -46,6 +46,14 @@ class Order(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
         PARTIALLY_REFUNDED = "partially_refunded", "Partially refunded"
         REFUNDED = "refunded", "Refunded"
 
+    class Channel(models.TextChoices):
+        """Where an order came from (set by whoever places it, through order_place's `channel`)."""
+
+        STOREFRONT = "storefront", "Storefront (API)"
+        PHONE = "phone", "Phone or counter order (staff)"
+        IMPORT = "import", "Imported"
+        REPLACEMENT = "replacement", "Replacement or exchange"
+
     HOLDABLE = [Status.PLACED, Status.CONFIRMED, Status.PROCESSING]
 
     # Indexes are declared in Meta: a foreign key led by a composite index gets no index of its own, and the
@@ -87,6 +95,7 @@ class Order(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
         help_text="The order this one replaces or exchanges items of (a replacement sent after a claim).",
     )
     notes = models.TextField("customer notes", blank=True)
+    channel = models.CharField(max_length=20, choices=Channel.choices, default=Channel.STOREFRONT, editable=False)
 
     status = FSMField(default=Status.PLACED, choices=Status.choices, protected=True, db_index=False)
     status_before_hold = models.CharField(max_length=20, blank=True, editable=False)
@@ -401,9 +410,9 @@ class Payment(models.Model):
 
 
 class IdempotentResponse(models.Model):
-    """The answer to a state-changing API request sent with an Idempotency-Key (other than order creation, which
-    keeps its order in IdempotencyKey): the same key and request again get the same answer, without acting twice.
-    Written by orders.idempotency.idempotent in the request's transaction."""
+    """The answer to a state-changing API request sent with an Idempotency-Key: the same key and request again get
+    the same answer, without acting twice. Written by orders.idempotency in the request's transaction (for order
+    creation, claimed by the placement's first statement; IdempotencyKey is then for callers of the service)."""
 
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", db_index=False)
     key = models.CharField(max_length=255)

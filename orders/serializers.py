@@ -1,3 +1,4 @@
+import threading
 from decimal import Decimal
 
 from django_countries import countries
@@ -218,3 +219,37 @@ class PaymentCreateSerializer(serializers.Serializer):
     method = serializers.ChoiceField(choices=Payment.Method.choices, default=Payment.Method.CARD)
     reference = serializers.CharField(max_length=100, required=False, allow_blank=True, default="",
                                       help_text="The payment provider's id: the same reference counts once.")
+_built = threading.local()
+
+
+def order_detail_data(order, *, viewer) -> dict:
+    """What `OrderDetailSerializer(order, context={"viewer": viewer}).data` holds, from a serializer whose fields
+    are built once per thread and kind of viewer (building DRF's fields is most of the cost of answering for one
+    order; tests/orders/test_apis.py checks the two answer the same)."""
+    sees_all = viewer is None or viewer.is_staff  # customers are not shown allocations (get_fields)
+    serializers_built = getattr(_built, "order_detail", None)
+    if serializers_built is None:
+        serializers_built = _built.order_detail = {}
+    serializer = serializers_built.get(sees_all)
+    if serializer is None:
+        serializer = OrderDetailSerializer(context={"viewer": viewer})
+        serializer.fields  # noqa: B018 - built now, for this kind of viewer
+        serializers_built[sees_all] = serializer
+    serializer._context = {"viewer": viewer}
+    try:
+        return serializer.to_representation(order)
+    finally:
+        serializer._context = {}
+
+
+def order_create_data(data) -> dict:
+    """`OrderCreateSerializer(data=data)` validated: its validated data, or the ValidationError `is_valid(
+    raise_exception=True)` raises, from a serializer built once per thread (validation keeps no state on it)."""
+    serializer = getattr(_built, "order_create", None)
+    if serializer is None:
+        serializer = _built.order_create = OrderCreateSerializer()
+        serializer.fields  # noqa: B018 - built now
+    try:
+        return serializer.run_validation(data)
+    except serializers.ValidationError as exc:
+        raise serializers.ValidationError(exc.detail) from None

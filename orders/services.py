@@ -21,11 +21,14 @@ from django.utils import timezone
 from django_countries import countries
 from django_fsm import can_proceed, has_transition_perm
 
+from config import cte
 from config.db import atomic_service
 from config.fsm import transitions_of
 from config.text import has_control_characters
+from inventory.errors import OutOfStock
 from inventory.models import Product
-from inventory.services import stock_allocate, stock_release, stock_return, stock_ship
+from inventory.selectors import product_offers
+from inventory.services import stock_allocate, stock_plan, stock_release, stock_return, stock_ship, stock_take
 
 from . import pricing, timeline
 from .errors import (
@@ -82,13 +85,18 @@ MAX_EVENT_TEXT = 4000
 MAX_EVENT_DATA_BYTES = 16_384
 
 
-def _record_event(order: Order, *, actor=None, kind=OrderEvent.Kind.STATUS, from_status="", to_status="",
-                  transition="", text="", data=None, internal=False) -> OrderEvent:
-    event = OrderEvent.objects.create(
+def _event(order: Order, *, actor=None, kind=OrderEvent.Kind.STATUS, from_status="", to_status="", transition="",
+           text="", data=None, internal=False) -> OrderEvent:
+    return OrderEvent(
         order=order, kind=kind, from_status=from_status, to_status=to_status, transition=transition,
         actor=actor if getattr(actor, "is_authenticated", False) else None, text=text, data=data or {},
         internal=internal,
     )
+
+
+def _record_event(order: Order, **fields) -> OrderEvent:
+    event = _event(order, **fields)
+    event.save(force_insert=True)
     order_event_recorded.send(sender=Order, order=order, event=event)
     return event
 
@@ -140,8 +148,7 @@ def _validated_lines(lines: Sequence[LineRequest | dict]) -> list[LineRequest]:
     return result
 
 
-def _products_for(lines: list[LineRequest]) -> dict[str, Product]:
-    products = {p.sku: p for p in Product.objects.filter(sku__in=[line.sku for line in lines])}
+def _sellable(lines: list[LineRequest], products: dict[str, Product]) -> dict[str, Product]:
     errors = {}
     for i, line in enumerate(lines):
         product = products.get(line.sku)
@@ -167,7 +174,9 @@ def _priced_shipping(*, subtotal: Decimal, shipping_total, expected_shipping_tot
     return quote if shipping_total is None else Decimal(shipping_total)
 
 
-def _new_order(*, customer, email, phone, shipping_address, currency, shipping_total, notes, subtotal) -> Order:
+def _new_order(*, customer, email, phone, shipping_address, currency, shipping_total, notes, subtotal,
+               channel=Order.Channel.STOREFRONT) -> Order:
+    """The order, checked and not yet written."""
     unknown = set(shipping_address) - set(ADDRESS_FIELDS)
     if unknown:
         fields = {f"shipping_address.{k}": ["Unknown field."] for k in unknown}
@@ -183,7 +192,7 @@ def _new_order(*, customer, email, phone, shipping_address, currency, shipping_t
     order = Order(
         customer=customer, email=email or (customer.email if customer else ""), phone=phone or "",
         currency=shop_currency, subtotal=subtotal, shipping_total=shipping_total,
-        total=subtotal + shipping_total, notes=notes or "",
+        total=subtotal + shipping_total, notes=notes or "", channel=Order.Channel(channel),
         **{f"ship_{k}": (v or "") for k, v in shipping_address.items()},
     )
     fields = {}
@@ -202,7 +211,6 @@ def _new_order(*, customer, email, phone, shipping_address, currency, shipping_t
     order.ship_country = country
     if shipping_total < 0:
         raise InvalidOrder("Shipping cannot be negative.", fields={"shipping_total": ["Must be zero or more."]})
-    order.save(force_insert=True)
     return order
 
 
@@ -222,6 +230,11 @@ def _claim_idempotency_key(*, owner, key: str, fingerprint: str, order: Order) -
         )
         if cursor.fetchone() is not None:
             return None
+    return _earlier_order(owner=owner, key=key, fingerprint=fingerprint)
+
+
+def _earlier_order(*, owner, key: str, fingerprint: str) -> Order:
+    """The order an earlier request with this key created (the key was taken), or IdempotencyKeyReused."""
     earlier = IdempotencyKey.objects.select_related("order").get(owner=owner, key=key)
     if earlier.fingerprint != fingerprint:
         raise IdempotencyKeyReused(
@@ -264,32 +277,100 @@ class _Replay(Exception):
 
 @atomic_service
 def _place(*, customer, email, phone="", shipping_address, lines, currency=None, shipping_total=None,
-           expected_shipping_total=None, notes="", actor=None, idempotency=None) -> Order:
+           expected_shipping_total=None, notes="", actor=None, idempotency=None, answer=None,
+           channel=Order.Channel.STOREFRONT) -> Order:
     requested = _validated_lines(lines)
-    products = _products_for(requested)
+    together = cte.supported()  # PostgreSQL: the rows of the order written by one statement
+    if answer is not None and not together:
+        answer.claim()
+    products, levels, claimed = product_offers(skus=[line.sku for line in requested],
+                                               also=answer.rows() if answer is not None and together else None)
+    if answer is not None and together:
+        answer.claimed(claimed)  # a key taken before: KeyTaken rolls this back, the caller answers as then
+    products = _sellable(requested, products)
     subtotal = sum((products[line.sku].price * line.quantity for line in requested), Decimal("0"))
     shipping_total = _priced_shipping(subtotal=subtotal, shipping_total=shipping_total,
                                       expected_shipping_total=expected_shipping_total)
     order = _new_order(customer=customer, email=email, phone=phone, shipping_address=shipping_address,
-                       currency=currency, shipping_total=shipping_total, notes=notes, subtotal=subtotal)
-    if idempotency is not None:
-        earlier = _claim_idempotency_key(order=order, **idempotency)
-        if earlier is not None:
-            raise _Replay(earlier)  # rolls back this request's order
-    order_lines = OrderLine.objects.bulk_create([
+                       currency=currency, shipping_total=shipping_total, notes=notes, subtotal=subtotal,
+                       channel=channel)
+    order_lines = [
         OrderLine(order=order, product=products[line.sku], sku=line.sku, name=products[line.sku].name,
                   quantity=line.quantity, unit_price=products[line.sku].price,
                   line_total=products[line.sku].price * line.quantity)
         for line in requested
-    ])
-    _remember(order, lines=order_lines)
+    ]
+    requests = [(products[line.sku], line.quantity) for line in requested]
     # Products sold on backorder may take more than there is: the placement entry then says what waits, so it is
-    # written once the stock is known. Otherwise the stock rows are locked last, held as briefly as possible.
+    # written once the stock is known.
     short_ok = {p.pk for p in products.values() if p.allow_backorder}
+    if together and not short_ok:
+        _place_together(order, order_lines, requests, levels, actor=actor, idempotency=idempotency)
+    else:
+        _place_step_by_step(order, order_lines, requests, short_ok, actor=actor, idempotency=idempotency)
+    if answer is not None:
+        answer.keep(order)  # the answer, kept for a retry with the same key, in this transaction
+    return order
+
+
+def _place_together(order: Order, order_lines: list[OrderLine], requests, levels, *, actor, idempotency) -> None:
+    """The order, its idempotency key, lines, first timeline entry and allocations in one statement; then the stock
+    they take in another (stock_take), so the stock rows stay locked for one statement and the commit.
+
+    The warehouses are chosen from the stock levels as read (unlocked) with the products. Should another order
+    have taken that stock since, stock_take reserves nothing and the stock is reserved as step by step: locked,
+    chosen again, the allocations written anew."""
+    try:
+        plans = stock_plan(requests=requests, levels=levels)
+    except OutOfStock:
+        plans = []  # not from rows as read: stock_allocate decides, from locked rows
+    line_for = {line.product.pk: line for line in order_lines}
+    allocations = [Allocation(order=order, line=line_for[plan.product.pk], product=plan.product,
+                              warehouse=plan.warehouse, quantity=plan.quantity) for plan in plans]
+    placed = _event(order, actor=actor, to_status=order.status, transition="place", text="Order placed")
+    rows = [cte.Rows("o", Order, [order], signals=True)]
+    if idempotency is not None:
+        key = IdempotencyKey(owner=idempotency["owner"], key=idempotency["key"],
+                             fingerprint=idempotency["fingerprint"], order=order)
+        rows.append(cte.Rows("k", IdempotencyKey, [key], sql_for={"order_id": "(SELECT id FROM o)"},
+                             on_conflict='ON CONFLICT ("owner_id", "key") DO NOTHING'))
+    rows.append(cte.Rows("l", OrderLine, order_lines, sql_for={"order_id": "(SELECT id FROM o)"},
+                         returning=("id", "product_id")))
+    rows.append(cte.Rows("e", OrderEvent, [placed], sql_for={"order_id": "(SELECT id FROM o)"}, signals=True))
+    if allocations:
+        rows.append(cte.Rows("a", Allocation, allocations, sql_for={
+            "order_id": "(SELECT id FROM o)", "line_id": "(SELECT l.id FROM l WHERE l.product_id = v.product_id)"}))
+    written, _ = cte.insert_together(*rows)
+    if idempotency is not None and not written["k"]:
+        raise _Replay(_earlier_order(**idempotency))  # rolls back this request's order
+    _remember(order, lines=order_lines)
+    order_event_recorded.send(sender=Order, order=order, event=placed)
+    if not plans or not stock_take(plans=plans, actor=actor, reference=order):
+        if allocations:
+            Allocation.objects.filter(order=order).delete()
+        plans = stock_allocate(requests=requests, actor=actor, reference=order)
+        allocations = Allocation.objects.bulk_create([
+            Allocation(order=order, line=line_for[plan.product.pk], product=plan.product, warehouse=plan.warehouse,
+                       quantity=plan.quantity)
+            for plan in plans
+        ])
+    _remember(order, events=[placed], allocations=allocations)
+
+
+def _place_step_by_step(order: Order, order_lines: list[OrderLine], requests, short_ok, *, actor,
+                        idempotency) -> None:
+    """One statement per kind of row (other databases, and orders of products sold on backorder)."""
+    order.save(force_insert=True)
+    if idempotency is not None:
+        earlier = _claim_idempotency_key(order=order, **idempotency)
+        if earlier is not None:
+            raise _Replay(earlier)  # rolls back this request's order
+    order_lines = OrderLine.objects.bulk_create(order_lines)
+    _remember(order, lines=order_lines)
+    # Otherwise the stock rows are locked last, held as briefly as possible.
     if not short_ok:
         placed = _record_event(order, actor=actor, to_status=order.status, transition="place", text="Order placed")
-    plans = stock_allocate(requests=[(products[line.sku], line.quantity) for line in requested], actor=actor,
-                           reference=order, short_ok=short_ok)
+    plans = stock_allocate(requests=requests, actor=actor, reference=order, short_ok=short_ok)
     line_for = {line.product_id: line for line in order_lines}
     allocations = Allocation.objects.bulk_create([
         Allocation(order=order, line=line_for[plan.product.pk], product=plan.product, warehouse=plan.warehouse,
@@ -301,7 +382,6 @@ def _place(*, customer, email, phone="", shipping_address, lines, currency=None,
         placed = _record_event(order, actor=actor, to_status=order.status, transition="place", text="Order placed",
                                data={"backordered": waiting} if waiting else None)
     _remember(order, events=[placed], allocations=allocations)
-    return order
 
 
 def _backorder_expected_on(product: Product):
@@ -382,7 +462,8 @@ def order_has_backorders(order: Order) -> bool:
 def order_place(*, customer=None, email="", phone="", shipping_address: dict, lines: Sequence[LineRequest | dict],
                 currency: str | None = None, shipping_total=None, expected_shipping_total=None, notes: str = "",
                 actor=None, idempotency_key: str | None = None, fingerprint: str = "",
-                keep_related: bool = False) -> tuple[Order, bool]:
+                keep_related: bool = False, answer=None, channel: str = Order.Channel.STOREFRONT
+                ) -> tuple[Order, bool]:
     """Place an order and allocate its stock, all or nothing. Returns (order, created).
 
     Prices come from the shop (orders.pricing): each line at its product's price, in the shop's currency (a
@@ -395,7 +476,14 @@ def order_place(*, customer=None, email="", phone="", shipping_address: dict, li
     `keep_related`: a new order comes back with its lines, allocations and first timeline entry attached, as a
     prefetch would leave them, for a caller that renders it at once (the API). They are a snapshot: later
     changes do not update them, so by default they are dropped.
+
+    `answer` (an orders.idempotency.KeptAnswer, instead of `idempotency_key`): the API request's own key, claimed
+    in the placement's first statement and kept with the answer to the request in its transaction, so that a
+    request claims one key once. A key already taken raises KeyTaken, having written nothing.
+    `channel`: where the order comes from (Order.Channel: the storefront API by default, a phone order, an import).
     """
+    if answer is not None and idempotency_key:
+        raise ValueError("order_place() takes an idempotency key or an answer to keep, not both")
     idempotency = None
     if idempotency_key:
         owner = actor if getattr(actor, "is_authenticated", False) else customer
@@ -406,7 +494,7 @@ def order_place(*, customer=None, email="", phone="", shipping_address: dict, li
         order = _place(customer=customer, email=email, phone=phone, shipping_address=shipping_address, lines=lines,
                        currency=currency, shipping_total=shipping_total,
                        expected_shipping_total=expected_shipping_total, notes=notes, actor=actor,
-                       idempotency=idempotency)
+                       idempotency=idempotency, answer=answer, channel=channel)
     except _Replay as replay:
         return replay.order, False
     if not keep_related:
@@ -796,6 +884,7 @@ def order_place_replacement(*, original: Order | str, lines: Sequence[tuple[Prod
     order = Order(
         customer=source.customer, email=source.email, phone=source.phone, currency=source.currency,
         subtotal=subtotal, shipping_total=Decimal("0"), total=subtotal, replaces=source,
+        channel=Order.Channel.REPLACEMENT,
         payment_status=Order.PaymentStatus.PAID if subtotal == 0 else Order.PaymentStatus.UNPAID,
         notes=f"Replacement for order {source.number}.",
         **{f"ship_{k}": getattr(source, f"ship_{k}") for k in ADDRESS_FIELDS},

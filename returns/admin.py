@@ -17,6 +17,7 @@ from django.utils.html import format_html, format_html_join
 
 from config.admin import AppendOnlyAdmin, EstimatedCountPaginator, ReadOnlyTabularInline
 from config.errors import DomainError
+from orders.admin import OrderChannelFilter
 from orders.models import Order
 from orders.services import order_refund_due, order_refundable
 
@@ -80,6 +81,24 @@ class ReasonFilter(admin.SimpleListFilter):
         if self.value() in Reason.values:  # a semi-join: no DISTINCT over the whole table
             return queryset.filter(pk__in=ReturnLine.objects.filter(reason=self.value()).values("return_request_id"))
         return queryset
+
+
+class SkuFilter(admin.SimpleListFilter):
+    """Returns with a line of one product, `?sku=...` (the analytics dashboard links here); in the sidebar only
+    while in use."""
+
+    title = "product"
+    parameter_name = "sku"
+
+    def lookups(self, request, model_admin):
+        value = str(self.value() or "")[:64]
+        return [(value, value)] if value else []
+
+    def queryset(self, request, queryset):
+        if not self.value():
+            return queryset
+        lines = ReturnLine.objects.filter(order_line__sku=str(self.value())[:64]).values("return_request_id")
+        return queryset.filter(pk__in=lines)
 
 
 class ReturnLineInline(ReadOnlyTabularInline):
@@ -156,7 +175,8 @@ def _step_buttons(request, rr: ReturnRequest) -> list[dict]:
 @admin.register(ReturnRequest)
 class ReturnRequestAdmin(admin.ModelAdmin):
     list_display = ["number", "order", "status", "resolution", "line_count", "warehouse", "created_at"]
-    list_filter = ["status", ReasonFilter, "resolution", "handling", AgeFilter, "warehouse", "channel"]
+    list_filter = ["status", ReasonFilter, "resolution", "handling", AgeFilter, "warehouse", "channel",
+                   OrderChannelFilter, SkuFilter]
     list_select_related = ["order", "warehouse"]
     search_fields = ["number"]  # see get_search_results: one index per kind of term
     search_help_text = "Exact return number, order number or serial number."
@@ -390,7 +410,7 @@ class RefundAdmin(AppendOnlyAdmin):
     list_display = ["created_at", "order", "return_request", "amount", "currency", "reason", "issued_by"]
     list_select_related = ["order", "return_request", "issued_by"]
     search_fields = ["=order__number", "=return_request__number", "=provider_reference"]
-    list_filter = [("created_at", admin.DateFieldListFilter)]
+    list_filter = [("created_at", admin.DateFieldListFilter), OrderChannelFilter]
 
 
 class OrderReturnInline(ReadOnlyTabularInline):

@@ -19,6 +19,7 @@ from simple_history.admin import SimpleHistoryAdmin
 from config.admin import EstimatedCountPaginator, ReadOnlyAdminMixin, ReadOnlyTabularInline, TransitionUrlsMixin
 from config.errors import DomainError
 from inventory.models import Warehouse
+from orders.admin import OrderChannelFilter
 from orders.models import Order
 from orders.services import order_units_to_send
 
@@ -144,7 +145,8 @@ class ShipmentAdmin(TransitionUrlsMixin, FSMAdminMixin, admin.ModelAdmin):
     }
     list_display = ["id", "order", "warehouse", "carrier", "tracking_number", "status", "created_at",
                     "label_created_at", "scan_overdue"]
-    list_filter = ["status", "carrier", "warehouse", ("created_at", admin.DateFieldListFilter), OverdueScanFilter]
+    list_filter = ["status", "carrier", "warehouse", ("created_at", admin.DateFieldListFilter), OverdueScanFilter,
+                   OrderChannelFilter]
     list_select_related = ["order", "warehouse", "carrier"]
     search_fields = ["=tracking_number", "=order__number"]
     search_help_text = "Exact tracking number or order number."

@@ -7,7 +7,7 @@ import pytest
 BENCH_MODULES = ["bench", "bench.runtime", "bench.stats", "bench.databases", "bench.workers", "bench.load",
                  "bench.sqlcapture", "bench.scenarios", "bench.seed", "bench.__main__", "bench.tools", "bench.cpu",
                  "bench.pgbouncer", "bench.pooler", "bench.tracking", "bench.after_sales", "bench.task_costs",
-                 "bench.growth"]
+                 "bench.growth", "bench.analytics"]
 
 
 @pytest.mark.parametrize("name", BENCH_MODULES)
@@ -246,7 +246,7 @@ def test_the_whole_bench_runs_end_to_end_and_a_missing_program_only_costs_its_sc
     # and every other scenario produced its figures
     assert set(SCENARIOS) - set(r["not_run"]) == {
         "queries", "pages", "returns", "replies", "service", "hot", "pgbench", "pooler", "notifications", "tasks",
-        "growth", "export"}
+        "growth", "export", "analytics"}
     assert r["queries_per_order"]["equal"] and r["queries_per_order"]["api_by_lines"]
     assert {"admin_changelist", "portal_order", "admin_search_serial", "admin_search_tracking",
             "desk_search_serial"} <= set(r["pages"])
@@ -265,6 +265,7 @@ def test_the_whole_bench_runs_end_to_end_and_a_missing_program_only_costs_its_sc
     assert r["growth"]["tables"]["orders_orderevent"]["rows_per_order"] > 1
     assert r["export"]["rows"] >= int(SMOKE_ORDERS)
     assert r["summary"]["queries_equal"] and "service_orders_per_s" in r["summary"]
+    assert r["analytics"]["dashboard"]["p95_ms"] > 0 and r["analytics"]["sales"]["queries"] > 0
     assert '<canvas id="throughput">' in page
 
 
@@ -278,3 +279,19 @@ def test_with_wrk_the_http_scenarios_measure_through_gunicorn(bench_env, tmp_pat
         assert r["http"]["by_clients"][c]["orders_per_s"] > 0 and r["http"]["by_clients"][c]["socket_errors"] == 0
         assert r["tracking"]["by_clients"][c]["pages_per_s"] > 0
     assert "11. Tracking page GET, 2 clients" in text
+
+
+def test_the_analytics_rows_mark_missed_targets():
+    from bench.__main__ import summarise, table
+
+    # given a dashboard over its target and panels under theirs
+    page = {"p50_ms": 100.0, "p95_ms": 120.0, "queries": 9}
+    results = {"analytics": {"orders": 1000000, "refresh": {"median_s": 0.4},
+                             "dashboard": {"p50_ms": 1400.0, "p95_ms": 1600.0, "queries": 40},
+                             **{k: page for k in ("sales", "customers", "fulfilment", "aftersales", "stock")}}}
+    # when
+    text = table(results, summarise(results))
+    # then
+    assert "9. Analytics, the whole dashboard (five panels), 30 days (1,000,000 orders) | p50 / p95 ms" in text
+    assert "1400.0 / 1600.0 · 40" in text and "**no**" in text
+    assert text.count("| yes") == 5

@@ -12,7 +12,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('analytics', '0001_initial'),
+        ('analytics', '0003_analytics_permission'),
         ('auth', '0012_alter_user_first_name_max_length'),
         ('support', '0003_default_desk'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),

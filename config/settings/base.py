@@ -217,6 +217,9 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 WAYBILL_HTMX_AVAILABLE = (BASE_DIR / "node_modules" / "htmx.org" / "dist").is_dir()  # `npm ci` (make run, test)
 if WAYBILL_HTMX_AVAILABLE:
     STATICFILES_DIRS.append(("vendor/htmx", BASE_DIR / "node_modules" / "htmx.org" / "dist"))
+WAYBILL_CHARTJS_AVAILABLE = (BASE_DIR / "node_modules" / "chart.js" / "dist").is_dir()  # the dashboard's charts
+if WAYBILL_CHARTJS_AVAILABLE:
+    STATICFILES_DIRS.append(("vendor/chartjs", BASE_DIR / "node_modules" / "chart.js" / "dist"))
 # Uploaded files (return photos). Served by Django only to the people allowed to see them, never as /media/.
 MEDIA_ROOT = env.path("WAYBILL_MEDIA_ROOT", default=BASE_DIR / "media")
 MEDIA_URL = "media/"
@@ -232,8 +235,9 @@ LOGOUT_REDIRECT_URL = "portal:home"
 # --- API -------------------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        # Token first: an anonymous call then gets 401 with a WWW-Authenticate header, not 403.
-        "rest_framework.authentication.TokenAuthentication",
+        # Token first: an anonymous call then gets 401 with a WWW-Authenticate header, not 403. DRF's token
+        # authentication, with the token's user kept in the cache (config/authentication.py): no query per request.
+        "config.authentication.CachedTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -256,6 +260,9 @@ REST_FRAMEWORK = {
         "inbound_email": env("WAYBILL_API_RATE_INBOUND_EMAIL", default="300/minute"),  # per mail relay
     },
 }
+# How long an API token's user is kept in the cache (config/authentication.py); saving or deleting the token or the
+# user forgets it at once. 0: read them from the database on every request.
+WAYBILL_TOKEN_CACHE_SECONDS = env.int("WAYBILL_TOKEN_CACHE_SECONDS", default=60)
 SPECTACULAR_SETTINGS = {
     "TITLE": "Waybill API",
     "DESCRIPTION": "Orders, inventory and fulfilment for e-commerce back offices.",
@@ -348,6 +355,14 @@ WAYBILL_SHOP_VAT_ID = env("WAYBILL_SHOP_VAT_ID", default="")
 WAYBILL_INVOICE_PREFIX = env("WAYBILL_INVOICE_PREFIX", default="INV-")
 # Prices include tax at this rate; invoices show the tax they contain (0: no tax line).
 WAYBILL_TAX_RATE_PERCENT = Decimal(env("WAYBILL_TAX_RATE_PERCENT", default="19"))
+# The analytics dashboard (analytics/panels): parcels should leave within this many hours of the order; stock
+# cover aims at this service level (z of the normal distribution: 1.65 ≈ 95 %) with a supplier order every
+# REVIEW_DAYS; stock unsold for DEAD_STOCK_DAYS is dead stock.
+WAYBILL_ANALYTICS_SHIP_WITHIN_HOURS = env.int("WAYBILL_ANALYTICS_SHIP_WITHIN_HOURS", default=48)
+WAYBILL_ANALYTICS_SERVICE_LEVEL_Z = Decimal(env("WAYBILL_ANALYTICS_SERVICE_LEVEL_Z", default="1.65"))
+WAYBILL_ANALYTICS_REVIEW_DAYS = env.int("WAYBILL_ANALYTICS_REVIEW_DAYS", default=14)
+WAYBILL_ANALYTICS_DEAD_STOCK_DAYS = env.int("WAYBILL_ANALYTICS_DEAD_STOCK_DAYS", default=90)
+WAYBILL_ANALYTICS_WORK_MEM = env("WAYBILL_ANALYTICS_WORK_MEM", default="64MB")  # per query of a dashboard page
 # Imports (django-import-export): a preview shows every row's errors first; the import is one transaction.
 IMPORT_EXPORT_USE_TRANSACTIONS = True
 IMPORT_EXPORT_SKIP_ADMIN_LOG = True  # the ledger and the timelines say what changed
@@ -420,6 +435,9 @@ CELERY_BEAT_SCHEDULE: dict = {
     },
     "support-sla-alerts": {"task": "support.tasks.sla_alert_task", "schedule": 5 * 60},  # warnings
     "support-close-solved": {"task": "support.tasks.ticket_close_solved_task", "schedule": 60 * 60},
+    # the dashboard's rollup tables: today's orders and the orders changed since (analytics/rollups.py)
+    "analytics-rollups-refresh": {"task": "analytics.tasks.rollups_refresh_task",
+                                  "schedule": env.int("WAYBILL_ANALYTICS_REFRESH_SECONDS", default=5 * 60)},
     "notifications-outbox-sweep": {
         "task": "notifications.tasks.outbox_sweep_task",
         "schedule": env.float("WAYBILL_OUTBOX_SWEEP_SECONDS", default=30.0),

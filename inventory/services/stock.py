@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
@@ -31,6 +31,7 @@ class AllocationPlan:
     product: Product
     warehouse: Warehouse
     quantity: int
+    level_id: int | None = None  # the stock level it takes from, when the plan was made from levels read (stock_plan)
 
 
 def _reference_fields(reference) -> dict:
@@ -405,3 +406,68 @@ def stock_level_set_bin(*, stock_level: StockLevel | int, bin: str) -> None:  # 
         raise InvalidQuantity(f"A bin is letters and digits like A-03-2: {' '.join(exc.messages)}",
                               fields={"bin": exc.messages}) from None
     StockLevel.objects.filter(pk=pk).update(bin=value, updated_at=timezone.now())
+
+
+def stock_plan(*, requests: Sequence[tuple[Product, int]], levels: Sequence,
+               short_ok: Collection[int] = ()) -> list[AllocationPlan]:
+    """Choose warehouses for (product, quantity) requests from stock levels the caller read without a lock
+    (inventory.selectors.product_offers), reserving nothing: the plans stock_take then reserves. Raises
+    OutOfStock when those levels cannot supply it."""
+    for _, qty in requests:
+        _positive(qty)
+    level_ids = {(lv.product_id, lv.warehouse_id): lv.pk for lv in levels}
+    return [replace(plan, level_id=level_ids[(plan.product.pk, plan.warehouse.pk)])
+            for plan in _plan(requests, levels, short_ok)]
+
+
+def stock_take(*, plans: Sequence[AllocationPlan], actor=None, reference=None) -> bool:
+    """Reserve exactly `plans` (from stock_plan), all or nothing, in one statement (PostgreSQL): lock the levels of
+    their products at active warehouses in primary-key order, check that each planned level still has what its
+    plan takes, add the plans to `allocated` and write their ledger movements.
+
+    Returns False when a level no longer has it (another order took the stock since it was read): then nothing
+    was reserved, the levels stay locked, and the caller asks stock_allocate, which chooses again from the locked
+    rows. Call inside the caller's transaction.
+    """
+    from config import cte
+
+    if not plans:
+        return True
+    ids = [plan.level_id for plan in plans]
+    if None in ids:
+        raise ValueError("stock_take() takes the plans of stock_plan()")
+    ref = _reference_fields(reference)
+    now = timezone.now()
+    movements = [StockMovement(kind=Kind.ALLOCATION, product=plan.product, warehouse=plan.warehouse,
+                               quantity=plan.quantity, allocated_delta=plan.quantity, actor=actor, **ref)
+                 for plan in plans]
+    qn = connection.ops.quote_name
+    level_table, warehouse_table = qn(StockLevel._meta.db_table), qn(Warehouse._meta.db_table)
+    product_ids = sorted({plan.product.pk for plan in plans})
+    prefix = (
+        "want(id, quantity) AS (SELECT * FROM unnest(%s::bigint[], %s::integer[])), "
+        # every level of these products, locked in primary-key order (as stock_allocate locks them: should this
+        # come to nothing, stock_allocate then waits for no other lock)
+        f"locked AS MATERIALIZED (SELECT l.id, l.product_id, l.on_hand - l.allocated AS free FROM {level_table} l "
+        f"JOIN {warehouse_table} w ON w.id = l.warehouse_id AND w.active WHERE l.product_id = ANY(%s::bigint[]) "
+        "ORDER BY l.id FOR UPDATE OF l), "
+        "ok AS MATERIALIZED (SELECT count(*) = %s AS ok FROM locked JOIN want ON want.id = locked.id "
+        "WHERE locked.free >= want.quantity), "
+        f"taken AS (UPDATE {level_table} l SET {qn('allocated')} = l.{qn('allocated')} + want.quantity, "
+        f"{qn('updated_at')} = %s FROM want WHERE l.id = want.id AND (SELECT ok FROM ok) RETURNING l.id), "
+        "available AS MATERIALIZED (SELECT locked.product_id, sum(locked.free - coalesce(want.quantity, 0)) AS n "
+        "FROM locked LEFT JOIN want ON want.id = locked.id GROUP BY locked.product_id)"
+    )
+    moved = cte.Rows("moved", StockMovement, movements, where="(SELECT ok FROM ok)")
+    _, (ok, available_ids, available) = cte.insert_together(
+        moved,
+        prefix=(prefix, [ids, [plan.quantity for plan in plans], product_ids, len(plans), now]),
+        select=("(SELECT ok FROM ok), (SELECT array_agg(product_id ORDER BY product_id) FROM available), "
+                "(SELECT array_agg(n ORDER BY product_id) FROM available)", []),
+    )
+    if not ok:
+        return False
+    products = {plan.product.pk: plan.product for plan in plans}
+    low_stock_check(products=products.values(), available=dict(zip(available_ids, available, strict=True)),
+                    resolve=False)
+    return True

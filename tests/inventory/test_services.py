@@ -180,3 +180,29 @@ def test_every_stock_change_moves_the_levels_updated_at():
     # then each change moved updated_at forward
     assert stamps == sorted(stamps)
     assert len(set(stamps)) == len(stamps), stamps
+
+
+def test_stock_take_reserves_the_plans_read_without_a_lock_all_or_nothing(postgres, staff_user):
+    from inventory.selectors import product_offers
+    from inventory.services import stock_plan, stock_take
+
+    # given two products read with their levels, and a plan made from what was read
+    north, south = WarehouseFactory(code="N", priority=1), WarehouseFactory(code="S", priority=2)
+    shirt, mug = ProductFactory(stock={"N": 3, "S": 3}), ProductFactory(stock={"N": 3})
+    products, levels, _ = product_offers(skus=[shirt.sku, mug.sku])
+    plans = stock_plan(requests=[(products[shirt.sku], 2), (products[mug.sku], 2)], levels=levels)
+    assert [(p.product.sku, p.warehouse.code, p.quantity) for p in plans] == [(shirt.sku, "N", 2), (mug.sku, "N", 2)]
+
+    # when another change takes the mugs at N before the plan is taken
+    stock_adjust(product=mug, warehouse=north, delta=-2, reason="broken")
+
+    # then nothing is reserved, and no ledger line written
+    before = StockMovement.objects.count()
+    assert stock_take(plans=plans, actor=staff_user) is False
+    assert (_level(shirt, north), _level(mug, north), StockMovement.objects.count()) == ((3, 0), (1, 0), before)
+
+    # and a plan that still holds is reserved whole, with its ledger lines
+    products, levels, _ = product_offers(skus=[shirt.sku])
+    assert stock_take(plans=stock_plan(requests=[(products[shirt.sku], 3)], levels=levels), actor=staff_user)
+    assert (_level(shirt, north), _level(shirt, south)) == ((3, 3), (3, 0))
+    assert ledger_totals()[(shirt.pk, north.pk)] == (3, 3)

@@ -527,3 +527,53 @@ def test_the_iso_code_is_taken_as_it_is(client_customer):
 
     assert response.status_code == 201
     assert response.json()["shipping_address"]["country"] == "DE"
+
+
+def test_the_order_answer_built_once_per_thread_is_the_serializers_answer(customer, staff_user):
+    from rest_framework.renderers import JSONRenderer
+
+    from orders.selectors import order_detail
+    from orders.serializers import OrderDetailSerializer, order_detail_data
+    from orders.services import order_add_note, order_transition
+
+    # given orders of 1 and 3 lines, one moved on with entries by staff and for the customer
+    one = place_order(customer=customer, lines=[(ProductFactory(stock=5), 1)], actor=customer)
+    three = place_order(customer=customer, lines=[(ProductFactory(stock=5), q) for q in (1, 2, 3)], actor=customer)
+    order_transition(order=three.number, name="confirm", actor=staff_user, check_permission=False)
+    order_add_note(order=three.number, author=staff_user, text="Packed with care", internal=False)
+    order_add_note(order=three.number, author=staff_user, text="Fragile", internal=True)
+
+    # then for every kind of viewer, in turns, both answer the same bytes
+    for viewer in (customer, staff_user, None, customer, staff_user):
+        for order in (one, three):
+            loaded = order_detail(number=order.number, user=viewer or staff_user)
+            expected = OrderDetailSerializer(loaded, context={"viewer": viewer}).data
+            assert JSONRenderer().render(order_detail_data(loaded, viewer=viewer)) == JSONRenderer().render(expected)
+    assert "allocations" not in order_detail_data(order_detail(number=one.number, user=customer), viewer=customer)
+
+
+def test_the_order_form_checked_by_a_serializer_built_once_keeps_nothing_between_requests(client_customer):
+    from rest_framework.exceptions import ValidationError
+    from rest_framework.renderers import JSONRenderer
+
+    from config.errors import api_exception_handler
+    from orders.serializers import OrderCreateSerializer
+
+    # given bodies good and bad, one after the other
+    product = ProductFactory(stock=5)
+    bodies = [
+        {"lines": []},
+        order_payload((product, 1)),
+        {"shipping_address": {"name": "A"}, "lines": [{"sku": product.sku, "quantity": 0}]},
+        order_payload((product, 2), notes="ring twice"),
+        {"shipping_address": {"name": "A"}, "lines": [{"sku": product.sku}]},
+    ]
+    for body in bodies:
+        # when each is posted, then the answer is what a serializer made for it alone would give
+        serializer = OrderCreateSerializer(data=body)
+        response = client_customer.post("/api/orders/", body, format="json")
+        if serializer.is_valid():
+            assert response.status_code == 201 and response.json()["notes"] == body.get("notes", "")
+        else:
+            expected = api_exception_handler(ValidationError(serializer.errors), {})
+            assert (response.status_code, response.content) == (400, JSONRenderer().render(expected.data))

@@ -11,7 +11,7 @@ from rest_framework.test import APIClient
 from inventory.errors import OutOfStock
 from inventory.models import LowStockAlert, StockLevel, StockMovement, Warehouse
 from inventory.selectors import ledger_totals
-from orders.models import IdempotencyKey, Order
+from orders.models import IdempotencyKey, IdempotentResponse, Order
 from tests.factories import ADDRESS, CustomerFactory, ProductFactory, WarehouseFactory, order_payload
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -133,7 +133,8 @@ def test_concurrent_retries_with_one_idempotency_key_create_one_order(postgres):
     numbers = {body["number"] for _, body in results}
     assert len(numbers) == 1
     assert list(Order.objects.values_list("number", flat=True)) == list(numbers)
-    assert IdempotencyKey.objects.count() == 1
+    # one key was claimed, once: the request's, kept with its answer (the order's own key is for service callers)
+    assert (IdempotentResponse.objects.count(), IdempotencyKey.objects.count()) == (1, 0)
     assert StockLevel.objects.get(product=product).allocated == 2
     _assert_ledger_matches_levels()
 
@@ -227,3 +228,80 @@ def test_mixed_stock_work_at_once_keeps_the_ledger_whole(postgres):
     _assert_ledger_matches_levels()
     open_alerts = Counter(LowStockAlert.objects.filter(resolved_at__isnull=True).values_list("product", flat=True))
     assert all(count == 1 for count in open_alerts.values())
+
+
+def test_stock_taken_by_another_order_since_it_was_read_is_chosen_again_from_the_locked_rows(postgres, monkeypatch):
+    # given a product at two warehouses, the first with just enough for one order
+    from inventory import selectors
+    from orders import services
+
+    WarehouseFactory(code="W1", priority=1), WarehouseFactory(code="W2", priority=2)
+    product = ProductFactory(stock={"W1": 2, "W2": 5}, low_stock_threshold=0)
+    first, second = CustomerFactory(), CustomerFactory()
+    read = selectors.product_offers
+
+    def read_then_someone_else_buys(**kwargs):
+        offers = read(**kwargs)  # the levels as read: W1 has 2
+        if kwargs["skus"] == [product.sku] and not getattr(read_then_someone_else_buys, "done", False):
+            read_then_someone_else_buys.done = True
+            results = run_together(1, lambda _i: _place(second, [(product, 2)]))  # commits on its own connection
+            assert isinstance(results[0], Order), results
+        return offers
+
+    monkeypatch.setattr(services, "product_offers", read_then_someone_else_buys)
+
+    # when the first order is placed from levels that are stale by the time it locks them
+    order = _place(first, [(product, 2)])
+
+    # then the other order got W1's units, this one was allocated from W2, and the ledger is whole
+    assert list(order.allocations.values_list("warehouse__code", "quantity")) == [("W2", 2)]
+    levels = {lv.warehouse.code: (lv.on_hand, lv.allocated) for lv in StockLevel.objects.filter(product=product)}
+    assert levels == {"W1": (2, 2), "W2": (5, 2)}
+    assert StockMovement.objects.filter(kind="allocation", reference_id=order.pk).count() == 1
+    _assert_ledger_matches_levels()
+
+
+def test_concurrent_service_calls_with_one_idempotency_key_place_one_order(postgres):
+    from orders.services import order_place
+
+    customer = CustomerFactory()
+    product = ProductFactory(stock=50, low_stock_threshold=0)
+
+    def place(_i):
+        order, created = order_place(customer=customer, email=customer.email, shipping_address=dict(ADDRESS),
+                                     lines=[{"sku": product.sku, "quantity": 1}], actor=customer,
+                                     idempotency_key="same", fingerprint="body")
+        return order.number, created
+
+    results = run_together(8, place)
+
+    assert all(not isinstance(r, BaseException) for r in results), results
+    assert len({number for number, _ in results}) == 1 and sum(created for _, created in results) == 1
+    assert (Order.objects.count(), IdempotencyKey.objects.count()) == (1, 1)
+    assert StockLevel.objects.get(product=product).allocated == 1
+    _assert_ledger_matches_levels()
+
+
+def test_buyers_of_two_products_at_two_warehouses_near_sell_out_neither_oversell_nor_deadlock(postgres):
+    # given two products with a few units at each of two warehouses, and buyers of both at once: plans made from
+    # levels read without a lock go stale while others take the stock, and are chosen again from the locked rows
+    WarehouseFactory(code="H1", priority=1), WarehouseFactory(code="H2", priority=2)
+    shirt = ProductFactory(stock={"H1": 3, "H2": 4}, low_stock_threshold=0)
+    mug = ProductFactory(stock={"H1": 4, "H2": 3}, low_stock_threshold=0)
+    buyers = CustomerFactory.create_batch(24)
+
+    def buy(i):
+        lines = [(shirt, 1), (mug, 1)] if i % 3 == 0 else [(shirt if i % 2 else mug, 1)]
+        return _place(buyers[i], lines[::-1] if i % 4 == 0 else lines)
+
+    results = run_together(24, buy)
+
+    # then only out-of-stock refusals reach the buyers, and exactly the units there were are allocated
+    errors = [r for r in results if not isinstance(r, Order)]
+    assert all(isinstance(e, OutOfStock) for e in errors), [repr(e) for e in errors]
+    for product in (shirt, mug):
+        levels = StockLevel.objects.filter(product=product)
+        sold = sum(line.quantity for order in Order.objects.all() for line in order.lines.filter(product=product))
+        assert sum(lv.allocated for lv in levels) == sold == 7
+        assert all(0 <= lv.allocated <= lv.on_hand for lv in levels)
+    _assert_ledger_matches_levels()

@@ -1,0 +1,290 @@
+"""The dashboard's rollup tables: facts derived from orders, returns, refunds and shipments, kept by
+analytics.rollups (never written anywhere else) so that every panel reads a few thousand rows, not a million.
+
+Days are the shop's days (TIME_ZONE), not UTC's. Rows name other apps' rows by id without foreign keys: a
+derived table must never lock or block the orders it describes (a foreign key check takes a share lock on the
+order row that the order services lock for update).
+
+An order's warehouses are every warehouse that reserved stock for it, written ",1,3," (the order list's warehouse
+filter means the same: an order served from two warehouses is under each of them, and counts once without a
+filter). Its customer is its email in lower case: a guest who later opens an account with that email is one
+customer, before and after.
+"""
+
+from django.db import models
+from django.db.models import Q
+
+from .models import Analytics
+
+
+class OrderFact(models.Model):
+    """One row per order: what every panel groups and filters by."""
+
+    order_id = models.BigIntegerField(primary_key=True)
+    day = models.DateField(help_text="The shop's day it was placed on.")
+    placed_at = models.DateTimeField()
+    channel = models.CharField(max_length=20)
+    warehouses = models.CharField(max_length=200, help_text="Ids of the warehouses that reserved its stock, ',1,3,'.")
+    customer_key = models.CharField(max_length=254, help_text="The order's email in lower case.")
+    customer_id = models.BigIntegerField(null=True, help_text="Empty for a guest order.")
+    status = models.CharField(max_length=20)
+    cancelled = models.BooleanField()
+    goods = models.DecimalField(max_digits=14, decimal_places=2, help_text="Line totals (the subtotal).")
+    shipping = models.DecimalField(max_digits=12, decimal_places=2)
+    units = models.IntegerField()
+    refunded = models.DecimalField(max_digits=14, decimal_places=2,
+                                   help_text="Refunds of its items (nothing for a cancelled order: the cancellation "
+                                             "already takes its whole value off).")
+
+    class Meta:
+        indexes = [models.Index(fields=["day"], name="an_orderfact_day")]
+
+    def __str__(self) -> str:
+        return f"order {self.order_id} on {self.day}"
+
+
+class OrderDay(models.Model):
+    """Orders per day, channel, warehouses and guest or account."""
+
+    day = models.DateField()
+    channel = models.CharField(max_length=20)
+    warehouses = models.CharField(max_length=200)
+    guest = models.BooleanField()
+    orders = models.IntegerField()
+    cancelled_orders = models.IntegerField()
+    units = models.IntegerField()
+    cancelled_units = models.IntegerField()
+    revenue = models.DecimalField(max_digits=16, decimal_places=2, help_text="Goods value of every order placed.")
+    cancelled_revenue = models.DecimalField(max_digits=16, decimal_places=2)
+    refunded = models.DecimalField(max_digits=16, decimal_places=2)
+    shipping = models.DecimalField(max_digits=16, decimal_places=2, help_text="Shipping charged (not cancelled).")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["day", "channel", "warehouses", "guest"],
+                                               name="an_orderday_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.channel}"
+
+
+class SalesDay(models.Model):
+    """Units and revenue per day, product, warehouses and channel."""
+
+    day = models.DateField()
+    product_id = models.BigIntegerField()
+    warehouses = models.CharField(max_length=200)
+    channel = models.CharField(max_length=20)
+    orders = models.IntegerField()
+    units = models.IntegerField()
+    revenue = models.DecimalField(max_digits=16, decimal_places=2)
+    cancelled_units = models.IntegerField()
+    cancelled_revenue = models.DecimalField(max_digits=16, decimal_places=2)
+    refunded = models.DecimalField(max_digits=16, decimal_places=2,
+                                   help_text="Its share of the refunds: a return's refund goes to the return's lines, "
+                                             "another refund to every line of the order, by value.")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["day", "product_id", "warehouses", "channel"],
+                                               name="an_salesday_unique")]
+        indexes = [models.Index(fields=["product_id", "day"], name="an_salesday_product_day")]
+
+    def __str__(self) -> str:
+        return f"{self.day} product {self.product_id}"
+
+
+class ProductDay(models.Model):
+    """SalesDay summed over warehouses and the sales channels (replacements left out): what the panels read when
+    no warehouse or channel is chosen."""
+
+    day = models.DateField()
+    product_id = models.BigIntegerField()
+    units = models.IntegerField()
+    revenue = models.DecimalField(max_digits=16, decimal_places=2)
+    cancelled_units = models.IntegerField()
+    cancelled_revenue = models.DecimalField(max_digits=16, decimal_places=2)
+    refunded = models.DecimalField(max_digits=16, decimal_places=2)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["day", "product_id"], name="an_productday_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.day} product {self.product_id}"
+
+
+class ProductMonth(models.Model):
+    """ProductDay per calendar month: a year is twelve months of these, not 365 days."""
+
+    month = models.DateField(help_text="The first day of the month.")
+    product_id = models.BigIntegerField()
+    units = models.IntegerField()
+    revenue = models.DecimalField(max_digits=16, decimal_places=2)
+    cancelled_units = models.IntegerField()
+    cancelled_revenue = models.DecimalField(max_digits=16, decimal_places=2)
+    refunded = models.DecimalField(max_digits=16, decimal_places=2)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["month", "product_id"], name="an_productmonth_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m} product {self.product_id}"
+
+
+class CustomerDay(models.Model):
+    """A customer's orders (not cancelled) per day, channel and warehouses, with their previous order day."""
+
+    day = models.DateField()
+    customer_key = models.CharField(max_length=254)
+    channel = models.CharField(max_length=20)
+    warehouses = models.CharField(max_length=200)
+    customer_id = models.BigIntegerField(null=True)
+    orders = models.IntegerField()
+    revenue = models.DecimalField(max_digits=16, decimal_places=2, help_text="Goods value less refunds.")
+    previous_day = models.DateField(null=True, help_text="The customer's order day before this one (any channel); "
+                                                         "empty on their first.")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["customer_key", "day", "channel", "warehouses"],
+                                               name="an_customerday_unique")]
+        indexes = [models.Index(fields=["day"], name="an_customerday_day")]
+
+    def __str__(self) -> str:
+        return f"{self.customer_key} on {self.day}"
+
+
+class CustomerActivity(models.Model):
+    """CustomerDay over every warehouse and the sales channels: one row per customer and order day, for the
+    panels when no warehouse or channel is chosen."""
+
+    day = models.DateField()
+    customer_key = models.CharField(max_length=254)
+    customer_id = models.BigIntegerField(null=True)
+    orders = models.IntegerField()
+    revenue = models.DecimalField(max_digits=16, decimal_places=2)
+    previous_day = models.DateField(null=True, help_text="The customer's order day before this one.")
+    next_day = models.DateField(null=True, help_text="Their order day after this one: with previous_day, a period's "
+                                                     "customers are counted from their rows alone, without grouping.")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["customer_key", "day"], name="an_customeractivity_unique")]
+        # and on PostgreSQL (day) INCLUDE (the columns the panels read): an index-only scan (migration 0002)
+
+    def __str__(self) -> str:
+        return f"{self.customer_key} on {self.day}"
+
+
+class CustomerSummary(models.Model):
+    """A customer's whole history (orders not cancelled, every channel): RFM and lifetime value read this."""
+
+    customer_key = models.CharField(max_length=254, primary_key=True)
+    customer_id = models.BigIntegerField(null=True)
+    first_day = models.DateField()
+    last_day = models.DateField()
+    orders = models.IntegerField()
+    order_days = models.IntegerField()
+    revenue = models.DecimalField(max_digits=16, decimal_places=2)
+
+    class Meta:
+        indexes = [models.Index(fields=["last_day"], name="an_customersummary_last")]
+
+    def __str__(self) -> str:
+        return self.customer_key
+
+
+class CustomerMonth(models.Model):
+    """The months a customer ordered in, with the month of their first order: the cohort retention grid."""
+
+    customer_key = models.CharField(max_length=254)
+    month = models.DateField()
+    cohort = models.DateField()
+    orders = models.IntegerField()
+    revenue = models.DecimalField(max_digits=16, decimal_places=2)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["customer_key", "month"], name="an_customermonth_unique")]
+        indexes = [models.Index(fields=["cohort", "month"], name="an_customermonth_cohort")]
+
+    def __str__(self) -> str:
+        return f"{self.customer_key} {self.month:%Y-%m}"
+
+
+class ShipmentFact(models.Model):
+    """One row per outbound parcel (not cancelled): how long it took and whether it kept its promise."""
+
+    shipment_id = models.BigIntegerField(primary_key=True)
+    order_id = models.BigIntegerField()
+    order_day = models.DateField()
+    day = models.DateField(null=True, help_text="The shop's day it was handed to the carrier.")
+    warehouse_id = models.BigIntegerField()
+    carrier_id = models.BigIntegerField(null=True)
+    channel = models.CharField(max_length=20)
+    status = models.CharField(max_length=20)
+    placed_to_shipped_hours = models.FloatField(null=True)
+    shipped_to_delivered_hours = models.FloatField(null=True)
+    delivered_by_promise = models.BooleanField(null=True, help_text="Delivered by its expected delivery date.")
+    exception = models.BooleanField(help_text="It had a delivery exception at some point.")
+
+    class Meta:
+        # and on PostgreSQL (day) INCLUDE (the columns the panels read): an index-only scan (migration 0002)
+        indexes = [models.Index(fields=["order_id"], name="an_shipmentfact_order")]
+
+    def __str__(self) -> str:
+        return f"shipment {self.shipment_id}"
+
+
+class ReturnFact(models.Model):
+    """One row per line of a return or claim that still claims its units (not rejected or cancelled), on the day
+    the return was opened."""
+
+    return_line_id = models.BigIntegerField(primary_key=True)
+    return_request_id = models.BigIntegerField()
+    order_id = models.BigIntegerField()
+    day = models.DateField(help_text="The shop's day the return was opened.")
+    product_id = models.BigIntegerField()
+    reason = models.CharField(max_length=24)
+    warehouse_id = models.BigIntegerField(null=True, help_text="Where the item comes back to.")
+    channel = models.CharField(max_length=20, help_text="The order's.")
+    units = models.IntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["day"], name="an_returnfact_day"),
+                   models.Index(fields=["order_id"], name="an_returnfact_order")]
+
+    def __str__(self) -> str:
+        return f"return line {self.return_line_id}"
+
+
+class StaleOrder(models.Model):
+    """An order whose facts changed after the day it was placed on (a cancellation, a refund, a parcel): the next
+    refresh recomputes it. Appended in the transaction of the change, never updated, deleted once recomputed."""
+
+    order_id = models.BigIntegerField()
+
+    def __str__(self) -> str:
+        return f"order {self.order_id}"
+
+
+class RollupState(models.Model):
+    """The one row saying how far the rollups are: every day up to `closed_through` is final (only stale orders
+    change it again); later days are recomputed on every refresh."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    time_zone = models.CharField(max_length=64, blank=True)
+    closed_through = models.DateField(null=True)
+    refreshed_at = models.DateTimeField(null=True)
+    rebuilt_at = models.DateTimeField(null=True)
+    seconds = models.FloatField(default=0, help_text="How long the last refresh or rebuild took.")
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(id=1), name="an_rollupstate_single_row")]
+
+    def __str__(self) -> str:
+        return f"rollups through {self.closed_through}"
+
+
+class Dashboard(Analytics):
+    """The dashboard's place on the admin index (no table)."""
+
+    class Meta:
+        proxy = True
+        default_permissions = ()
+        verbose_name = verbose_name_plural = "dashboard"

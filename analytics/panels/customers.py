@@ -1,0 +1,350 @@
+"""Customers: who bought (new or returning, guest or account), how often they come back, monthly cohorts, lifetime
+value and RFM segments. A customer is an email address; only orders that were not cancelled count."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from ..db import rows
+from ..facts import CustomerActivity, CustomerMonth, CustomerSummary
+from .base import Chart, Column, Context, Figure, Nothing, Panel, Table, money, ratio
+from .common import bucket_label, customer_rows, days_where, unfiltered
+
+COHORT_MONTHS = 12
+LTV_EDGES = [50, 100, 250, 500, 1000, 2500]
+RFM_DAYS = 365
+LIST_LIMIT = 200
+CS, CM = CustomerSummary._meta.db_table, CustomerMonth._meta.db_table
+
+# (key, label, what it means): the first rule that matches a customer names their segment.
+SEGMENTS = [
+    ("champions", "Champions", "bought recently, often, and spent the most (R ≥ 4, F ≥ 4, M ≥ 4)"),
+    ("loyal", "Loyal", "four orders or more (F ≥ 4)"),
+    ("big_spenders", "Big spenders", "few orders but among the top fifth by value (M = 5)"),
+    ("new", "New", "a first order in the last 60 days (R ≥ 4, F = 1)"),
+    ("promising", "Promising", "two or three orders, the last within 60 days (R ≥ 4)"),
+    ("need_attention", "Need attention", "last order 2 to 3 months ago (R = 3)"),
+    ("at_risk", "At risk", "ordered more than once, but not for over 3 months (R ≤ 2, F ≥ 2)"),
+    ("hibernating", "Hibernating", "one order, more than 3 months ago (R ≤ 2, F = 1)"),
+]
+SEGMENT_LABELS = {key: label for key, label, _ in SEGMENTS}
+
+# One row per customer and day of the chosen rows, with their previous order day.
+def _active(f) -> str:
+    return f"SELECT d.*, d.day >= %(start)s AS current FROM {customer_rows(f)} d"
+
+
+# Without filters, a customer's rows carry their previous and next order day: a period's customers, new ones and
+# repeat buyers are counted row by row (their first row in the period or step), without grouping by customer.
+def _fast_counts_sql(f) -> str:
+    return f"""
+SELECT 'step' AS kind, bucket, current, GROUPING(bucket) = 1 AS total,
+       count(*) FILTER (WHERE first_in_step) AS step_customers, count(*) FILTER (WHERE first_in_period) AS customers,
+       count(*) FILTER (WHERE previous_day IS NULL) AS new, sum(orders)::bigint AS orders,
+       count(*) FILTER (WHERE only_order) AS single,
+       count(*) FILTER (WHERE first_in_period AND customer_id IS NULL) AS guests,
+       coalesce(sum(orders) FILTER (WHERE customer_id IS NULL), 0)::bigint AS guest_orders, sum(revenue) AS revenue,
+       coalesce(sum(revenue) FILTER (WHERE customer_id IS NULL), 0) AS guest_revenue
+FROM (SELECT a.day, a.customer_id, a.orders, a.revenue, a.previous_day, a.day >= %(start)s AS current,
+             date_trunc(%(grain)s, a.day)::date AS bucket,
+             a.previous_day IS NULL OR a.previous_day < CASE WHEN a.day >= %(start)s THEN %(start)s::date
+                                                            ELSE %(pstart)s::date END AS first_in_period,
+             a.previous_day IS NULL OR a.previous_day < greatest(date_trunc(%(grain)s, a.day)::date,
+                                                                 %(start)s::date) AS first_in_step,
+             a.previous_day IS NULL AND a.orders = 1
+                 AND (a.next_day IS NULL OR a.next_day > CASE WHEN a.day >= %(start)s THEN %(end)s::date
+                                                              ELSE %(pend)s::date END) AS only_order
+      FROM {CustomerActivity._meta.db_table} a WHERE {days_where(f, "a")}) x
+GROUP BY GROUPING SETS ((current, bucket), (current))
+"""
+
+
+def _fast_gaps_sql(f) -> str:
+    return f"""
+SELECT a.day >= %(start)s AS current, count(*) AS gaps,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY a.day - a.previous_day) AS gap_p50,
+       percentile_cont(0.9) WITHIN GROUP (ORDER BY a.day - a.previous_day) AS gap_p90
+FROM {CustomerActivity._meta.db_table} a WHERE {days_where(f, "a")} AND a.previous_day IS NOT NULL
+GROUP BY 1
+"""
+
+
+def _fast_period(f, params) -> list[dict]:
+    """The same rows as the grouped query gives (kind step/period), from the two row-by-row queries."""
+    gaps = {r["current"]: r for r in rows(_fast_gaps_sql(f), params)}
+    out = []
+    for r in rows(_fast_counts_sql(f), params):
+        if not r["total"]:
+            if r["current"]:
+                out.append({"kind": "step", "bucket": r["bucket"], "current": True, "customers": r["step_customers"],
+                            "new": r["new"], "orders": r["orders"]})
+            continue
+        g = gaps.get(r["current"]) or {}
+        out.append({"kind": "period", "bucket": None, "current": r["current"], "customers": r["customers"],
+                    "new": r["new"], "orders": r["orders"], "repeat": r["customers"] - r["single"],
+                    "guests": r["guests"], "guest_orders": r["guest_orders"], "revenue": r["revenue"],
+                    "guest_revenue": r["guest_revenue"], "gaps": g.get("gaps"), "gap_p50": g.get("gap_p50"),
+                    "gap_p90": g.get("gap_p90")})
+    return out
+
+
+def _period_sql(f) -> str:
+    return f"""
+WITH d AS ({_active(f)}),
+steps AS (SELECT date_trunc(%(grain)s, day)::date AS bucket, customer_key, bool_or(previous_day IS NULL) AS new,
+                 sum(orders) AS orders
+          FROM d WHERE current GROUP BY 1, 2),
+people AS (SELECT current, customer_key, bool_or(previous_day IS NULL) AS new,
+                  bool_or(previous_day IS NOT NULL) OR sum(orders) >= 2 AS repeat,
+                  max(customer_id) IS NULL AS guest, sum(orders) AS orders, sum(revenue) AS revenue
+           FROM d GROUP BY 1, 2),
+gaps AS (SELECT current, count(*) AS gaps,
+                percentile_cont(0.5) WITHIN GROUP (ORDER BY day - previous_day) AS gap_p50,
+                percentile_cont(0.9) WITHIN GROUP (ORDER BY day - previous_day) AS gap_p90
+         FROM d WHERE previous_day IS NOT NULL GROUP BY current)
+SELECT 'step' AS kind, bucket, true AS current, count(*) AS customers, count(*) FILTER (WHERE new) AS new,
+       sum(orders)::bigint AS orders, NULL::bigint AS repeat, NULL::bigint AS guests, NULL::bigint AS guest_orders,
+       NULL::numeric AS revenue, NULL::numeric AS guest_revenue, NULL::bigint AS gaps,
+       NULL::float AS gap_p50, NULL::float AS gap_p90
+FROM steps GROUP BY bucket
+UNION ALL
+SELECT 'period', NULL, p.current, count(*), count(*) FILTER (WHERE p.new), sum(p.orders)::bigint,
+       count(*) FILTER (WHERE p.repeat), count(*) FILTER (WHERE p.guest),
+       coalesce(sum(p.orders) FILTER (WHERE p.guest), 0)::bigint, sum(p.revenue),
+       coalesce(sum(p.revenue) FILTER (WHERE p.guest), 0), max(g.gaps), max(g.gap_p50), max(g.gap_p90)
+FROM people p LEFT JOIN gaps g ON g.current = p.current GROUP BY p.current
+"""
+
+
+COHORT_SQL = f"""
+SELECT cohort, ((date_part('year', month) - date_part('year', cohort)) * 12
+                + date_part('month', month) - date_part('month', cohort))::int AS age, count(*) AS customers
+FROM {CM} WHERE cohort BETWEEN %(cohort_start)s AND %(cohort_end)s AND month <= %(cohort_end)s
+GROUP BY 1, 2
+"""
+
+def _ltv_sql(f) -> str:
+    customers = (f"SELECT a.customer_key FROM {CustomerActivity._meta.db_table} a "  # each one's first row in it
+                 "WHERE a.day BETWEEN %(start)s AND %(end)s AND (a.previous_day IS NULL OR a.previous_day < %(start)s)"
+                 if unfiltered(f) else f"SELECT DISTINCT a.customer_key FROM {customer_rows(f, previous=False)} a")
+    return f"""
+SELECT width_bucket(s.revenue, %(edges)s::numeric[]) AS band, count(*) AS customers, sum(s.revenue) AS revenue
+FROM ({customers}) a
+JOIN {CS} s ON s.customer_key = a.customer_key
+GROUP BY 1 ORDER BY 1
+"""
+
+
+RFM = f"""
+WITH c AS (SELECT s.*, %(today)s - s.last_day AS recency FROM {CS} s
+           WHERE s.last_day > %(today)s - {RFM_DAYS} AND s.last_day <= %(today)s),
+scored AS (SELECT c.*,
+                  CASE WHEN recency <= 30 THEN 5 WHEN recency <= 60 THEN 4 WHEN recency <= 90 THEN 3
+                       WHEN recency <= 180 THEN 2 ELSE 1 END AS r,
+                  CASE WHEN orders >= 6 THEN 5 WHEN orders >= 4 THEN 4 WHEN orders = 3 THEN 3 WHEN orders = 2 THEN 2
+                       ELSE 1 END AS f,
+                  ceil(cume_dist() OVER (ORDER BY revenue) * 5)::int AS m
+           FROM c),
+segmented AS (SELECT scored.*,
+                     CASE WHEN r >= 4 AND f >= 4 AND m >= 4 THEN 'champions'
+                          WHEN f >= 4 THEN 'loyal'
+                          WHEN m = 5 THEN 'big_spenders'
+                          WHEN r >= 4 AND f = 1 THEN 'new'
+                          WHEN r >= 4 THEN 'promising'
+                          WHEN r = 3 THEN 'need_attention'
+                          WHEN f >= 2 THEN 'at_risk'
+                          ELSE 'hibernating' END AS segment
+              FROM scored)
+"""
+
+RFM_SQL = RFM + """
+SELECT segment, count(*) AS customers, sum(revenue) AS revenue, avg(orders) AS orders, avg(recency) AS recency
+FROM segmented GROUP BY segment
+"""
+
+SEGMENT_LIST_SQL = RFM + """
+SELECT customer_key, customer_id, first_day, last_day, orders, revenue, r, f, m, count(*) OVER () AS found
+FROM segmented WHERE segment = %(segment)s
+ORDER BY revenue DESC, customer_key LIMIT %(limit)s
+"""
+
+def _people_list_sql(f) -> str:
+    return f"""
+WITH d AS ({_active(f)}),
+people AS (SELECT customer_key, bool_or(previous_day IS NULL) AS new,
+                  bool_or(previous_day IS NOT NULL) OR sum(orders) >= 2 AS repeat, sum(orders) AS period_orders
+           FROM d WHERE current GROUP BY customer_key)
+SELECT p.customer_key, s.customer_id, s.first_day, s.last_day, s.orders, s.revenue, p.period_orders,
+       count(*) OVER () AS found
+FROM people p JOIN {CS} s ON s.customer_key = p.customer_key
+WHERE CASE %(kind)s WHEN 'new' THEN p.new WHEN 'returning' THEN NOT p.new WHEN 'repeat' THEN p.repeat
+           ELSE true END
+ORDER BY s.revenue DESC, p.customer_key LIMIT %(limit)s
+"""
+
+
+LIST_KINDS = {"all": "Customers who ordered", "new": "New customers", "returning": "Returning customers",
+              "repeat": "Repeat customers"}
+
+
+def _ltv_label(band: int) -> str:
+    if band == 0:
+        return f"under {LTV_EDGES[0]}"
+    if band >= len(LTV_EDGES):
+        return f"{LTV_EDGES[-1]} and more"
+    return f"{LTV_EDGES[band - 1]} to {LTV_EDGES[band]}"
+
+
+def _months_back(first: date, months: int) -> date:
+    year, month = divmod(first.year * 12 + first.month - 1 - months, 12)
+    return date(year, month + 1, 1)
+
+
+def customers_panel(ctx: Context) -> Panel:
+    f, links = ctx.filters, ctx.links
+    cohort_end = f.period.end.replace(day=1)
+    params = f.params(edges=LTV_EDGES, cohort_start=_months_back(cohort_end, COHORT_MONTHS - 1),
+                      cohort_end=cohort_end)
+    found = _fast_period(f, params) if unfiltered(f) else rows(_period_sql(f), params)
+    periods = {r["current"]: r for r in found if r["kind"] == "period"}
+    steps = {r["bucket"]: r for r in found if r["kind"] == "step"}
+    now, then = periods.get(True) or {}, (periods.get(False) or Nothing()) if f.previous else None
+
+    def v(row, key, default=0):
+        return default if row is None else (row.get(key) if row.get(key) is not None else default)
+
+    def returning(row):
+        return v(row, "customers") - v(row, "new")
+
+    panel = Panel("customers", "Customers", f, notes=[
+        "A customer is an email address (a guest who later opens an account is the same customer); cancelled "
+        "orders do not count. New: their first order ever was in the period. Repeat: they had ordered before, or "
+        "ordered twice in it.",
+        "Time between orders counts days between a customer's order days. The cohort grid, lifetime value and RFM "
+        f"segments read every channel and warehouse; RFM scores customers who ordered in the last {RFM_DAYS} days."])
+    listing = _list_link(ctx)
+    panel.figures = [
+        Figure("Customers who ordered", v(now, "customers"), then and v(then, "customers"), "int", listing("all")),
+        Figure("New customers", v(now, "new"), then and v(then, "new"), "int", listing("new")),
+        Figure("Returning customers", returning(now), then and returning(then), "int", listing("returning")),
+        Figure("Repeat-purchase rate", ratio(v(now, "repeat"), v(now, "customers")),
+               then and ratio(v(then, "repeat"), v(then, "customers")), "pct", listing("repeat")),
+        Figure("Days between orders (median)", _round(v(now, "gap_p50", None)),
+               then and _round(v(then, "gap_p50", None)), "days", better="down",
+               note=f"90 % within {_round(v(now, 'gap_p90', None)) or '–'} days"),
+        Figure("Guest share of orders", ratio(v(now, "guest_orders"), v(now, "orders")),
+               then and ratio(v(then, "guest_orders"), v(then, "orders")), "pct", better="",
+               link=links.orders(f, customer__isnull="True")),
+    ]
+
+    buckets = f.buckets()
+    table = Table("steps", f"New and returning customers per {f.grain}", [
+        Column("step", "Period"), Column("customers", "Customers", "int"), Column("new", "New", "int"),
+        Column("returning", "Returning", "int"), Column("orders", "Orders", "int")])
+    for bucket in buckets:
+        row = steps.get(bucket)
+        start, end = f.bucket_start(bucket), f.bucket_end(bucket)
+        table.rows.append({"step": bucket_label(bucket, f.grain), "customers": v(row, "customers"),
+                           "new": v(row, "new"), "returning": returning(row), "orders": v(row, "orders"),
+                           "_links": {"orders": links.orders(f, start, end, status__in=_NOT_CANCELLED),
+                                      "new": listing("new", start, end),
+                                      "returning": listing("returning", start, end)}})
+    panel.charts.append(Chart("new_returning", "New and returning customers", "bar",
+                              [r["step"] for r in table.rows],
+                              [{"label": "New", "data": [r["new"] for r in table.rows]},
+                               {"label": "Returning", "data": [r["returning"] for r in table.rows]}],
+                              table="steps", stacked=True))
+    panel.tables.append(table)
+
+    guests = Table("guests", "Guests and accounts", [
+        Column("who", "Who"), Column("customers", "Customers", "int"), Column("orders", "Orders", "int"),
+        Column("revenue", "Net revenue", "money"), Column("aov", "Average order", "money")])
+    for who, guest in (("Guest orders", True), ("Account orders", False)):
+        customers = v(now, "guests") if guest else v(now, "customers") - v(now, "guests")
+        orders = v(now, "guest_orders") if guest else v(now, "orders") - v(now, "guest_orders")
+        revenue = v(now, "guest_revenue") if guest else v(now, "revenue") - v(now, "guest_revenue")
+        guests.rows.append({"who": who, "customers": customers, "orders": orders, "revenue": money(revenue),
+                            "aov": money(revenue / orders) if orders else None,
+                            "_links": {"orders": links.orders(f, customer__isnull=str(guest),
+                                                              status__in=_NOT_CANCELLED)}})
+    panel.tables.append(guests)
+
+    panel.tables.append(_cohorts(rows(COHORT_SQL, params), params["cohort_start"], cohort_end))
+
+    ltv = {r["band"]: r for r in rows(_ltv_sql(f), params)}
+    ltv_table = Table("ltv", "Lifetime value of the period's customers", [
+        Column("band", f"Lifetime value ({panel.currency})"), Column("customers", "Customers", "int"),
+        Column("revenue", "Their lifetime revenue", "money")])
+    for band in range(len(LTV_EDGES) + 1):
+        row = ltv.get(band)
+        ltv_table.rows.append({"band": _ltv_label(band), "customers": v(row, "customers"),
+                               "revenue": money(v(row, "revenue"))})
+    panel.charts.append(Chart("ltv", "Lifetime value distribution", "bar", [r["band"] for r in ltv_table.rows],
+                              [{"label": "Customers", "data": [r["customers"] for r in ltv_table.rows]}],
+                              table="ltv"))
+    panel.tables.append(ltv_table)
+
+    segments = {r["segment"]: r for r in rows(RFM_SQL, params)}
+    rfm = Table("rfm", "RFM segments (customers who ordered in the last 12 months, as of today)", [
+        Column("segment", "Segment"), Column("meaning", "Who"), Column("customers", "Customers", "int"),
+        Column("revenue", "Lifetime revenue", "money"), Column("orders", "Orders each", "decimal"),
+        Column("recency", "Days since last order", "decimal")])
+    for key, label, meaning in SEGMENTS:
+        row = segments.get(key)
+        rfm.rows.append({"segment": label, "meaning": meaning, "customers": v(row, "customers"),
+                         "revenue": money(v(row, "revenue")), "orders": _round(v(row, "orders", None)),
+                         "recency": _round(v(row, "recency", None)),
+                         "_links": {"customers": ctx.customer_list(segment=key)} if ctx.customer_list else {}})
+    panel.tables.append(rfm)
+    return panel
+
+
+_NOT_CANCELLED = "placed,confirmed,processing,packed,partially_shipped,shipped,delivered,returned,on_hold"
+
+
+def _round(value, digits: int = 1):
+    return None if value is None else round(float(value), digits)
+
+
+def _list_link(ctx: Context):
+    def link(kind: str, start: date | None = None, end: date | None = None) -> str:
+        if not ctx.customer_list:
+            return ""
+        return ctx.customer_list(kind=kind, start=start, end=end)
+    return link
+
+
+def _cohorts(found: list[dict], first: date, last: date) -> Table:
+    cells = {(r["cohort"], r["age"]): r["customers"] for r in found}
+    table = Table("cohorts", "Monthly cohorts: share still ordering n months after their first order",
+                  [Column("cohort", "First order"), Column("size", "Customers", "int")]
+                  + [Column(f"m{age}", f"+{age}", "pct") for age in range(1, COHORT_MONTHS)],
+                  note="Every channel and warehouse.")
+    cohort = first
+    while cohort <= last:
+        size = cells.get((cohort, 0), 0)
+        row = {"cohort": f"{cohort:%b %Y}", "size": size}
+        for age in range(1, COHORT_MONTHS):
+            month = _months_back(cohort, -age)
+            row[f"m{age}"] = ratio(cells.get((cohort, age), 0), size) if size and month <= last else None
+        table.rows.append(row)
+        cohort = _months_back(cohort, -1)
+    return table
+
+
+def customer_list(ctx: Context, *, kind: str = "", segment: str = "") -> tuple[str, list[dict], int]:
+    """The customers behind a figure: an RFM segment, or the period's new, returning or repeat customers (the
+    biggest lifetime value first, at most LIST_LIMIT). Returns (title, rows, how many there are)."""
+    f = ctx.filters
+    if segment:
+        found = rows(SEGMENT_LIST_SQL, f.params(segment=segment, limit=LIST_LIMIT))
+        title = f"RFM segment: {SEGMENT_LABELS[segment]}"
+    else:
+        found = rows(_people_list_sql(f), f.params(kind=kind, limit=LIST_LIMIT))
+        title = f"{LIST_KINDS[kind]}, {f.period.label()}"
+    for row in found:
+        row["revenue"] = money(row["revenue"])
+        row["guest"] = row["customer_id"] is None
+        row["orders_link"] = ctx.links._url("orders", {"email__iexact": row["customer_key"]})
+    return title, found, found[0]["found"] if found else 0
+
