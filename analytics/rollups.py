@@ -32,7 +32,6 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from inventory.models import Product, StockLevel  # noqa: F401 - names for the SQL below
 from orders.models import Allocation, Order, OrderEvent, OrderLine
 from returns.models import Refund, ReturnLine, ReturnRequest
 from shipping.models import Shipment, ShipmentEvent
@@ -422,12 +421,12 @@ def _recompute(cursor, *, placed_from: datetime | None = None, order_ids=(), eve
     return orders, days
 
 
-def rollups_catch_up(*, budget_seconds: float = 90.0) -> dict:
+def rollups_catch_up(*, budget_seconds: float = 90.0, batch: int = BATCH) -> dict:
     """Refresh until no stale order is left or the time budget is spent (the next run goes on from there)."""
     deadline = time.perf_counter() + budget_seconds
     runs = []
     while True:
-        run = rollups_refresh()
+        run = rollups_refresh(batch=batch)
         runs.append(run)
         if not run.more or time.perf_counter() > deadline:
             break
