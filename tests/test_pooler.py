@@ -91,8 +91,8 @@ SESSION_STATE = [  # inside a string literal, in capitals as the code base write
     (re.compile(r"""["']\s*(LISTEN|UNLISTEN)\b"""), "LISTEN: needs a session of its own"),
     (re.compile(r"""["'][^"'\n]*WITH\s+HOLD"""), "a holdable cursor outlives its transaction"),
     (re.compile(r"""["']\s*(PREPARE|DEALLOCATE)\s"""), "a prepared statement is per connection"),
-    (re.compile(r"""["'][^"'\n]*CREATE\s+(TEMP|TEMPORARY)\s+TABLE"""),
-     "a temporary table lives in the session"),
+    (re.compile(r"""["'][^"'\n]*CREATE\s+(TEMP|TEMPORARY)\s+TABLE(?![^"'\n]*ON\s+COMMIT\s+DROP)"""),
+     "a temporary table lives in the session (unless ON COMMIT DROP)"),
 ]
 APPS = ["config", "orders", "inventory", "shipping", "returns", "support", "notifications", "portal", "analytics"]
 
@@ -118,7 +118,8 @@ def test_the_guard_above_recognises_session_state():
                'cursor.execute("CREATE TEMP TABLE t (id int)")']
     assert all(any(p.search(sample) for p, _ in SESSION_STATE) for sample in samples)
     allowed = ['cursor.execute("SELECT pg_advisory_xact_lock(42)")', "cursor.execute('SET LOCAL lock_timeout = 1')",
-               'f"UPDATE {table} SET on_hand = on_hand + 1"']
+               'f"UPDATE {table} SET on_hand = on_hand + 1"',
+               'cursor.execute("CREATE TEMP TABLE t (id bigint PRIMARY KEY) ON COMMIT DROP")']
     assert not any(p.search(sample) for sample in allowed for p, _ in SESSION_STATE)
 
 
