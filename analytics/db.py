@@ -1,7 +1,8 @@
 """Where the dashboard reads from: this one place. Every panel query and every ORM read of the analytics pages
 goes through `using()`: the replica the request's routing chose (config/replicas.py: /analytics/ is in
 WAYBILL_REPLICA_READ_PATHS, so with DATABASE_REPLICA_URL set a page reads from a replica that has the viewer's own
-last write and is within the lag limit), else the primary. The rollup refresh writes through the default connection, as every service does."""
+last write and is within the lag limit), else the primary. The rollup refresh writes through the default connection,
+as every service does."""
 
 from __future__ import annotations
 
