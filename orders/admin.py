@@ -48,7 +48,6 @@ from .services import (
     order_edit_lines,
     order_place,
     order_record_payment,
-    order_refund_due,
     order_transition,
 )
 
@@ -307,8 +306,8 @@ class OrderAdmin(TransitionUrlsMixin, FSMAdminMixin, SimpleHistoryAdmin):
             if obj.payment_status == Order.PaymentStatus.PARTIALLY_PAID and obj.status != Order.Status.CANCELLED:
                 next_step = (f"Items were added after payment: {obj.balance_due} {obj.currency} is left to pay. "
                              + next_step)
-            elif order_refund_due(obj) > 0:
-                next_step = f"{order_refund_due(obj)} {obj.currency} is owed back to the customer. " + next_step
+            elif obj.refund_due > 0:
+                next_step = f"{obj.refund_due} {obj.currency} is owed back to the customer. " + next_step
             context.update(title=f"Order {obj.number}", next_step=next_step.strip(),
                            next_actions=self._next_actions(request, obj, sections), sections=sections)
         return super().render_change_form(request, context, add=add, change=change, form_url=form_url, obj=obj)

@@ -148,7 +148,10 @@ class Order(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
 
     @property
     def refund_due(self):
-        """Paid beyond the total and not refunded yet: owed back after items were removed from a paid order."""
+        """Money owed back and not refunded yet: everything paid for a cancelled order, else what was paid beyond
+        the total (items removed from a paid order)."""
+        if self.status == self.Status.CANCELLED:
+            return max(self.amount_paid - self.refunded_total, 0)
         return max(self.amount_paid - self.total - self.refunded_total, 0)
 
     @property

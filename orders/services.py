@@ -737,14 +737,6 @@ def _payment_status_of(order: Order) -> str:
     return S.PAID if order.amount_paid >= order.total else S.PARTIALLY_PAID
 
 
-def order_refund_due(order: Order) -> Decimal:
-    """Money owed back and not refunded yet: everything paid for a cancelled order, else what was paid beyond the
-    total (items removed from a paid order)."""
-    if order.status == Order.Status.CANCELLED:
-        return max(order.amount_paid - order.refunded_total, Decimal("0.00"))
-    return order.refund_due
-
-
 def _clean_payment(*, amount, method: str, reference: str) -> tuple[Decimal, str, str]:
     errors: dict[str, list[str]] = {}
     try:
@@ -1020,7 +1012,7 @@ def order_edit_lines(*, order: Order | str, changes: Sequence[dict], actor=None,
     placement, out of stock refused or backordered; less is released), prices come from the catalogue for new
     lines and stay as sold for the others, and the totals follow. The customer sees the change on the timeline
     and by email. A paid order may change too: items added leave a balance to pay (partially paid until
-    order_record_payment), items removed leave money to refund (order_refund_due; staff refund it)."""
+    order_record_payment), items removed leave money to refund (Order.refund_due; staff refund it)."""
     locked = _lock(order)
     if locked.status not in EDITABLE:
         raise TransitionNotAllowed(

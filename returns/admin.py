@@ -19,7 +19,7 @@ from config.admin import AppendOnlyAdmin, EstimatedCountPaginator, ReadOnlyTabul
 from config.errors import DomainError
 from orders.admin import OrderChannelFilter
 from orders.models import Order
-from orders.services import order_refund_due, order_refundable
+from orders.services import order_refundable
 
 from . import forms
 from .models import Reason, Refund, ReturnEvent, ReturnLine, ReturnRequest
@@ -364,7 +364,7 @@ class ReturnRequestAdmin(admin.ModelAdmin):
         initial = {"items_amount": order.subtotal, "shipping_amount": order.shipping_total,
                    "reason": "Parcel came back to us: refunded instead of sent again."
                    if order.status == Order.Status.RETURNED else ""}
-        due = order_refund_due(order)
+        due = order.refund_due
         if due and order.status != Order.Status.CANCELLED:  # items removed after payment: just the difference
             initial = {"items_amount": due, "shipping_amount": 0,
                        "reason": "Items removed from the order after payment: the difference refunded."}

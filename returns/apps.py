@@ -24,11 +24,12 @@ class ReturnsConfig(AppConfig):
         from config.admin import AdminButton
         from orders.admin import order_admin_extensions
         from orders.models import Order
-        from orders.services import order_refund_due, order_refundable
+        from orders.services import order_refundable
 
         from . import admin
 
         S = Order.Status
+        AFTER = (S.RETURNED, S.DELIVERED, S.CANCELLED)  # "Refund": the whole order's money may go back
         order_admin_extensions.add_inline(admin.OrderReturnInline)
         order_admin_extensions.add_button(AdminButton(
             "Start a return / claim", permission="returns.add_returnrequest",
@@ -37,12 +38,11 @@ class ReturnsConfig(AppConfig):
         order_admin_extensions.add_button(AdminButton(
             "Refund", permission="returns.refund_returnrequest",
             url=lambda order: reverse("admin:returns_returnrequest_refund_order", args=[order.number]),
-            show=lambda order: order.status in (S.RETURNED, S.DELIVERED, S.CANCELLED) and order_refundable(order) > 0
-            and not order_refund_due(order)))
-        order_admin_extensions.add_button(AdminButton(  # items removed after payment, or a paid order cancelled
+            show=lambda order: order.status in AFTER and order_refundable(order) > 0))
+        order_admin_extensions.add_button(AdminButton(  # items removed from a paid order still on its way
             "Refund the difference", permission="returns.refund_returnrequest",
             url=lambda order: reverse("admin:returns_returnrequest_refund_order", args=[order.number]),
-            show=lambda order: order_refund_due(order) > 0, primary=lambda order: True,
+            show=lambda order: order.status not in AFTER and order.refund_due > 0, primary=lambda order: True,
             help_text="What was paid beyond the order's total now, back to the customer."))
 
     @staticmethod
