@@ -134,6 +134,15 @@ class Context:
         self.profile = profile
         self._pool = None
         self._server = None
+        self._relay = None
+
+    def relay(self):
+        """The outbox relay the order scenarios run beside them (bench.relay; started on first use)."""
+        from .relay import Relay
+
+        if self._relay is None:
+            self._relay = Relay().start()
+        return self._relay
 
     def pool(self):
         from .workers import WorkerPool
@@ -159,6 +168,9 @@ class Context:
 
             scenarios.stop_gunicorn(self._server[0])
             self._server = None
+        if self._pool is None and self._server is None and self._relay is not None:
+            self._relay.stop()
+            self._relay = None
 
 
 def _scenarios() -> dict[str, Scenario]:
@@ -166,11 +178,11 @@ def _scenarios() -> dict[str, Scenario]:
 
     def service(c: Context) -> dict:
         return scenarios.service_placement(c.pool(), clients=c.profile.clients, duration=c.profile.duration,
-                                           repeats=c.profile.repeats)
+                                           repeats=c.profile.repeats, relay=c.relay())
 
     def hot(c: Context) -> dict:
         return scenarios.hot_sku(c.pool(), workers=c.profile.hot_workers, repeats=c.profile.repeats,
-                                 units=c.profile.hot_units)
+                                 units=c.profile.hot_units, relay=c.relay())
 
     def pgbench(c: Context) -> dict:
         return scenarios.pgbench(clients=c.profile.clients, duration=c.profile.duration, repeats=c.profile.repeats,
@@ -178,7 +190,7 @@ def _scenarios() -> dict[str, Scenario]:
 
     def http(c: Context) -> dict:
         return scenarios.http(concurrency=c.profile.http_clients, duration=c.profile.duration,
-                              repeats=c.profile.http_repeats, server=c.server())
+                              repeats=c.profile.http_repeats, server=c.server(), relay=c.relay())
 
     def analytics_dashboard(c: Context) -> dict:
         from . import analytics
@@ -199,7 +211,8 @@ def _scenarios() -> dict[str, Scenario]:
         "hot": Scenario("hot_sku", hot),
         "pgbench": Scenario("pgbench", pgbench, needs=("pgbench",)),
         "http": Scenario("http", http, needs=("wrk",)),
-        "pooler": Scenario("pooler", lambda c: pooler.through_pgbouncer(profile=c.profile, pool=c.pool()),
+        "pooler": Scenario("pooler", lambda c: pooler.through_pgbouncer(profile=c.profile, pool=c.pool(),
+                                                                     relay=c.relay()),
                            needs=("pgbouncer",)),
         "notifications": Scenario("notifications", lambda c: scenarios.notification_latency(n=c.profile.notifications)),
         "tasks": Scenario("task_costs", lambda c: task_costs.per_queue(n=c.profile.samples)),

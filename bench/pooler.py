@@ -45,8 +45,9 @@ def _stats(bouncer: PgBouncer, before: dict[str, int], meter: cpu.Meter, orders:
             "pgbouncer_cpu_ms_per_order": round(1000 * used / orders, 3) if orders else None}
 
 
-def through_pgbouncer(*, profile, pool) -> dict:
-    """`pool`: the placement workers of the service scenario, sent through PgBouncer for this one."""
+def through_pgbouncer(*, profile, pool, relay=None) -> dict:
+    """`pool`: the placement workers of the service scenario, sent through PgBouncer for this one (`relay`: the
+    outbox relay beside them, as in the direct runs)."""
     server = urlsplit(PG_SERVER)
     pool_size = 2 * (os.cpu_count() or 1)
     clients = tuple(n for n in (2, 8) if n <= max(profile.clients)) or profile.clients[-1:]
@@ -58,7 +59,7 @@ def through_pgbouncer(*, profile, pool) -> dict:
         before = _counters(bouncer)
         meter = cpu.Meter(app=lambda: [bouncer.process.pid]).start()
         out["service"] = scenarios.service_placement(pool, clients=clients, duration=profile.duration,
-                                                     repeats=profile.repeats)
+                                                     repeats=profile.repeats, relay=relay)
         out["server_connections"] = bouncer.server_connections(BENCH_DB)
         out["service_pgbouncer"] = _stats(bouncer, before, meter, _orders(out["service"], profile.duration))
         pool.run(len(pool.processes), "use_database", url=f"{PG_SERVER}/{BENCH_DB}")  # direct again
@@ -69,7 +70,7 @@ def through_pgbouncer(*, profile, pool) -> dict:
             before = _counters(bouncer)
             meter = cpu.Meter(app=lambda: [bouncer.process.pid]).start()
             out["http"] = scenarios.http(concurrency=profile.http_clients, duration=profile.duration,
-                                         repeats=profile.http_repeats, env=env)
+                                         repeats=profile.http_repeats, env=env, relay=relay)
             out["http_pgbouncer"] = _stats(bouncer, before, meter,
                                            _orders(out["http"]["by_clients"], profile.duration))
         out["server_connections_max"] = max(out["server_connections"], bouncer.server_connections(BENCH_DB))

@@ -66,14 +66,18 @@ def queries_per_order() -> dict:
 
 
 # --- 1. service placement -----------------------------------------------------------------------------------
-def service_placement(pool, *, clients, duration: float, repeats: int) -> dict:
+def service_placement(pool, *, clients, duration: float, repeats: int, relay=None) -> dict:
+    """`relay` (bench.relay.Relay): the outbox relay running beside the workers; its CPU per order is reported
+    beside theirs, and each run waits for it to catch up (`relay_caught_up_s`)."""
     out = {}
     for n in clients:
         runs = []
         for rep in range(repeats):
-            meter = cpu.Meter(db=lambda: cpu.backends(BENCH_DB)).start()
+            meter = cpu.Meter(db=lambda: cpu.backends(BENCH_DB), app=relay.pids if relay else None).start()
             results = pool.run(n, "place_orders", duration=duration, seed=rep)
-            db_cpu_s = meter.stop()["db_cpu_s"]
+            caught_up = relay.caught_up() if relay else None
+            used = meter.stop()
+            db_cpu_s = used["db_cpu_s"]
             latencies = [x for r in results for x in r["latencies"]]
             errors: dict[str, int] = {}
             for r in results:
@@ -82,9 +86,12 @@ def service_placement(pool, *, clients, duration: float, repeats: int) -> dict:
             cpu_ms = 1000 * sum(r["cpu_s"] for r in results) / max(len(latencies), 1)
             runs.append({"orders_per_s": len(latencies) / duration, **latency_ms(latencies), "errors": errors,
                          "client_cpu_ms_per_order": cpu_ms,
-                         "db_cpu_ms_per_order": 1000 * db_cpu_s / max(len(latencies), 1)})
+                         "db_cpu_ms_per_order": 1000 * db_cpu_s / max(len(latencies), 1),
+                         "relay_cpu_ms_per_order": (1000 * used["app_cpu_s"] / max(len(latencies), 1)
+                                                    if relay and relay.pids() else None),
+                         "relay_caught_up_s": caught_up})
         figures = median_of(runs, ["orders_per_s", "p50_ms", "p95_ms", "p99_ms", "client_cpu_ms_per_order",
-                                   "db_cpu_ms_per_order"])
+                                   "db_cpu_ms_per_order", "relay_cpu_ms_per_order", "relay_caught_up_s"])
         figures["runs"] = [round(r["orders_per_s"], 1) for r in runs]
         figures["errors"] = {}
         for run in runs:
@@ -185,11 +192,13 @@ def _hot_checks(product: Product, results: list[dict], units: int = HOT_UNITS) -
     return checks
 
 
-def hot_sku(pool, *, workers: int, repeats: int, units: int = HOT_UNITS) -> dict:
+def hot_sku(pool, *, workers: int, repeats: int, units: int = HOT_UNITS, relay=None) -> dict:
     runs = []
     for rep in range(repeats):
         product = _hot_product(rep, units)
         results = pool.run(workers, "buy_hot", sku=product.sku, start_in=0.5)
+        if relay:
+            relay.caught_up()
         start = min(r["start_at"] for r in results)
         done = [t for r in results for t in r["done_at"]]
         latencies = [x for r in results for x in r["latencies"]]
@@ -240,11 +249,14 @@ def run_wrk(url: str, *, script: str, connections: int, duration: float, env: di
 
 
 def _wrk(port: int, *, connections: int, duration: float, tokens: list[str], server_pid: int | None = None,
-         warm_up: bool = False) -> dict:
-    meter = cpu.Meter(app=(lambda: cpu.group(server_pid)) if server_pid else None,
+         warm_up: bool = False, relay=None) -> dict:
+    """One wrk run. The application's CPU is gunicorn's processes and, with `relay`, the outbox relay's."""
+    relay_pids = relay.pids if relay else list
+    meter = cpu.Meter(app=(lambda: cpu.group(server_pid) + relay_pids()) if server_pid else None,
                       db=lambda: cpu.backends(BENCH_DB)).start()
     raw = run_wrk(f"http://127.0.0.1:{port}/api/orders/", script="wrk_orders.lua", connections=connections,
                   duration=duration, env={"WAYBILL_TOKENS": ",".join(tokens)})
+    caught_up = relay.caught_up() if relay else None
     seconds = raw["duration_us"] / 1e6
     if not raw["created"] and not warm_up:  # a warm-up may end before the workers' first answers
         raise RuntimeError(f"no order was created in {seconds:.1f} s ({raw['not_created']} other answers, "
@@ -255,7 +267,8 @@ def _wrk(port: int, *, connections: int, duration: float, tokens: list[str], ser
             "p95_ms": raw["p95_us"] / 1000, "p99_ms": raw["p99_us"] / 1000, "not_created": raw["not_created"],
             "socket_errors": raw["socket_errors"],
             "app_cpu_ms_per_order": 1000 * used["app_cpu_s"] / created if server_pid and created else None,
-            "db_cpu_ms_per_order": 1000 * used["db_cpu_s"] / created if created else None}
+            "db_cpu_ms_per_order": 1000 * used["db_cpu_s"] / created if created else None,
+            "relay_caught_up_s": caught_up}
 
 
 def _answers(port: int, path: str) -> bool:
@@ -307,7 +320,7 @@ def customer_tokens(n: int = 32) -> list[str]:
 
 
 def http(*, concurrency, duration: float, repeats: int, env: dict[str, str] | None = None,
-         server: tuple[subprocess.Popen, int] | None = None) -> dict:
+         server: tuple[subprocess.Popen, int] | None = None, relay=None) -> dict:
     """POST /api/orders/ with wrk against gunicorn: `server` (process, port), or one started here (`env`: the
     pooler scenario points it at PgBouncer). Beside the figures: the CPU gunicorn's processes and the database's
     backends spent per order."""
@@ -318,13 +331,13 @@ def http(*, concurrency, duration: float, repeats: int, env: dict[str, str] | No
         server = gunicorn(workers=workers, env=env)
     process, port = server
     try:
-        _wrk(port, connections=workers, duration=2, tokens=tokens, warm_up=True)  # warm every worker up
+        _wrk(port, connections=workers, duration=2, tokens=tokens, warm_up=True, relay=relay)  # warm every worker
         out = {"workers": workers, "by_clients": {}}
         for c in concurrency:
-            runs = [_wrk(port, connections=c, duration=duration, tokens=tokens, server_pid=process.pid)
+            runs = [_wrk(port, connections=c, duration=duration, tokens=tokens, server_pid=process.pid, relay=relay)
                     for _ in range(repeats)]
             figures = median_of(runs, ["orders_per_s", "p50_ms", "p95_ms", "p99_ms", "app_cpu_ms_per_order",
-                                       "db_cpu_ms_per_order"])
+                                       "db_cpu_ms_per_order", "relay_caught_up_s"])
             figures["runs"] = [round(r["orders_per_s"], 1) for r in runs]
             figures["not_created"] = sum(r["not_created"] for r in runs)
             figures["socket_errors"] = sum(r["socket_errors"] for r in runs)

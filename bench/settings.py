@@ -30,6 +30,9 @@ STORAGES = {
 REDIS_URL = BENCH_REDIS_URL
 CELERY_BROKER_URL = REDIS_URL
 CELERY_TASK_ALWAYS_EAGER = False
+# As in production: the outbox relay hands the rows over (bench.relay runs it beside the order scenarios);
+# WAYBILL_OUTBOX_RELAY=false measures the publish after each commit instead.
+WAYBILL_OUTBOX_RELAY = env.bool("WAYBILL_OUTBOX_RELAY", default=True)
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 LOGGING = {
     "version": 1,

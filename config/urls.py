@@ -114,6 +114,7 @@ class HealthView(HealthCheckView):
             "config.health.CeleryBroker",
             "config.health.MigrationsApplied",
             "notifications.health.OutboxBacklog",
+            *(["notifications.health.OutboxRelay"] if settings.WAYBILL_OUTBOX_RELAY else []),
             *(("config.health.ReplicaLag", {"alias": alias}) for alias in replica_aliases()),
         ]
         return super().get_checks()

@@ -41,6 +41,9 @@ class OutboxMessage(models.Model):
         verbose_name = "outbox message"
         indexes = [
             models.Index(fields=["id"], condition=Q(processed_at__isnull=True), name="outbox_unprocessed"),
+            # what the relay claims (notifications.services.outbox_relay): rows leave it as they are handed over
+            models.Index(fields=["id"], condition=Q(dispatched_at__isnull=True, processed_at__isnull=True),
+                         name="outbox_undispatched"),
             models.Index(fields=["transaction_marker"], name="outbox_transaction"),
         ]
 

@@ -1,7 +1,9 @@
 """The notification outbox: emit inside the caller's transaction, relay after commit, deliver exactly once.
 
     notification_emit       write an outbox row in the caller's transaction (public: shipping, returns, support)
-    outbox_publish          hand outbox rows to Celery (after commit; fails fast when the broker is down)
+    outbox_relay            the relay's pass: new outbox rows to Celery in batches (WAYBILL_OUTBOX_RELAY)
+    outbox_publish          without the relay: hand a transaction's rows to Celery after its commit (fails fast
+                            when the broker is down)
     outbox_fan_out          outbox row → one Notification per recipient and one WebhookDelivery per endpoint
     notification_send       send one email, once per row (claimed with a conditional UPDATE, the attempt recorded
                             before sending); a worker lost mid-send leaves it "uncertain": sent again later with
@@ -124,12 +126,14 @@ def notification_emit(*, event: str, payload: dict, idempotency_key: str, subjec
     if _quiet.get():
         return None
     customer, recipient = _contact(subject, customer, recipient)
-    # Written as already taken by this transaction's fast path (outbox_publish, after commit), which clears the
-    # mark only if it cannot reach the broker: the common case costs no second write. Should the process die
+    # With the relay (WAYBILL_OUTBOX_RELAY), the row waits for it: this transaction does no broker work. Without,
+    # it is written as already taken by this transaction's fast path (outbox_publish, after commit), which clears
+    # the mark only if it cannot reach the broker: the common case costs no second write. Should the process die
     # between commit and publish, the sweep takes the row once WAYBILL_OUTBOX_REDISPATCH_AFTER_SECONDS pass.
+    relayed = settings.WAYBILL_OUTBOX_RELAY
     message = OutboxMessage(
         event=event, idempotency_key=idempotency_key, payload=payload, customer=customer, recipient=recipient,
-        dispatched_at=timezone.now(),
+        dispatched_at=None if relayed else timezone.now(),
         staff_recipients=list(dict.fromkeys(staff_recipients)) if staff_recipients is not None else None,
     )
     if subject is not None and getattr(subject, "pk", None) is not None:
@@ -156,8 +160,9 @@ def notification_emit(*, event: str, payload: dict, idempotency_key: str, subjec
         (message,) = OutboxMessage.objects.bulk_create(
             [message], update_conflicts=True, unique_fields=["idempotency_key"], update_fields=["idempotency_key"],
         )
-    queue = queues.for_event(event)
-    transaction.on_commit(lambda: outbox_publish(outbox_ids=[message.pk], queue=queue))
+    if not relayed:
+        queue = queues.for_event(event)
+        transaction.on_commit(lambda: outbox_publish(outbox_ids=[message.pk], queue=queue))
     return message
 
 
@@ -230,6 +235,59 @@ def outbox_publish(*, outbox_ids: list[int], queue: str | None = None) -> int:
                 logger.exception("could not return outbox rows %s to the sweep", unsent)
             return sent
     return len(outbox_ids)
+
+
+_CLAIM_NEW_ROWS = """
+    UPDATE {table} SET dispatched_at = %s
+     WHERE id IN (SELECT id FROM {table} WHERE dispatched_at IS NULL AND processed_at IS NULL
+                   ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED)
+    RETURNING id, event"""
+
+
+class RelayPass(NamedTuple):
+    claimed: int  # rows taken
+    sent: int  # rows handed to the workers (fewer when the broker is away: the rest were given back)
+
+
+def outbox_relay(*, limit: int | None = None, batch: int | None = None) -> RelayPass:
+    """The relay's one pass (`manage.py outbox_relay` runs it in a loop): claim up to `limit` outbox rows that
+    nobody handed over yet and hand them to the workers, `batch` rows per task on their event's queue.
+
+    The claim is one statement (the partial index outbox_undispatched; SKIP LOCKED, so two relays never take the
+    same row). Rows whose task could not be published are given back at once; should the process die between
+    the claim and the publish, the sweep takes them after WAYBILL_OUTBOX_REDISPATCH_AFTER_SECONDS."""
+    from .tasks import outbox_process_task
+
+    limit = limit or settings.WAYBILL_OUTBOX_RELAY_LIMIT
+    batch = batch or settings.WAYBILL_OUTBOX_RELAY_BATCH
+    with connection.cursor() as cursor:
+        cursor.execute(_CLAIM_NEW_ROWS.format(table=connection.ops.quote_name(OutboxMessage._meta.db_table)),
+                       [timezone.now(), limit])
+        rows = sorted(cursor.fetchall())
+    by_queue: dict[str, list[int]] = {}
+    for outbox_id, event in rows:
+        by_queue.setdefault(queues.for_event(event), []).append(outbox_id)
+    sent, unsent = 0, []
+    for queue, ids in by_queue.items():
+        for start in range(0, len(ids), batch):
+            chunk = ids[start:start + batch]
+            if unsent or not publish_task(outbox_process_task, args=[chunk], queue=queue):
+                unsent += chunk
+            else:
+                sent += len(chunk)
+    if unsent:  # the broker is away: back to the relay's next pass (and the sweep's) now
+        OutboxMessage.objects.filter(pk__in=unsent, processed_at__isnull=True).update(dispatched_at=None)
+    return RelayPass(len(rows), sent)
+
+
+RELAY_HEARTBEAT_KEY = "waybill:outbox-relay:heartbeat"
+
+
+def outbox_relay_heartbeat() -> None:
+    """The relay is alive (notifications.health.OutboxRelay reads it)."""
+    from django.core.cache import cache
+
+    cache.set(RELAY_HEARTBEAT_KEY, timezone.now().timestamp(), timeout=24 * 60 * 60)
 
 
 def _customer_notification(message: OutboxMessage, spec: registry.EventSpec) -> list[Notification]:

@@ -2,11 +2,14 @@
 
 Every task is safe to run twice: the rows they produce are unique and claimed with a conditional UPDATE.
 
-Each task sends at most one email, so a time limit bounds one SMTP conversation: the hard limit (three quarters of
-WAYBILL_NOTIFY_CLAIM_TIMEOUT_SECONDS) kills a send before its claim can be taken for a lost worker's.
+A send task sends one email, and a fan-out sends its batch's first emails only while the first half of its soft
+limit lasts, so the hard limit (three quarters of WAYBILL_NOTIFY_CLAIM_TIMEOUT_SECONDS) kills a send before its
+claim can be taken for a lost worker's: every claim a task takes is younger than the task.
 """
 
 from __future__ import annotations
+
+import time
 
 from django.conf import settings
 from django.db import DatabaseError
@@ -32,22 +35,34 @@ def _schedule_retry(notification_id: int, result: services.SendResult) -> None:
 
 
 @app.task(bind=True, **TASK_OPTIONS, **DB_RETRY, **SEND_LIMITS)
-def outbox_process_task(self, outbox_id: int) -> dict:
-    """Fan an outbox row out to its recipients and endpoints, send its first email here and hand the others
-    (staff alerts to several addresses) to tasks of their own."""
-    notification_ids, delivery_ids, queue = services.outbox_fan_out(outbox_id=outbox_id)
-    results = {}
-    if notification_ids:
-        first, *others = notification_ids
-        result = services.notification_send(notification_id=first)
-        if result.retry_in is not None:
-            _schedule_retry(first, result)
-        results[first] = result.status
-        for notification_id in others:
-            services.publish_task(notification_send_task, args=[notification_id], queue=queue)
-    for delivery_id in delivery_ids:  # routed to the webhooks queue
+def outbox_process_task(self, outbox_id: int | list[int]) -> dict:
+    """Fan outbox rows out to their recipients and endpoints: one row (published after its commit) or a batch (the
+    relay's). Each row's first email is sent here, one after another while the first half of the soft time limit
+    lasts; the rest of a batch's first emails, further emails of a row (staff alerts to several addresses) and
+    webhook deliveries go to tasks of their own.
+
+    Several sends in one task stay safe: the hard time limit bounds the whole task, so every claim taken in it is
+    younger than WAYBILL_NOTIFY_CLAIM_TIMEOUT_SECONDS when the task could be killed."""
+    outbox_ids = outbox_id if isinstance(outbox_id, list) else [outbox_id]
+    budget_ends = time.monotonic() + SEND_LIMITS["soft_time_limit"] / 2
+    results, deliveries = {}, []
+    for one in outbox_ids:
+        notification_ids, delivery_ids, queue = services.outbox_fan_out(outbox_id=one)
+        if notification_ids:
+            first, *others = notification_ids
+            if time.monotonic() < budget_ends:
+                result = services.notification_send(notification_id=first)
+                if result.retry_in is not None:
+                    _schedule_retry(first, result)
+                results[first] = result.status
+            else:
+                others = notification_ids
+            for notification_id in others:
+                services.publish_task(notification_send_task, args=[notification_id], queue=queue)
+        deliveries += delivery_ids
+    for delivery_id in deliveries:  # routed to the webhooks queue
         services.publish_task(webhook_deliver_task, args=[delivery_id])
-    return {"notifications": results, "webhooks": delivery_ids}
+    return {"notifications": results, "webhooks": deliveries}
 
 
 @app.task(bind=True, **TASK_OPTIONS, **DB_RETRY, **SEND_LIMITS)

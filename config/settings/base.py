@@ -526,6 +526,14 @@ WAYBILL_NOTIFY_RETRY_BASE_SECONDS = env.float("WAYBILL_NOTIFY_RETRY_BASE_SECONDS
 WAYBILL_NOTIFY_RETRY_MAX_SECONDS = env.float("WAYBILL_NOTIFY_RETRY_MAX_SECONDS", default=900.0)
 WAYBILL_HEALTH_OUTBOX_MAX_AGE_SECONDS = env.int("WAYBILL_HEALTH_OUTBOX_MAX_AGE_SECONDS", default=15 * 60)  # /health/
 WAYBILL_OUTBOX_REDISPATCH_AFTER_SECONDS = env.int("WAYBILL_OUTBOX_REDISPATCH_AFTER_SECONDS", default=60)
+# The outbox relay (`manage.py outbox_relay`, the Procfiles' relay): one process hands new outbox rows to the
+# workers in batches, so a transaction that emits an event does no broker work at all (a Celery publish after each
+# commit was a quarter of an order's CPU). Off, each transaction publishes its own rows after commit: the demo
+# (tasks run in-process) and the tests. Without a running relay the sweep sends the rows (WAYBILL_OUTBOX_SWEEP_SECONDS).
+WAYBILL_OUTBOX_RELAY = env.bool("WAYBILL_OUTBOX_RELAY", default=not CELERY_TASK_ALWAYS_EAGER)
+WAYBILL_OUTBOX_RELAY_POLL_SECONDS = env.float("WAYBILL_OUTBOX_RELAY_POLL_SECONDS", default=0.1)  # when idle
+WAYBILL_OUTBOX_RELAY_BATCH = env.int("WAYBILL_OUTBOX_RELAY_BATCH", default=20)  # outbox rows per task
+WAYBILL_OUTBOX_RELAY_LIMIT = env.int("WAYBILL_OUTBOX_RELAY_LIMIT", default=500)  # rows claimed at a time
 # A "sending" email older than this was left by a lost worker (the send tasks' hard time limit is 3/4 of it); it
 # becomes "uncertain" and is sent again, with the same Message-ID, this long after (docs/operations.md).
 WAYBILL_NOTIFY_CLAIM_TIMEOUT_SECONDS = env.float("WAYBILL_NOTIFY_CLAIM_TIMEOUT_SECONDS", default=60.0)

@@ -54,6 +54,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {**CELERY_BROKER_TRANSPORT_OPTIONS,
                                    "global_keyprefix": f"waybill-test-{CHECKOUT_ID}:"}
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 CELERY_TASK_ALWAYS_EAGER = True
+WAYBILL_OUTBOX_RELAY = False  # each transaction publishes its own rows; tests of the relay turn it on
 LOGGING = {"version": 1, "disable_existing_loggers": False}
 MEDIA_ROOT = Path(tempfile.gettempdir()) / "waybill-test-media"
 # The suite makes thousands of API calls from one address within minutes; tests of throttling set their own rates.
