@@ -22,9 +22,15 @@ class Relay:
     def start(self) -> Relay:
         if settings.WAYBILL_OUTBOX_RELAY and self.process is None:
             RESULTS.mkdir(parents=True, exist_ok=True)
+            log = RESULTS / "relay.log"
             self.process = subprocess.Popen([PYTHON, "manage.py", "outbox_relay"], cwd=ROOT, env=env_for(BENCH_DB),
-                                            stdout=(RESULTS / "relay.log").open("w"), stderr=subprocess.STDOUT,
-                                            start_new_session=True)
+                                            stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
+            # its start-up (Django's setup) is no order's cost: the figures begin once it works
+            deadline = time.monotonic() + 60
+            while "outbox relay started" not in log.read_text():
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"the outbox relay did not start: {log.read_text()[-1000:]}")
+                time.sleep(0.05)
         return self
 
     def pids(self) -> list[int]:

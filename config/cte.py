@@ -21,6 +21,8 @@ PostgreSQL only: callers keep their ORM path for other databases (`supported()`)
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import datetime
 import functools
 import json
@@ -31,7 +33,6 @@ from decimal import Decimal
 from django.db import DEFAULT_DB_ALIAS, connections, models
 from django.db.models import AutoField
 from django.db.models.signals import post_save, pre_save
-from django.db.models.sql import InsertQuery
 from psycopg.types.json import Jsonb
 
 
@@ -123,6 +124,7 @@ class Rows:
         self.returning, self.signals = tuple(returning), signals
         given, self._related, self.sql, answer, plain = _shape(
             model, tuple(sorted((sql_for or {}).items())), self.returning, on_conflict, where)
+        self._answer_sql = answer
         self._answer = answer.format(name=name)
         conn = connections[DEFAULT_DB_ALIAS]
         self._alias = conn.alias
@@ -139,19 +141,23 @@ class Rows:
                     if target is not None and target.pk is None:
                         raise ValueError(f"insert_together() prohibited to prevent data loss due to unsaved related "
                                          f"object '{field.name}'.")
-        query = InsertQuery(model)
-        query.insert_values(given, self.objs)
-        compiler = query.get_compiler(connection=conn)
         rows = []
         for obj in self.objs:
             row = []
             for f, kind in zip(given, plain, strict=True):
                 value = obj.__dict__.get(f.attname)
-                if kind is None or type(value) is not kind:
-                    value = compiler.prepare_value(f, compiler.pre_save_val(f, obj))
+                if kind is None or type(value) is not kind:  # as an INSERT prepares it (SQLInsertCompiler)
+                    value = f.pre_save(obj, add=True)
+                    if hasattr(value, "resolve_expression"):
+                        raise TypeError(f"insert_together() cannot write an expression ({f.name}={value!r})")
+                    value = f.get_db_prep_save(value, connection=conn)
                 row.append(value)
             rows.append(row)
-        self.params = [_rows_json(rows)]  # an expression (as_sql) among the values cannot be encoded: TypeError
+        self.params = [_rows_json(rows)]
+
+    def rename(self, name: str) -> None:
+        """Another name for this CTE (two riders of one statement may have been given the same one)."""
+        self.name, self._answer = name, self._answer_sql.format(name=name)
 
     def cte(self) -> str:
         return f"{self.name} AS ({self.sql})"
@@ -176,23 +182,69 @@ class Rows:
         return rows
 
 
+_riders: contextvars.ContextVar[list[Rows] | None] = contextvars.ContextVar("waybill_cte_riders", default=None)
+
+
+@contextlib.contextmanager
+def riding():
+    """Within this block, rows given to `insert_soon()` are written by the next `insert_together()` statement, as
+    more CTEs of it, instead of by a statement of their own; whatever is left is written when the block ends.
+
+    For a caller that knows another statement follows (the order placement: its outbox row rides on the stock
+    statement). Nothing reads them in between: inside the block they are written, but not yet visible."""
+    token = _riders.set([])
+    try:
+        yield
+        flush_riders()
+    finally:
+        _riders.reset(token)
+
+
+def flush_riders() -> None:
+    """Write now the rows waiting in a `riding()` block (before reading their table)."""
+    left = _riders.get()
+    if left:
+        _riders.set([])
+        insert_together(*left)
+
+
+def insert_soon(rows: Rows) -> None:
+    """Write `rows` with the next statement of a `riding()` block, or at once outside one. Their objects get their
+    primary keys when the rows are written; the rows must not read the other CTEs of the statement they ride on."""
+    pending = _riders.get()
+    if pending is None:
+        insert_together(rows)
+    else:
+        rows.rename(f"ride{len(pending)}_{rows.name}")  # riders never clash with each other
+        pending.append(rows)
+
+
 def insert_together(*rows: Rows, prefix: tuple[str, Sequence] | None = None,
                     select: tuple[str, Sequence] | None = None) -> tuple[dict[str, list[tuple]], tuple]:
     """Run the INSERTs as one statement. Returns each one's rows written, by name, and the values of `select`.
 
     `prefix` is more CTEs (their SQL without the WITH, and their parameters) that the INSERTs may read; `select`
-    more columns for the statement to answer (SQL and parameters)."""
+    more columns for the statement to answer (SQL and parameters). Rows waiting in a `riding()` block ride along
+    (after `select`'s columns, so the caller's answer is the same)."""
+    riders = _riders.get()
+    if riders:
+        _riders.set([])
+        names = {r.name for r in rows}
+        for rider in riders:
+            if rider.name in names:
+                raise ValueError(f"two CTEs named {rider.name!r} in one statement")
     ctes, params = [], []
     if prefix:
         ctes.append(prefix[0])
         params += list(prefix[1])
-    for r in rows:
+    for r in (*rows, *(riders or ())):
         ctes.append(r.cte())
         params += r.params
     columns = [r.select() for r in rows]
     if select:
         columns.append(select[0])
         params += list(select[1])
+    columns += [r.select() for r in riders or ()]
     with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
         cursor.execute(f"WITH {', '.join(ctes)} SELECT {', '.join(columns)}", params)
         answer = cursor.fetchone()
@@ -200,4 +252,9 @@ def insert_together(*rows: Rows, prefix: tuple[str, Sequence] | None = None,
     for r in rows:
         out[r.name] = r.written(answer[at:at + len(r.returning)])
         at += len(r.returning)
-    return out, tuple(answer[at:])
+    end = len(answer) - sum(len(rider.returning) for rider in riders or ())
+    selected, at = tuple(answer[at:end]), end
+    for rider in riders or ():
+        rider.written(answer[at:at + len(rider.returning)])
+        at += len(rider.returning)
+    return out, selected

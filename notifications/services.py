@@ -144,6 +144,8 @@ def notification_emit(*, event: str, payload: dict, idempotency_key: str, subjec
     if (spec.supersedes or superseded_by) and message.subject_type_id:
         message.transaction_marker = _transaction_marker()
     if message.transaction_marker is not None:
+        if cte.supported():
+            cte.flush_riders()  # rows of this transaction still waiting to be written are read below
         same_transaction = OutboxMessage.objects.filter(
             transaction_marker=message.transaction_marker, subject_type=message.subject_type,
             subject_id=message.subject_id,
@@ -154,8 +156,9 @@ def notification_emit(*, event: str, payload: dict, idempotency_key: str, subjec
             same_transaction.filter(event__in=spec.supersedes).update(suppressed_for_customer=True)
     # One statement: INSERT ... ON CONFLICT (idempotency_key) DO UPDATE (a no-op) RETURNING id. A repeated key
     # keeps the first row, and publishing it again after commit is harmless: every delivery is idempotent.
-    if cte.supported():  # the same statement, its text built once (every order writes one: bulk_create costs more)
-        cte.insert_together(cte.Rows("m", OutboxMessage, [message], on_conflict=_ON_KEY_CONFLICT))
+    if cte.supported():  # the same statement, its text built once (every order writes one: bulk_create costs more);
+        # in a cte.riding() block (an order's placement) it rides on the caller's next statement
+        cte.insert_soon(cte.Rows("m", OutboxMessage, [message], on_conflict=_ON_KEY_CONFLICT))
     else:
         (message,) = OutboxMessage.objects.bulk_create(
             [message], update_conflicts=True, unique_fields=["idempotency_key"], update_fields=["idempotency_key"],

@@ -344,8 +344,10 @@ def _place_together(order: Order, order_lines: list[OrderLine], requests, levels
     if idempotency is not None and not written["k"]:
         raise _Replay(_earlier_order(**idempotency))  # rolls back this request's order
     _remember(order, lines=order_lines)
-    order_event_recorded.send(sender=Order, order=order, event=placed)
-    if not plans or not stock_take(plans=plans, actor=actor, reference=order):
+    with cte.riding():  # what the receivers write (the outbox row) rides on the stock statement
+        order_event_recorded.send(sender=Order, order=order, event=placed)
+        taken = bool(plans) and stock_take(plans=plans, actor=actor, reference=order)
+    if not taken:
         if allocations:
             Allocation.objects.filter(order=order).delete()
         plans = stock_allocate(requests=requests, actor=actor, reference=order)

@@ -335,11 +335,13 @@ def test_with_every_receiver_connected_20_lines_still_cost_what_1_line_costs(wit
     with django_assert_num_queries(len(one_line.captured_queries)):
         _place_lines(buyer, stocked_products, "twenty-lines" if with_key else None)
 
-    # and the whole placement, notification outbox included, stays within the budget
+    # and the whole placement, notification outbox included, stays within the budget: the outbox row rides on the
+    # stock statement, so it costs what a placement with muted receivers costs
+    assert len(one_line.captured_queries) == PLACE_QUERIES
     assert len(one_line.captured_queries) - SAVEPOINT_PAIR <= PLACE_BUDGET
 
 
-def test_an_idempotent_replay_costs_no_more_than_a_placement(django_assert_max_num_queries):
+def test_an_idempotent_replay_costs_one_statement_more_than_a_placement_at_most(django_assert_max_num_queries):
     product = ProductFactory(stock=100)
     buyer = CustomerFactory()
     place_order(lines=[(product, 1)])  # warms the per-process caches (content types)
@@ -347,8 +349,9 @@ def test_an_idempotent_replay_costs_no_more_than_a_placement(django_assert_max_n
         first, _ = order_place(customer=buyer, email=buyer.email, shipping_address=dict(ADDRESS), actor=buyer,
                                lines=[{"sku": product.sku, "quantity": 1}], idempotency_key="k", fingerprint="f")
 
-    # the replay writes the order's statement, finds the key taken, reads the first order and rolls back
-    with django_assert_max_num_queries(len(placement.captured_queries)):
+    # the replay writes the order's statement, finds the key taken, reads the first order and rolls back: the
+    # read of the first order is the one statement a placement does not have (its outbox row rides on another)
+    with django_assert_max_num_queries(len(placement.captured_queries) + 1):
         again, created = order_place(customer=buyer, email=buyer.email, shipping_address=dict(ADDRESS), actor=buyer,
                                      lines=[{"sku": product.sku, "quantity": 1}], idempotency_key="k", fingerprint="f")
 
