@@ -54,12 +54,12 @@ def unit_history(*, serial: str) -> QuerySet[UnitEvent]:
     return qs.filter(unit__serial=normalized) if normalized else qs.none()
 
 
-def _columns(alias: str, model) -> tuple[str, list[str]]:
+def _columns(alias: str, model, only: tuple[str, ...] = ()) -> tuple[str, list[str]]:
     from django.db import connection
 
     qn = connection.ops.quote_name
-    attnames = [f.attname for f in model._meta.concrete_fields]
-    return ", ".join(f"{alias}.{qn(f.column)}" for f in model._meta.concrete_fields), attnames
+    fields = [f for f in model._meta.concrete_fields if not only or f.attname in only]
+    return ", ".join(f"{alias}.{qn(f.column)}" for f in fields), [f.attname for f in fields]
 
 
 @functools.cache
@@ -69,13 +69,16 @@ def _offers_sql() -> tuple[str, list[str], list[str], list[str]]:
 
     qn = connection.ops.quote_name
     p_cols, p_names = _columns("p", Product)
-    l_cols, l_names = _columns("l", StockLevel)
+    l_cols, l_names = _columns("l", StockLevel, only=LEVEL_READ)  # what a LevelRead holds: no timestamp to parse
     w_cols, w_names = _columns("w", Warehouse)
     sql = (f"SELECT {p_cols}, {l_cols}, {w_cols} FROM {qn(Product._meta.db_table)} p "
            f"LEFT JOIN ({qn(StockLevel._meta.db_table)} l JOIN {qn(Warehouse._meta.db_table)} w "
            f"ON w.{qn('id')} = l.{qn('warehouse_id')} AND w.{qn('active')}) ON l.{qn('product_id')} = p.{qn('id')} "
            f"WHERE p.{qn('sku')} = ANY(%s) ORDER BY p.{qn('id')}, l.{qn('id')}")
     return sql, p_names, l_names, w_names
+
+
+LEVEL_READ = ("id", "product_id", "warehouse_id", "on_hand", "allocated")
 
 
 class LevelRead:

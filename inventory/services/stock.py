@@ -437,9 +437,14 @@ def stock_take(*, plans: Sequence[AllocationPlan], actor=None, reference=None) -
     if None in ids:
         raise ValueError("stock_take() takes the plans of stock_plan()")
     ref = _reference_fields(reference)
+    if ref:
+        ref["reference_type_id"] = ref.pop("reference_type").pk
     now = timezone.now()
-    movements = [StockMovement(kind=Kind.ALLOCATION, product=plan.product, warehouse=plan.warehouse,
-                               quantity=plan.quantity, allocated_delta=plan.quantity, actor=actor, **ref)
+    actor_id = actor.pk if actor is not None else None
+    # the ledger's rows are only written, never read back: their relations by id (a related object assigned costs
+    # the model's checks for each)
+    movements = [StockMovement(kind=Kind.ALLOCATION, product_id=plan.product.pk, warehouse_id=plan.warehouse.pk,
+                               quantity=plan.quantity, allocated_delta=plan.quantity, actor_id=actor_id, **ref)
                  for plan in plans]
     qn = connection.ops.quote_name
     level_table, warehouse_table = qn(StockLevel._meta.db_table), qn(Warehouse._meta.db_table)
