@@ -37,12 +37,16 @@ from returns.models import Refund, ReturnLine, ReturnRequest
 from shipping.models import Shipment, ShipmentEvent
 
 from .facts import (
+    LTV_EDGES,
     CustomerActivity,
     CustomerDay,
+    CustomerDayCount,
     CustomerMonth,
     CustomerSummary,
     OrderDay,
     OrderFact,
+    ParcelDay,
+    ParcelSpan,
     ProductDay,
     ProductMonth,
     ReturnFact,
@@ -58,7 +62,7 @@ SETTLE = timedelta(minutes=15)  # a day is closed this long after it ended
 BATCH = 20_000  # stale orders recomputed per transaction
 LOCK_KEY = zlib.crc32(b"analytics.rollups")  # pg_try_advisory_xact_lock: one refresh or rebuild at a time
 ROLLUP_MODELS = [OrderFact, OrderDay, SalesDay, ProductDay, ProductMonth, CustomerDay, CustomerActivity,
-                 CustomerSummary, CustomerMonth, ShipmentFact, ReturnFact]
+                 CustomerSummary, CustomerMonth, CustomerDayCount, ShipmentFact, ParcelDay, ParcelSpan, ReturnFact]
 REPLACEMENT = Order.Channel.REPLACEMENT.value  # after-sales work, not a sale: out of the customer and product rollups
 CLAIMING = tuple(ReturnRequest.CLAIMING)
 
@@ -201,6 +205,9 @@ T = {
     "activity": CustomerActivity._meta.db_table, "replacement": REPLACEMENT,
     "return_fact": ReturnFact._meta.db_table,
     "customer_month": CustomerMonth._meta.db_table, "shipment_fact": ShipmentFact._meta.db_table,
+    "day_count": CustomerDayCount._meta.db_table, "parcel_day": ParcelDay._meta.db_table,
+    "parcel_span": ParcelSpan._meta.db_table,
+    "edges": "ARRAY[" + ", ".join(str(edge) for edge in LTV_EDGES) + "]::numeric[]",
 }
 
 _ORDER_FACTS = """
@@ -335,6 +342,35 @@ JOIN {summary} s ON s.customer_key = cd.customer_key
 GROUP BY cd.customer_key, date_trunc('month', cd.day), date_trunc('month', s.first_day)
 """
 
+# A customer's activity rows as CustomerDayCount counts them, with the sign given: the touched customers' old rows
+# are taken off (-1) before they are rewritten and their new ones added (+1) after; the sums are then added to the
+# table and the rows left at zero customers deleted.
+_DAY_COUNTS_DELTA = """
+INSERT INTO analytics_day_counts (day, gap, guest, lifetime_band, first_single, next_gap, customers, orders, revenue,
+                                  lifetime_revenue)
+SELECT a.day, coalesce(a.day - a.previous_day, 0), a.customer_id IS NULL, width_bucket(s.revenue, {edges}),
+       a.previous_day IS NULL AND a.orders = 1,
+       CASE WHEN a.previous_day IS NULL AND a.orders = 1 THEN coalesce(a.next_day - a.day, 0) ELSE 0 END,
+       %(sign)s * count(*), %(sign)s * sum(a.orders), %(sign)s * sum(a.revenue), %(sign)s * sum(s.revenue)
+FROM {activity} a JOIN analytics_customers t ON t.customer_key = a.customer_key
+JOIN {summary} s ON s.customer_key = a.customer_key
+GROUP BY 1, 2, 3, 4, 5, 6
+"""
+
+_DAY_COUNTS_APPLY = """
+WITH changed AS (
+    INSERT INTO {day_count} AS c (day, gap, guest, lifetime_band, first_single, next_gap, customers, orders, revenue,
+                                  lifetime_revenue)
+    SELECT day, gap, guest, lifetime_band, first_single, next_gap, sum(customers), sum(orders), sum(revenue),
+           sum(lifetime_revenue)
+    FROM analytics_day_counts GROUP BY 1, 2, 3, 4, 5, 6
+    ON CONFLICT (day, gap, guest, lifetime_band, first_single, next_gap) DO UPDATE
+    SET customers = c.customers + excluded.customers, orders = c.orders + excluded.orders,
+        revenue = c.revenue + excluded.revenue, lifetime_revenue = c.lifetime_revenue + excluded.lifetime_revenue
+    RETURNING c.id, c.customers)
+INSERT INTO analytics_empty_counts SELECT id FROM changed WHERE customers = 0
+"""
+
 _SHIPMENT_FACTS = """
 INSERT INTO {shipment_fact} (shipment_id, order_id, order_day, day, warehouse_id, carrier_id, channel, status,
                              placed_to_shipped_hours, shipped_to_delivered_hours, delivered_by_promise, exception)
@@ -349,6 +385,33 @@ FROM {shipment} s JOIN analytics_affected a ON a.order_id = s.order_id JOIN {fac
 WHERE s.direction = 'outbound' AND s.status <> 'cancelled'
 """
 
+
+# Parcel hours of the given days as histograms (bucket h: hours in (h - 1, h]); promises and exceptions counted on
+# the placed → carrier rows, which hold each parcel once.
+_PARCEL_DAYS = """
+INSERT INTO {parcel_day} (day, warehouse_id, carrier_id, channel, measure, hours, parcels, least, greatest,
+                          with_promise, delivered_in_time, exceptions)
+SELECT x.day, x.warehouse_id, x.carrier_id, x.channel, m.measure, ceil(m.hours)::int, count(*), min(m.hours),
+       max(m.hours), count(x.delivered_by_promise) FILTER (WHERE m.measure = 'shipped'),
+       count(*) FILTER (WHERE m.measure = 'shipped' AND x.delivered_by_promise),
+       count(*) FILTER (WHERE m.measure = 'shipped' AND x.exception)
+FROM {shipment_fact} x
+CROSS JOIN LATERAL (VALUES ('shipped', x.placed_to_shipped_hours),
+                           ('delivered', x.shipped_to_delivered_hours)) m (measure, hours)
+WHERE x.day IN (SELECT day FROM analytics_parcel_days) AND m.hours IS NOT NULL
+GROUP BY x.day, x.warehouse_id, x.carrier_id, x.channel, m.measure, ceil(m.hours)::int
+"""
+
+_PARCEL_SPANS = """
+INSERT INTO {parcel_span} (grain, start, warehouse_id, carrier_id, channel, measure, hours, parcels, least, greatest,
+                           with_promise, delivered_in_time, exceptions)
+SELECT s.grain, s.start, x.warehouse_id, x.carrier_id, x.channel, x.measure, x.hours, sum(x.parcels), min(x.least),
+       max(x.greatest), sum(x.with_promise), sum(x.delivered_in_time), sum(x.exceptions)
+FROM analytics_parcel_spans s
+JOIN {parcel_day} x ON x.day >= s.start
+                   AND x.day < s.start + CASE s.grain WHEN 'week' THEN interval '7 days' ELSE interval '1 month' END
+GROUP BY s.grain, s.start, x.warehouse_id, x.carrier_id, x.channel, x.measure, x.hours
+"""
 
 _RETURN_FACTS = """
 INSERT INTO {return_fact} (return_line_id, return_request_id, order_id, day, product_id, reason, warehouse_id,
@@ -405,18 +468,44 @@ def _recompute(cursor, *, placed_from: datetime | None = None, order_ids=(), eve
     cursor.execute(_sql(_CUSTOMER_DAYS))
     cursor.execute("ANALYZE analytics_customers")
     cursor.execute(_sql(_PREVIOUS_DAYS))
+    cursor.execute("CREATE TEMP TABLE analytics_day_counts (day date, gap int, guest bool, lifetime_band int, "
+                   "first_single bool, next_gap int, customers int, orders int, revenue numeric, "
+                   "lifetime_revenue numeric) ON COMMIT DROP")
+    cursor.execute(_sql(_DAY_COUNTS_DELTA), {"sign": -1})
     for table in ("summary", "customer_month", "activity"):
         cursor.execute(_sql(f"DELETE FROM {{{table}}} x USING analytics_customers t "
                             "WHERE x.customer_key = t.customer_key"))
     cursor.execute(_sql(_SUMMARIES))
     cursor.execute(_sql(_CUSTOMER_MONTHS))
     cursor.execute(_sql(_ACTIVITY))
+    cursor.execute(_sql(_DAY_COUNTS_DELTA), {"sign": 1})
+    cursor.execute("CREATE TEMP TABLE analytics_empty_counts (id bigint) ON COMMIT DROP")
+    cursor.execute(_sql(_DAY_COUNTS_APPLY))
+    cursor.execute(_sql("DELETE FROM {day_count} c USING analytics_empty_counts e WHERE c.id = e.id"))
 
-    cursor.execute(_sql("DELETE FROM {shipment_fact} s USING analytics_affected a WHERE s.order_id = a.order_id"))
+    # the parcels' days before and after: a parcel may have been handed over on another day since
+    cursor.execute("CREATE TEMP TABLE analytics_parcel_days (day date PRIMARY KEY) ON COMMIT DROP")
+    cursor.execute(_sql("WITH gone AS (DELETE FROM {shipment_fact} s USING analytics_affected a "
+                        "WHERE s.order_id = a.order_id RETURNING s.day) "
+                        "INSERT INTO analytics_parcel_days SELECT DISTINCT day FROM gone WHERE day IS NOT NULL"))
     cursor.execute(_sql(_SHIPMENT_FACTS), tz)
+    cursor.execute(_sql("INSERT INTO analytics_parcel_days SELECT DISTINCT s.day FROM {shipment_fact} s "
+                        "JOIN analytics_affected a ON a.order_id = s.order_id WHERE s.day IS NOT NULL "
+                        "EXCEPT SELECT day FROM analytics_parcel_days"))
+    cursor.execute("ANALYZE analytics_parcel_days")
+    cursor.execute(_sql("DELETE FROM {parcel_day} WHERE day IN (SELECT day FROM analytics_parcel_days)"))
+    cursor.execute(_sql(_PARCEL_DAYS))
+    cursor.execute("CREATE TEMP TABLE analytics_parcel_spans ON COMMIT DROP AS "
+                   "SELECT DISTINCT 'week'::varchar AS grain, date_trunc('week', day)::date AS start "
+                   "FROM analytics_parcel_days "
+                   "UNION SELECT DISTINCT 'month', date_trunc('month', day)::date FROM analytics_parcel_days")
+    cursor.execute(_sql("DELETE FROM {parcel_span} x USING analytics_parcel_spans s "
+                        "WHERE x.grain = s.grain AND x.start = s.start"))
+    cursor.execute(_sql(_PARCEL_SPANS))
     cursor.execute(_sql("DELETE FROM {return_fact} r USING analytics_affected a WHERE r.order_id = a.order_id"))
     cursor.execute(_sql(_RETURN_FACTS), {**tz, "claiming": [str(status) for status in CLAIMING]})
-    for name in ("analytics_affected", "analytics_days", "analytics_months", "analytics_customers"):
+    for name in ("analytics_affected", "analytics_days", "analytics_months", "analytics_customers",
+                 "analytics_day_counts", "analytics_empty_counts", "analytics_parcel_days", "analytics_parcel_spans"):
         cursor.execute(f"DROP TABLE {name}")  # a second recompute in the same transaction makes them again
     return orders, days
 

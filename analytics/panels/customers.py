@@ -6,12 +6,11 @@ from __future__ import annotations
 from datetime import date
 
 from ..db import rows
-from ..facts import CustomerActivity, CustomerMonth, CustomerSummary
+from ..facts import LTV_EDGES, CustomerDayCount, CustomerMonth, CustomerSummary
 from .base import Chart, Column, Context, Figure, Nothing, Panel, Table, money, ratio
 from .common import bucket_label, customer_rows, days_where, unfiltered
 
 COHORT_MONTHS = 12
-LTV_EDGES = [50, 100, 250, 500, 1000, 2500]
 RFM_DAYS = 365
 LIST_LIMIT = 200
 CS, CM = CustomerSummary._meta.db_table, CustomerMonth._meta.db_table
@@ -34,38 +33,53 @@ def _active(f) -> str:
     return f"SELECT d.*, d.day >= %(start)s AS current FROM {customer_rows(f)} d"
 
 
-# Without filters, a customer's rows carry their previous and next order day: a period's customers, new ones and
-# repeat buyers are counted row by row (their first row in the period or step), without grouping by customer.
+# Without filters, CustomerDayCount counts the customers' order days by the days since their previous one: a
+# period's customers are its rows whose previous order day lies before the period, new ones those without one,
+# one-order newcomers those whose next order day lies after it, so nothing is grouped per customer.
+CDC = CustomerDayCount._meta.db_table
+
+
 def _fast_counts_sql(f) -> str:
     return f"""
 SELECT 'step' AS kind, bucket, current, GROUPING(bucket) = 1 AS total,
-       count(*) FILTER (WHERE first_in_step) AS step_customers, count(*) FILTER (WHERE first_in_period) AS customers,
-       count(*) FILTER (WHERE previous_day IS NULL) AS new, sum(orders)::bigint AS orders,
-       count(*) FILTER (WHERE only_order) AS single,
-       count(*) FILTER (WHERE first_in_period AND customer_id IS NULL) AS guests,
-       coalesce(sum(orders) FILTER (WHERE customer_id IS NULL), 0)::bigint AS guest_orders, sum(revenue) AS revenue,
-       coalesce(sum(revenue) FILTER (WHERE customer_id IS NULL), 0) AS guest_revenue
-FROM (SELECT a.day, a.customer_id, a.orders, a.revenue, a.previous_day, a.day >= %(start)s AS current,
+       coalesce(sum(customers) FILTER (WHERE first_in_step), 0)::bigint AS step_customers,
+       coalesce(sum(customers) FILTER (WHERE first_in_period), 0)::bigint AS customers,
+       coalesce(sum(customers) FILTER (WHERE gap = 0), 0)::bigint AS new, sum(orders)::bigint AS orders,
+       coalesce(sum(customers) FILTER (WHERE only_order), 0)::bigint AS single,
+       coalesce(sum(customers) FILTER (WHERE first_in_period AND guest), 0)::bigint AS guests,
+       coalesce(sum(orders) FILTER (WHERE guest), 0)::bigint AS guest_orders, sum(revenue) AS revenue,
+       coalesce(sum(revenue) FILTER (WHERE guest), 0) AS guest_revenue
+FROM (SELECT a.gap, a.guest, a.customers, a.orders, a.revenue, a.day >= %(start)s AS current,
              date_trunc(%(grain)s, a.day)::date AS bucket,
-             a.previous_day IS NULL OR a.previous_day < CASE WHEN a.day >= %(start)s THEN %(start)s::date
-                                                            ELSE %(pstart)s::date END AS first_in_period,
-             a.previous_day IS NULL OR a.previous_day < greatest(date_trunc(%(grain)s, a.day)::date,
-                                                                 %(start)s::date) AS first_in_step,
-             a.previous_day IS NULL AND a.orders = 1
-                 AND (a.next_day IS NULL OR a.next_day > CASE WHEN a.day >= %(start)s THEN %(end)s::date
-                                                              ELSE %(pend)s::date END) AS only_order
-      FROM {CustomerActivity._meta.db_table} a WHERE {days_where(f, "a")}) x
+             a.gap = 0 OR a.day - a.gap < CASE WHEN a.day >= %(start)s THEN %(start)s::date
+                                              ELSE %(pstart)s::date END AS first_in_period,
+             a.gap = 0 OR a.day - a.gap < greatest(date_trunc(%(grain)s, a.day)::date, %(start)s::date)
+                 AS first_in_step,
+             a.first_single AND (a.next_gap = 0 OR a.day + a.next_gap > CASE WHEN a.day >= %(start)s
+                                                                            THEN %(end)s::date
+                                                                            ELSE %(pend)s::date END) AS only_order
+      FROM {CDC} a WHERE {days_where(f, "a")}) x
 GROUP BY GROUPING SETS ((current, bucket), (current))
 """
 
 
+# percentile_cont over the gaps, each counted as often as it occurs: the values at ranks floor and ceil of
+# p × (n - 1) (from 0), interpolated as PostgreSQL does.
 def _fast_gaps_sql(f) -> str:
     return f"""
-SELECT a.day >= %(start)s AS current, count(*) AS gaps,
-       percentile_cont(0.5) WITHIN GROUP (ORDER BY a.day - a.previous_day) AS gap_p50,
-       percentile_cont(0.9) WITHIN GROUP (ORDER BY a.day - a.previous_day) AS gap_p90
-FROM {CustomerActivity._meta.db_table} a WHERE {days_where(f, "a")} AND a.previous_day IS NOT NULL
-GROUP BY 1
+WITH g AS (SELECT a.day >= %(start)s AS current, a.gap, sum(a.customers) AS n
+           FROM {CDC} a WHERE {days_where(f, "a")} AND a.gap > 0 GROUP BY 1, 2),
+r AS (SELECT current, gap::float8 AS gap, sum(n) OVER w - n AS below, sum(n) OVER w AS upto,
+             sum(n) OVER (PARTITION BY current) AS total
+      FROM g WINDOW w AS (PARTITION BY current ORDER BY gap)),
+p AS (SELECT t.current, t.total, q.q, q.q * (t.total - 1)::float8 AS pos
+      FROM (SELECT DISTINCT current, total FROM r) t CROSS JOIN (VALUES (0.5::float8), (0.9::float8)) q (q)),
+v AS (SELECT p.current, p.total, p.q, lo.gap + (hi.gap - lo.gap) * (p.pos - floor(p.pos)) AS value
+      FROM p JOIN r lo ON lo.current = p.current AND floor(p.pos) >= lo.below AND floor(p.pos) < lo.upto
+      JOIN r hi ON hi.current = p.current AND ceil(p.pos) >= hi.below AND ceil(p.pos) < hi.upto)
+SELECT current, total AS gaps, max(value) FILTER (WHERE q = 0.5) AS gap_p50,
+       max(value) FILTER (WHERE q = 0.9) AS gap_p90
+FROM v GROUP BY current, total
 """
 
 
@@ -123,10 +137,18 @@ FROM {CM} WHERE cohort BETWEEN %(cohort_start)s AND %(cohort_end)s AND month <= 
 GROUP BY 1, 2
 """
 
+# Without filters, each customer's first row in the period carries their lifetime value band and revenue.
+FAST_LTV_SQL = f"""
+SELECT a.lifetime_band AS band, sum(a.customers)::bigint AS customers, sum(a.lifetime_revenue) AS revenue
+FROM {CDC} a WHERE a.day BETWEEN %(start)s AND %(end)s AND (a.gap = 0 OR a.day - a.gap < %(start)s)
+GROUP BY 1 ORDER BY 1
+"""
+
+
 def _ltv_sql(f) -> str:
-    customers = (f"SELECT a.customer_key FROM {CustomerActivity._meta.db_table} a "  # each one's first row in it
-                 "WHERE a.day BETWEEN %(start)s AND %(end)s AND (a.previous_day IS NULL OR a.previous_day < %(start)s)"
-                 if unfiltered(f) else f"SELECT DISTINCT a.customer_key FROM {customer_rows(f, previous=False)} a")
+    if unfiltered(f):
+        return FAST_LTV_SQL
+    customers = f"SELECT DISTINCT a.customer_key FROM {customer_rows(f, previous=False)} a"
     return f"""
 SELECT width_bucket(s.revenue, %(edges)s::numeric[]) AS band, count(*) AS customers, sum(s.revenue) AS revenue
 FROM ({customers}) a
