@@ -71,8 +71,9 @@ pct AS (SELECT {keys}, max(value) FILTER (WHERE measure = 'shipped' AND q = 0.5)
 
 _HISTOGRAM = """sum(x.parcels) AS n, min(x.least) AS lo, max(x.greatest) AS hi, sum(x.with_promise) AS wp,
                 sum(x.delivered_in_time) AS dit, sum(x.exceptions) AS ex"""
-_COUNTS = """sum(n) AS parcels, coalesce(sum(n) FILTER (WHERE hours <= %(promise)s), 0) AS shipped_in_time,
-             sum(wp) AS with_promise, sum(dit) AS delivered_in_time, sum(ex) AS exceptions"""
+_COUNTS = """sum(n)::bigint AS parcels,
+             coalesce(sum(n) FILTER (WHERE hours <= %(promise)s), 0)::bigint AS shipped_in_time,
+             sum(wp)::bigint AS with_promise, sum(dit)::bigint AS delivered_in_time, sum(ex)::bigint AS exceptions"""
 
 
 def _parcels_sql(f, params: dict) -> str:

@@ -1,12 +1,20 @@
 """Every figure of every panel against the hand-built shop of tests/analytics/conftest.py, whose answers are worked
 out there (March 2026 against the 31 days before it, in Berlin time)."""
 
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.db import connection
 
 from analytics.rollups import rollups_rebuild
+from orders.services import order_set_payment_status
+from shipping.services import shipment_create_all, shipment_transition
+from tests.analytics.conftest import at, travel
 from tests.analytics.helpers import figure, panel, table
+from tests.factories import ProductFactory, WarehouseFactory, place_order
+from tests.returns.conftest import carrier_event
+from tests.shipping.conftest import pack
 
 pytestmark = pytest.mark.django_db
 
@@ -210,3 +218,46 @@ def test_the_row_by_row_count_of_customers_agrees_with_grouping_them(built, anal
         (f.label, f.value, f.previous) for f in grouped.figures]
     assert fast.table("steps").rows == grouped.table("steps").rows
     assert fast.table("ltv").rows == grouped.table("ltv").rows
+
+
+def test_parcel_percentiles_from_the_hour_histograms_are_percentile_cont(db, berlin, analyst):
+    # given five parcels handed to the carrier 3, 10.5, 10.9, 30 and 48 hours after their orders (10.5 and 10.9 in
+    # the same hour), in March: a whole month (ParcelSpan) and, by week, whole weeks and days at the ends
+    with travel(at(1, 5)):
+        WarehouseFactory(code="BER")
+        product = ProductFactory(sku="P-1", price=Decimal("10.00"), stock={"BER": 20})
+    for i, hours in enumerate([3.0, 10.5, 10.9, 30.0, 48.0]):
+        placed = at(3, 2 + 4 * i, 8)
+        with travel(placed):
+            order = place_order(email=f"p{i}@example.com", lines=[(product, 1)])
+            order_set_payment_status(order=order.number, payment_status="paid")
+            (parcel,) = shipment_create_all(order=pack(order).number, carrier="local")
+            for name in ("pick", "pack", "create_label"):
+                shipment_transition(shipment=parcel.pk, name=name)
+            parcel.refresh_from_db()
+        with travel(placed + timedelta(hours=hours)):
+            carrier_event(parcel, "PICKED_UP")
+    rollups_rebuild()
+    # when
+    fulfilment = panel("fulfilment", analyst)
+    weekly = panel("fulfilment", analyst, grain="week")
+    # then the figures are PostgreSQL's percentile_cont over the parcels themselves
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY placed_to_shipped_hours), "
+                       "percentile_cont(0.9) WITHIN GROUP (ORDER BY placed_to_shipped_hours) "
+                       "FROM analytics_shipmentfact")
+        p50, p90 = cursor.fetchone()
+    assert (p50, round(p90, 1)) == (10.9, 40.8)
+    median = figure(fulfilment, "Placed → carrier (median)")
+    assert (median.value, median.note) == (10.9, "p90 40.8 h")
+    assert figure(fulfilment, "Sent within 48 h").value == 1.0  # 48.0 h is within 48 h
+    assert figure(fulfilment, "Parcels sent").value == 5
+    # and per week: 3 and 10.5 h in the week of 2 March, 10.9 and 30 h in the next, 48 h in the one after
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT date_trunc('week', day)::date, count(*), "
+                       "percentile_cont(0.5) WITHIN GROUP (ORDER BY placed_to_shipped_hours) "
+                       "FROM analytics_shipmentfact GROUP BY 1 ORDER BY 1")
+        weeks = [(f"Week of {week:%d %b}", parcels, round(p50, 1)) for week, parcels, p50 in cursor.fetchall()]
+    assert [w[1] for w in weeks] == [2, 2, 1]
+    steps = table(weekly, "steps")
+    assert [(step, row["parcels"], row["ship_p50"]) for step, row in steps.items() if row["parcels"]] == weeks

@@ -16,8 +16,11 @@ from analytics.rollups import LOCK_KEY, ROLLUP_MODELS, rollups_catch_up, rollups
 from orders.models import Order
 from orders.services import order_set_payment_status, order_transition
 from returns.services import refund_issue, return_approve, return_create, return_resolve
+from shipping.services import shipment_create_all, shipment_transition
 from tests.analytics.conftest import at, travel
 from tests.factories import CustomerFactory, ProductFactory, WarehouseFactory, place_order
+from tests.returns.conftest import carrier_event
+from tests.shipping.conftest import pack
 
 pytestmark = pytest.mark.django_db
 
@@ -156,9 +159,11 @@ PLACE = st.tuples(st.just("place"), st.integers(0, 3),
 CANCEL = st.tuples(st.just("cancel"), st.integers(0, 20))
 REFUND = st.tuples(st.just("refund"), st.integers(0, 20), st.integers(1, 100))
 RETURN = st.tuples(st.just("return"), st.integers(0, 20))
+SHIP = st.tuples(st.just("ship"), st.integers(0, 20))  # handed to the carrier now; delivered now if it was already
 LATER = st.tuples(st.just("later"), st.integers(1, 60))
 REFRESH = st.tuples(st.just("refresh"))
-STEPS = st.lists(st.one_of(PLACE, PLACE, CANCEL, REFUND, RETURN, LATER, LATER, REFRESH), min_size=4, max_size=14)
+STEPS = st.lists(st.one_of(PLACE, PLACE, CANCEL, REFUND, RETURN, SHIP, LATER, LATER, REFRESH), min_size=4,
+                 max_size=14)
 
 
 def _play(step, *, orders, products, people) -> None:
@@ -179,6 +184,16 @@ def _play(step, *, orders, products, people) -> None:
         amount = (order.total - order.refunded_total) * step[2] / 100
         if amount >= Decimal("0.01"):
             refund_issue(order=order.number, items_amount=amount.quantize(Decimal("0.01")), reason="goodwill")
+    elif kind == "ship" and order.status == Order.Status.PLACED:
+        order_set_payment_status(order=order.number, payment_status="paid")
+        for parcel in shipment_create_all(order=pack(order).number, carrier="local"):
+            for name in ("pick", "pack", "create_label"):
+                shipment_transition(shipment=parcel.pk, name=name)
+            parcel.refresh_from_db()
+            carrier_event(parcel, "PICKED_UP")
+    elif kind == "ship" and order.status == Order.Status.SHIPPED:
+        for parcel in order.shipments.order_by("pk"):
+            carrier_event(parcel, "DELIVERED")
     elif kind == "return" and order.status in (Order.Status.PLACED, Order.Status.DELIVERED):
         if order.status == Order.Status.PLACED:
             order_set_payment_status(order=order.number, payment_status="paid")
