@@ -177,20 +177,26 @@ LTV_EDGES = [50, 100, 250, 500, 1000, 2500]
 
 
 class CustomerDayCount(models.Model):
-    """CustomerActivity counted per day and days since the previous order day (with whether the customer is a guest,
-    their lifetime value band and, for a first order day with a single order, the days until the next): a period's
-    customers, new ones, one-order newcomers, the gaps between orders and the lifetime value table are counted from
-    these rows exactly as from CustomerActivity's, a year from ~100 k rows instead of ~450 k. Kept by difference:
-    a touched customer's old activity rows are taken off and their new ones added (analytics.rollups)."""
+    """Customer-days counted per scope (all sales channels or one, every warehouse or one), day, days since the
+    customer's previous order day (any channel) and since their previous one in the scope, whether they are a guest,
+    their lifetime value band and, for a first order day with a single order in the scope, the days until their
+    next one in it. A period's customers are its rows whose previous day in the scope lies before the period, new
+    ones those with no previous order day, one-order newcomers those whose next day in the scope lies after it: every
+    figure of the customers panel (with a warehouse or a channel chosen too) is summed from these rows, never
+    grouped per customer, and a year is ~100 k rows. Kept by difference: a touched customer's old rows are taken
+    off and their new ones added (analytics.rollups)."""
 
+    channel = models.CharField(max_length=20, help_text="The scope's channel; empty: every sales channel.")
+    warehouse_id = models.BigIntegerField(help_text="The scope's warehouse; 0: every warehouse.")
     day = models.DateField()
     gap = models.IntegerField(help_text="Days since the customer's previous order day; 0 on their first.")
+    scope_gap = models.IntegerField(help_text="Days since their previous order day in the scope; 0 on the first.")
     guest = models.BooleanField(help_text="The day's orders were guest orders (no account).")
     lifetime_band = models.SmallIntegerField(help_text="Band of the customer's lifetime revenue (LTV_EDGES).")
-    first_single = models.BooleanField(help_text="The customer's first order day, with one order.")
+    first_single = models.BooleanField(help_text="The customer's first order day, with one order in the scope.")
     next_gap = models.IntegerField(help_text="On a first order day with one order: days until the customer's next "
-                                             "order day, 0 if none yet; otherwise 0.")
-    customers = models.IntegerField(help_text="Customer-days (CustomerActivity rows) counted here.")
+                                             "order day in the scope, 0 if none yet; otherwise 0.")
+    customers = models.IntegerField(help_text="Customer-days counted here.")
     orders = models.IntegerField()
     revenue = models.DecimalField(max_digits=16, decimal_places=2)
     lifetime_revenue = models.DecimalField(max_digits=18, decimal_places=2,
@@ -198,7 +204,8 @@ class CustomerDayCount(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(
-            fields=["day", "gap", "guest", "lifetime_band", "first_single", "next_gap"],
+            fields=["channel", "warehouse_id", "day", "gap", "scope_gap", "guest", "lifetime_band", "first_single",
+                    "next_gap"],
             name="an_customerdaycount_unique")]
 
     def __str__(self) -> str:

@@ -279,14 +279,10 @@ GROUP BY l.day, l.product_id, l.warehouses, l.channel
 """
 
 _CUSTOMER_DAYS = """
-WITH made AS (
-    INSERT INTO {customer_day} (day, customer_key, channel, warehouses, customer_id, orders, revenue)
-    SELECT f.day, f.customer_key, f.channel, f.warehouses, max(f.customer_id), count(*), sum(f.goods - f.refunded)
-    FROM {fact} f WHERE f.day IN (SELECT day FROM analytics_days) AND NOT f.cancelled
-      AND f.channel <> '{replacement}'
-    GROUP BY f.day, f.customer_key, f.channel, f.warehouses
-    RETURNING customer_key)
-INSERT INTO analytics_customers SELECT DISTINCT customer_key FROM made ON CONFLICT DO NOTHING
+INSERT INTO {customer_day} (day, customer_key, channel, warehouses, customer_id, orders, revenue)
+SELECT f.day, f.customer_key, f.channel, f.warehouses, max(f.customer_id), count(*), sum(f.goods - f.refunded)
+FROM {fact} f WHERE f.day IN (SELECT day FROM analytics_days) AND NOT f.cancelled AND f.channel <> '{replacement}'
+GROUP BY f.day, f.customer_key, f.channel, f.warehouses
 """
 
 # Each touched customer's order days in order: the day before each one is its previous_day.
@@ -342,29 +338,41 @@ JOIN {summary} s ON s.customer_key = cd.customer_key
 GROUP BY cd.customer_key, date_trunc('month', cd.day), date_trunc('month', s.first_day)
 """
 
-# A customer's activity rows as CustomerDayCount counts them, with the sign given: the touched customers' old rows
-# are taken off (-1) before they are rewritten and their new ones added (+1) after; the sums are then added to the
-# table and the rows left at zero customers deleted.
+# The touched customers' order days as CustomerDayCount counts them, in every scope they are in (every sales channel
+# and theirs, every warehouse and each of theirs), with the sign given: their old rows are taken off (-1) before
+# anything of theirs is rewritten and their new ones added (+1) after; the sums are then added to the table and the
+# rows left at zero customers deleted.
 _DAY_COUNTS_DELTA = """
-INSERT INTO analytics_day_counts (day, gap, guest, lifetime_band, first_single, next_gap, customers, orders, revenue,
-                                  lifetime_revenue)
-SELECT a.day, coalesce(a.day - a.previous_day, 0), a.customer_id IS NULL, width_bucket(s.revenue, {edges}),
-       a.previous_day IS NULL AND a.orders = 1,
-       CASE WHEN a.previous_day IS NULL AND a.orders = 1 THEN coalesce(a.next_day - a.day, 0) ELSE 0 END,
-       %(sign)s * count(*), %(sign)s * sum(a.orders), %(sign)s * sum(a.revenue), %(sign)s * sum(s.revenue)
-FROM {activity} a JOIN analytics_customers t ON t.customer_key = a.customer_key
-JOIN {summary} s ON s.customer_key = a.customer_key
-GROUP BY 1, 2, 3, 4, 5, 6
+INSERT INTO analytics_day_counts (channel, warehouse_id, day, gap, scope_gap, guest, lifetime_band, first_single,
+                                  next_gap, customers, orders, revenue, lifetime_revenue)
+WITH scoped AS (
+    SELECT sc.channel, sw.warehouse_id, cd.customer_key, cd.day, max(cd.customer_id) AS customer_id,
+           sum(cd.orders) AS orders, sum(cd.revenue) AS revenue, min(cd.previous_day) AS previous_day
+    FROM {customer_day} cd JOIN analytics_customers t ON t.customer_key = cd.customer_key
+    CROSS JOIN LATERAL (VALUES (''), (cd.channel)) sc (channel)
+    CROSS JOIN LATERAL (SELECT 0::bigint UNION ALL
+                        SELECT w::bigint FROM unnest(string_to_array(trim(BOTH ',' FROM cd.warehouses), ',')) w
+                       ) sw (warehouse_id)
+    GROUP BY 1, 2, 3, 4),
+ordered AS (
+    SELECT s.*, lag(s.day) OVER w AS previous_in_scope, lead(s.day) OVER w AS next_in_scope
+    FROM scoped s WINDOW w AS (PARTITION BY s.channel, s.warehouse_id, s.customer_key ORDER BY s.day))
+SELECT o.channel, o.warehouse_id, o.day, coalesce(o.day - o.previous_day, 0), coalesce(o.day - o.previous_in_scope, 0),
+       o.customer_id IS NULL, width_bucket(s.revenue, {edges}), o.previous_day IS NULL AND o.orders = 1,
+       CASE WHEN o.previous_day IS NULL AND o.orders = 1 THEN coalesce(o.next_in_scope - o.day, 0) ELSE 0 END,
+       %(sign)s * count(*), %(sign)s * sum(o.orders), %(sign)s * sum(o.revenue), %(sign)s * sum(s.revenue)
+FROM ordered o JOIN {summary} s ON s.customer_key = o.customer_key
+GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9
 """
 
 _DAY_COUNTS_APPLY = """
 WITH changed AS (
-    INSERT INTO {day_count} AS c (day, gap, guest, lifetime_band, first_single, next_gap, customers, orders, revenue,
-                                  lifetime_revenue)
-    SELECT day, gap, guest, lifetime_band, first_single, next_gap, sum(customers), sum(orders), sum(revenue),
-           sum(lifetime_revenue)
-    FROM analytics_day_counts GROUP BY 1, 2, 3, 4, 5, 6
-    ON CONFLICT (day, gap, guest, lifetime_band, first_single, next_gap) DO UPDATE
+    INSERT INTO {day_count} AS c (channel, warehouse_id, day, gap, scope_gap, guest, lifetime_band, first_single,
+                                  next_gap, customers, orders, revenue, lifetime_revenue)
+    SELECT channel, warehouse_id, day, gap, scope_gap, guest, lifetime_band, first_single, next_gap, sum(customers),
+           sum(orders), sum(revenue), sum(lifetime_revenue)
+    FROM analytics_day_counts GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9
+    ON CONFLICT (channel, warehouse_id, day, gap, scope_gap, guest, lifetime_band, first_single, next_gap) DO UPDATE
     SET customers = c.customers + excluded.customers, orders = c.orders + excluded.orders,
         revenue = c.revenue + excluded.revenue, lifetime_revenue = c.lifetime_revenue + excluded.lifetime_revenue
     RETURNING c.id, c.customers)
@@ -462,16 +470,20 @@ def _recompute(cursor, *, placed_from: datetime | None = None, order_ids=(), eve
     cursor.execute(_sql("DELETE FROM {product_month} WHERE month IN (SELECT month FROM analytics_months)"))
     cursor.execute(_sql(_PRODUCT_MONTHS))
 
-    cursor.execute(_sql("WITH gone AS (DELETE FROM {customer_day} WHERE day IN (SELECT day FROM analytics_days) "
-                        "RETURNING customer_key) "
-                        "INSERT INTO analytics_customers SELECT DISTINCT customer_key FROM gone"))
-    cursor.execute(_sql(_CUSTOMER_DAYS))
+    # the customers touched: those with orders on the days, before and after (OrderFact is already rewritten); their
+    # counted days are taken off before any of their rows change
+    cursor.execute(_sql("INSERT INTO analytics_customers "
+                        "SELECT customer_key FROM {customer_day} WHERE day IN (SELECT day FROM analytics_days) "
+                        "UNION SELECT f.customer_key FROM {fact} f WHERE f.day IN (SELECT day FROM analytics_days) "
+                        "AND NOT f.cancelled AND f.channel <> '{replacement}'"))
     cursor.execute("ANALYZE analytics_customers")
-    cursor.execute(_sql(_PREVIOUS_DAYS))
-    cursor.execute("CREATE TEMP TABLE analytics_day_counts (day date, gap int, guest bool, lifetime_band int, "
-                   "first_single bool, next_gap int, customers int, orders int, revenue numeric, "
-                   "lifetime_revenue numeric) ON COMMIT DROP")
+    cursor.execute("CREATE TEMP TABLE analytics_day_counts (channel varchar(20), warehouse_id bigint, day date, "
+                   "gap int, scope_gap int, guest bool, lifetime_band int, first_single bool, next_gap int, "
+                   "customers int, orders int, revenue numeric, lifetime_revenue numeric) ON COMMIT DROP")
     cursor.execute(_sql(_DAY_COUNTS_DELTA), {"sign": -1})
+    cursor.execute(_sql("DELETE FROM {customer_day} WHERE day IN (SELECT day FROM analytics_days)"))
+    cursor.execute(_sql(_CUSTOMER_DAYS))
+    cursor.execute(_sql(_PREVIOUS_DAYS))
     for table in ("summary", "customer_month", "activity"):
         cursor.execute(_sql(f"DELETE FROM {{{table}}} x USING analytics_customers t "
                             "WHERE x.customer_key = t.customer_key"))

@@ -8,7 +8,7 @@ from datetime import date
 from ..db import rows
 from ..facts import LTV_EDGES, CustomerDayCount, CustomerMonth, CustomerSummary
 from .base import Chart, Column, Context, Figure, Nothing, Panel, Table, money, ratio
-from .common import bucket_label, customer_rows, days_where, unfiltered
+from .common import bucket_label, customer_rows, days_where
 
 COHORT_MONTHS = 12
 RFM_DAYS = 365
@@ -33,13 +33,19 @@ def _active(f) -> str:
     return f"SELECT d.*, d.day >= %(start)s AS current FROM {customer_rows(f)} d"
 
 
-# Without filters, CustomerDayCount counts the customers' order days by the days since their previous one: a
-# period's customers are its rows whose previous order day lies before the period, new ones those without one,
-# one-order newcomers those whose next order day lies after it, so nothing is grouped per customer.
+# CustomerDayCount counts the customers' order days in the chosen scope by the days since their previous one: a
+# period's customers are its rows whose previous day in the scope lies before the period, new ones those with no
+# previous order day at all, one-order newcomers those whose next day in the scope lies after it, so nothing is
+# grouped per customer, with or without a warehouse or a channel chosen.
 CDC = CustomerDayCount._meta.db_table
 
 
-def _fast_counts_sql(f) -> str:
+def _scoped(f, alias: str, *, previous: bool = True) -> str:
+    return (f"{alias}.channel = %(scope_channel)s AND {alias}.warehouse_id = %(scope_warehouse)s "
+            f"AND {days_where(f, alias, previous=previous)}")
+
+
+def _counts_sql(f) -> str:
     return f"""
 SELECT 'step' AS kind, bucket, current, GROUPING(bucket) = 1 AS total,
        coalesce(sum(customers) FILTER (WHERE first_in_step), 0)::bigint AS step_customers,
@@ -51,24 +57,24 @@ SELECT 'step' AS kind, bucket, current, GROUPING(bucket) = 1 AS total,
        coalesce(sum(revenue) FILTER (WHERE guest), 0) AS guest_revenue
 FROM (SELECT a.gap, a.guest, a.customers, a.orders, a.revenue, a.day >= %(start)s AS current,
              date_trunc(%(grain)s, a.day)::date AS bucket,
-             a.gap = 0 OR a.day - a.gap < CASE WHEN a.day >= %(start)s THEN %(start)s::date
-                                              ELSE %(pstart)s::date END AS first_in_period,
-             a.gap = 0 OR a.day - a.gap < greatest(date_trunc(%(grain)s, a.day)::date, %(start)s::date)
+             a.scope_gap = 0 OR a.day - a.scope_gap < CASE WHEN a.day >= %(start)s THEN %(start)s::date
+                                                          ELSE %(pstart)s::date END AS first_in_period,
+             a.scope_gap = 0 OR a.day - a.scope_gap < greatest(date_trunc(%(grain)s, a.day)::date, %(start)s::date)
                  AS first_in_step,
              a.first_single AND (a.next_gap = 0 OR a.day + a.next_gap > CASE WHEN a.day >= %(start)s
                                                                             THEN %(end)s::date
                                                                             ELSE %(pend)s::date END) AS only_order
-      FROM {CDC} a WHERE {days_where(f, "a")}) x
+      FROM {CDC} a WHERE {_scoped(f, "a")}) x
 GROUP BY GROUPING SETS ((current, bucket), (current))
 """
 
 
 # percentile_cont over the gaps, each counted as often as it occurs: the values at ranks floor and ceil of
 # p × (n - 1) (from 0), interpolated as PostgreSQL does.
-def _fast_gaps_sql(f) -> str:
+def _gaps_sql(f) -> str:
     return f"""
 WITH g AS (SELECT a.day >= %(start)s AS current, a.gap, sum(a.customers) AS n
-           FROM {CDC} a WHERE {days_where(f, "a")} AND a.gap > 0 GROUP BY 1, 2),
+           FROM {CDC} a WHERE {_scoped(f, "a")} AND a.gap > 0 GROUP BY 1, 2),
 r AS (SELECT current, gap::float8 AS gap, sum(n) OVER w - n AS below, sum(n) OVER w AS upto,
              sum(n) OVER (PARTITION BY current) AS total
       FROM g WINDOW w AS (PARTITION BY current ORDER BY gap)),
@@ -83,11 +89,11 @@ FROM v GROUP BY current, total
 """
 
 
-def _fast_period(f, params) -> list[dict]:
-    """The same rows as the grouped query gives (kind step/period), from the two row-by-row queries."""
-    gaps = {r["current"]: r for r in rows(_fast_gaps_sql(f), params)}
+def _period(f, params) -> list[dict]:
+    """The figures per step (kind "step", the period's steps) and per period (kind "period", current or not)."""
+    gaps = {r["current"]: r for r in rows(_gaps_sql(f), params)}
     out = []
-    for r in rows(_fast_counts_sql(f), params):
+    for r in rows(_counts_sql(f), params):
         if not r["total"]:
             if r["current"]:
                 out.append({"kind": "step", "bucket": r["bucket"], "current": True, "customers": r["step_customers"],
@@ -102,34 +108,6 @@ def _fast_period(f, params) -> list[dict]:
     return out
 
 
-def _period_sql(f) -> str:
-    return f"""
-WITH d AS ({_active(f)}),
-steps AS (SELECT date_trunc(%(grain)s, day)::date AS bucket, customer_key, bool_or(previous_day IS NULL) AS new,
-                 sum(orders) AS orders
-          FROM d WHERE current GROUP BY 1, 2),
-people AS (SELECT current, customer_key, bool_or(previous_day IS NULL) AS new,
-                  bool_or(previous_day IS NOT NULL) OR sum(orders) >= 2 AS repeat,
-                  max(customer_id) IS NULL AS guest, sum(orders) AS orders, sum(revenue) AS revenue
-           FROM d GROUP BY 1, 2),
-gaps AS (SELECT current, count(*) AS gaps,
-                percentile_cont(0.5) WITHIN GROUP (ORDER BY day - previous_day) AS gap_p50,
-                percentile_cont(0.9) WITHIN GROUP (ORDER BY day - previous_day) AS gap_p90
-         FROM d WHERE previous_day IS NOT NULL GROUP BY current)
-SELECT 'step' AS kind, bucket, true AS current, count(*) AS customers, count(*) FILTER (WHERE new) AS new,
-       sum(orders)::bigint AS orders, NULL::bigint AS repeat, NULL::bigint AS guests, NULL::bigint AS guest_orders,
-       NULL::numeric AS revenue, NULL::numeric AS guest_revenue, NULL::bigint AS gaps,
-       NULL::float AS gap_p50, NULL::float AS gap_p90
-FROM steps GROUP BY bucket
-UNION ALL
-SELECT 'period', NULL, p.current, count(*), count(*) FILTER (WHERE p.new), sum(p.orders)::bigint,
-       count(*) FILTER (WHERE p.repeat), count(*) FILTER (WHERE p.guest),
-       coalesce(sum(p.orders) FILTER (WHERE p.guest), 0)::bigint, sum(p.revenue),
-       coalesce(sum(p.revenue) FILTER (WHERE p.guest), 0), max(g.gaps), max(g.gap_p50), max(g.gap_p90)
-FROM people p LEFT JOIN gaps g ON g.current = p.current GROUP BY p.current
-"""
-
-
 COHORT_SQL = f"""
 SELECT cohort, ((date_part('year', month) - date_part('year', cohort)) * 12
                 + date_part('month', month) - date_part('month', cohort))::int AS age, count(*) AS customers
@@ -137,22 +115,11 @@ FROM {CM} WHERE cohort BETWEEN %(cohort_start)s AND %(cohort_end)s AND month <= 
 GROUP BY 1, 2
 """
 
-# Without filters, each customer's first row in the period carries their lifetime value band and revenue.
-FAST_LTV_SQL = f"""
-SELECT a.lifetime_band AS band, sum(a.customers)::bigint AS customers, sum(a.lifetime_revenue) AS revenue
-FROM {CDC} a WHERE a.day BETWEEN %(start)s AND %(end)s AND (a.gap = 0 OR a.day - a.gap < %(start)s)
-GROUP BY 1 ORDER BY 1
-"""
-
-
+# Each customer's first row in the period (in the scope) carries their lifetime value band and revenue.
 def _ltv_sql(f) -> str:
-    if unfiltered(f):
-        return FAST_LTV_SQL
-    customers = f"SELECT DISTINCT a.customer_key FROM {customer_rows(f, previous=False)} a"
     return f"""
-SELECT width_bucket(s.revenue, %(edges)s::numeric[]) AS band, count(*) AS customers, sum(s.revenue) AS revenue
-FROM ({customers}) a
-JOIN {CS} s ON s.customer_key = a.customer_key
+SELECT a.lifetime_band AS band, sum(a.customers)::bigint AS customers, sum(a.lifetime_revenue) AS revenue
+FROM {CDC} a WHERE {_scoped(f, "a", previous=False)} AND (a.scope_gap = 0 OR a.day - a.scope_gap < %(start)s)
 GROUP BY 1 ORDER BY 1
 """
 
@@ -225,9 +192,9 @@ def _months_back(first: date, months: int) -> date:
 def customers_panel(ctx: Context) -> Panel:
     f, links = ctx.filters, ctx.links
     cohort_end = f.period.end.replace(day=1)
-    params = f.params(edges=LTV_EDGES, cohort_start=_months_back(cohort_end, COHORT_MONTHS - 1),
-                      cohort_end=cohort_end)
-    found = _fast_period(f, params) if unfiltered(f) else rows(_period_sql(f), params)
+    params = f.params(cohort_start=_months_back(cohort_end, COHORT_MONTHS - 1), cohort_end=cohort_end,
+                      scope_channel=f.channel, scope_warehouse=f.warehouse_id or 0)
+    found = _period(f, params)
     periods = {r["current"]: r for r in found if r["kind"] == "period"}
     steps = {r["bucket"]: r for r in found if r["kind"] == "step"}
     now, then = periods.get(True) or {}, (periods.get(False) or Nothing()) if f.previous else None
