@@ -124,16 +124,23 @@ GROUP BY 1 ORDER BY 1
 """
 
 
+# M is the quintile of revenue, ceil(cume_dist() × 5): M ≥ k exactly when the revenue is at least the value at
+# position floor((k - 1) × n / 5) + 1 of the sorted revenues (one sort, no window over every customer).
 RFM = f"""
 WITH c AS (SELECT s.*, %(today)s - s.last_day AS recency FROM {CS} s
            WHERE s.last_day > %(today)s - {RFM_DAYS} AND s.last_day <= %(today)s),
+edges AS MATERIALIZED (
+    SELECT revenues[n / 5 + 1] AS m2, revenues[2 * n / 5 + 1] AS m3, revenues[3 * n / 5 + 1] AS m4,
+           revenues[4 * n / 5 + 1] AS m5
+    FROM (SELECT count(*) AS n, array_agg(revenue ORDER BY revenue) AS revenues FROM c) sorted),
 scored AS (SELECT c.*,
                   CASE WHEN recency <= 30 THEN 5 WHEN recency <= 60 THEN 4 WHEN recency <= 90 THEN 3
                        WHEN recency <= 180 THEN 2 ELSE 1 END AS r,
                   CASE WHEN orders >= 6 THEN 5 WHEN orders >= 4 THEN 4 WHEN orders = 3 THEN 3 WHEN orders = 2 THEN 2
                        ELSE 1 END AS f,
-                  ceil(cume_dist() OVER (ORDER BY revenue) * 5)::int AS m
-           FROM c),
+                  CASE WHEN c.revenue >= e.m5 THEN 5 WHEN c.revenue >= e.m4 THEN 4 WHEN c.revenue >= e.m3 THEN 3
+                       WHEN c.revenue >= e.m2 THEN 2 ELSE 1 END AS m
+           FROM c CROSS JOIN edges e),
 segmented AS (SELECT scored.*,
                      CASE WHEN r >= 4 AND f >= 4 AND m >= 4 THEN 'champions'
                           WHEN f >= 4 THEN 'loyal'

@@ -11,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from analytics.facts import OrderDay, OrderFact, RollupState, StaleOrder
+from analytics.facts import OrderDay, OrderFact, ParcelDay, ParcelSpan, RollupState, StaleOrder
 from analytics.rollups import LOCK_KEY, ROLLUP_MODELS, rollups_catch_up, rollups_rebuild, rollups_refresh
 from orders.models import Order
 from orders.services import order_set_payment_status, order_transition
@@ -80,6 +80,39 @@ def test_a_change_to_an_order_of_a_closed_day_is_marked_in_its_transaction(catal
     assert not StaleOrder.objects.exists()
     assert OrderFact.objects.get(order_id=order.pk).cancelled
     assert OrderDay.objects.get(day=at(5, 4).date()).cancelled_orders == 1
+    assert_equal_to_a_rebuild()
+
+
+def test_a_parcel_of_an_old_order_is_counted_on_the_day_it_left(catalogue):
+    # given an order of 4 May, counted and closed
+    products, people = catalogue
+    with travel(at(5, 4, 9)):
+        order = place_order(customer=people[0], lines=[(products[0], 1)])
+        order_set_payment_status(order=order.number, payment_status="paid")
+    with travel(at(5, 6)):
+        rollups_refresh()
+        assert not ParcelDay.objects.exists()
+    # when its parcel leaves on 6 May, 51 h after the order, and arrives on 8 May, 54 h later, with a refresh each time
+    with travel(at(5, 6, 12)):
+        (parcel,) = shipment_create_all(order=pack(order).number, carrier="local")
+        for name in ("pick", "pack", "create_label"):
+            shipment_transition(shipment=parcel.pk, name=name)
+        parcel.refresh_from_db()
+        carrier_event(parcel, "PICKED_UP")
+        assert StaleOrder.objects.filter(order_id=order.pk).exists()
+        rollups_refresh()
+    shipped = ParcelDay.objects.get(measure="shipped")
+    assert (shipped.day, shipped.hours, shipped.least, shipped.parcels) == (at(5, 6).date(), 51, 51.0, 1)
+    assert ParcelSpan.objects.filter(measure="shipped", grain="week").get().start == at(5, 4).date()
+    assert not ParcelDay.objects.filter(measure="delivered").exists()
+    assert_equal_to_a_rebuild()
+    with travel(at(5, 8, 18)):
+        carrier_event(parcel, "DELIVERED")
+        rollups_refresh()
+    # then both its hours count on the day it left, as a rebuild has them
+    delivered = ParcelDay.objects.get(measure="delivered")
+    assert (delivered.day, delivered.hours, delivered.greatest) == (at(5, 6).date(), 54, 54.0)
+    assert ParcelDay.objects.get(measure="shipped").with_promise == 1
     assert_equal_to_a_rebuild()
 
 
