@@ -172,19 +172,15 @@ class CustomerActivity(models.Model):
         return f"{self.customer_key} on {self.day}"
 
 
-# Lifetime value bands (the customers panel's table): width_bucket(lifetime revenue, LTV_EDGES), 0 below the first.
-LTV_EDGES = [50, 100, 250, 500, 1000, 2500]
-
-
 class CustomerDayCount(models.Model):
     """Customer-days counted per scope (all sales channels or one, every warehouse or one), day, days since the
-    customer's previous order day (any channel) and since their previous one in the scope, whether they are a guest,
-    their lifetime value band and, for a first order day with a single order in the scope, the days until their
-    next one in it. A period's customers are its rows whose previous day in the scope lies before the period, new
-    ones those with no previous order day, one-order newcomers those whose next day in the scope lies after it: every
-    figure of the customers panel (with a warehouse or a channel chosen too) is summed from these rows, never
-    grouped per customer, and a year is ~100 k rows. Kept by difference: a touched customer's old rows are taken
-    off and their new ones added (analytics.rollups)."""
+    customer's previous order day (any channel) and since their previous one in the scope, whether they are a guest
+    and, for a first order day with a single order in the scope, the days until their next one in it. A period's
+    customers are its rows whose previous day in the scope lies before the period, new ones those with no previous
+    order day, one-order newcomers those whose next day in the scope lies after it: the customers panel's counts
+    and gaps (with a warehouse or a channel chosen too) are summed from these rows, never grouped per customer, and
+    a year is ~100 k rows. Kept by difference: a touched customer's rows from their first changed day on (and their
+    first order day) are taken off and counted again (analytics.rollups)."""
 
     channel = models.CharField(max_length=20, help_text="The scope's channel; empty: every sales channel.")
     warehouse_id = models.BigIntegerField(help_text="The scope's warehouse; 0: every warehouse.")
@@ -192,20 +188,16 @@ class CustomerDayCount(models.Model):
     gap = models.IntegerField(help_text="Days since the customer's previous order day; 0 on their first.")
     scope_gap = models.IntegerField(help_text="Days since their previous order day in the scope; 0 on the first.")
     guest = models.BooleanField(help_text="The day's orders were guest orders (no account).")
-    lifetime_band = models.SmallIntegerField(help_text="Band of the customer's lifetime revenue (LTV_EDGES).")
     first_single = models.BooleanField(help_text="The customer's first order day, with one order in the scope.")
     next_gap = models.IntegerField(help_text="On a first order day with one order: days until the customer's next "
                                              "order day in the scope, 0 if none yet; otherwise 0.")
     customers = models.IntegerField(help_text="Customer-days counted here.")
     orders = models.IntegerField()
     revenue = models.DecimalField(max_digits=16, decimal_places=2)
-    lifetime_revenue = models.DecimalField(max_digits=18, decimal_places=2,
-                                           help_text="The customers' lifetime revenue, summed.")
 
     class Meta:
         constraints = [models.UniqueConstraint(
-            fields=["channel", "warehouse_id", "day", "gap", "scope_gap", "guest", "lifetime_band", "first_single",
-                    "next_gap"],
+            fields=["channel", "warehouse_id", "day", "gap", "scope_gap", "guest", "first_single", "next_gap"],
             name="an_customerdaycount_unique")]
 
     def __str__(self) -> str:

@@ -37,7 +37,6 @@ from returns.models import Refund, ReturnLine, ReturnRequest
 from shipping.models import Shipment, ShipmentEvent
 
 from .facts import (
-    LTV_EDGES,
     CustomerActivity,
     CustomerDay,
     CustomerDayCount,
@@ -207,7 +206,8 @@ T = {
     "customer_month": CustomerMonth._meta.db_table, "shipment_fact": ShipmentFact._meta.db_table,
     "day_count": CustomerDayCount._meta.db_table, "parcel_day": ParcelDay._meta.db_table,
     "parcel_span": ParcelSpan._meta.db_table,
-    "edges": "ARRAY[" + ", ".join(str(edge) for edge in LTV_EDGES) + "]::numeric[]",
+    "in_scope": "AND (o.channel = '' OR x.channel = o.channel) "
+                "AND (o.warehouse_id = 0 OR x.warehouses LIKE '%%,' || o.warehouse_id || ',%%')",
 }
 
 _ORDER_FACTS = """
@@ -339,42 +339,57 @@ GROUP BY cd.customer_key, date_trunc('month', cd.day), date_trunc('month', s.fir
 """
 
 # The touched customers' order days as CustomerDayCount counts them, in every scope they are in (every sales channel
-# and theirs, every warehouse and each of theirs), with the sign given: their old rows are taken off (-1) before
-# anything of theirs is rewritten and their new ones added (+1) after; the sums are then added to the table and the
-# rows left at zero customers deleted.
+# and theirs, every warehouse and each of theirs), with the sign given: taken off (-1) before anything of theirs is
+# rewritten and added (+1) after; the sums are then added to the table and the rows left at zero deleted. Only what
+# can change is counted: a customer's days from their first changed one (`since`; the previous day in the scope of
+# the first of them looked up before it), and their first order day (the days until their next one may change).
 _DAY_COUNTS_DELTA = """
-INSERT INTO analytics_day_counts (channel, warehouse_id, day, gap, scope_gap, guest, lifetime_band, first_single,
-                                  next_gap, customers, orders, revenue, lifetime_revenue)
+INSERT INTO analytics_day_counts (channel, warehouse_id, day, gap, scope_gap, guest, first_single, next_gap,
+                                  customers, orders, revenue)
 WITH scoped AS (
-    SELECT sc.channel, sw.warehouse_id, cd.customer_key, cd.day, max(cd.customer_id) AS customer_id,
+    SELECT sc.channel, sw.warehouse_id, cd.customer_key, cd.day, t.since, max(cd.customer_id) AS customer_id,
            sum(cd.orders) AS orders, sum(cd.revenue) AS revenue, min(cd.previous_day) AS previous_day
     FROM {customer_day} cd JOIN analytics_customers t ON t.customer_key = cd.customer_key
     CROSS JOIN LATERAL (VALUES (''), (cd.channel)) sc (channel)
     CROSS JOIN LATERAL (SELECT 0::bigint UNION ALL
                         SELECT w::bigint FROM unnest(string_to_array(trim(BOTH ',' FROM cd.warehouses), ',')) w
                        ) sw (warehouse_id)
-    GROUP BY 1, 2, 3, 4),
+    WHERE cd.day >= t.since OR cd.previous_day IS NULL
+    GROUP BY 1, 2, 3, 4, 5),
+windowed AS (
+    SELECT s.*, lag(s.day) OVER w AS previous_in_window, lead(s.day) OVER w AS next_in_window
+    FROM scoped s WINDOW w AS (PARTITION BY s.channel, s.warehouse_id, s.customer_key, s.day >= s.since
+                               ORDER BY s.day)),
 ordered AS (
-    SELECT s.*, lag(s.day) OVER w AS previous_in_scope, lead(s.day) OVER w AS next_in_scope
-    FROM scoped s WINDOW w AS (PARTITION BY s.channel, s.warehouse_id, s.customer_key ORDER BY s.day))
-SELECT o.channel, o.warehouse_id, o.day, coalesce(o.day - o.previous_day, 0), coalesce(o.day - o.previous_in_scope, 0),
-       o.customer_id IS NULL, width_bucket(s.revenue, {edges}), o.previous_day IS NULL AND o.orders = 1,
+    SELECT o.*,
+           CASE WHEN o.day < o.since THEN NULL
+                WHEN o.previous_in_window IS NOT NULL THEN o.previous_in_window
+                ELSE (SELECT max(x.day) FROM {customer_day} x
+                      WHERE x.customer_key = o.customer_key AND x.day < o.since {in_scope}) END AS previous_in_scope,
+           CASE WHEN o.previous_day IS NOT NULL OR o.orders <> 1 THEN NULL
+                WHEN o.day >= o.since THEN o.next_in_window
+                ELSE (SELECT min(x.day) FROM {customer_day} x
+                      WHERE x.customer_key = o.customer_key AND x.day > o.day {in_scope}) END AS next_in_scope
+    FROM windowed o)
+SELECT o.channel, o.warehouse_id, o.day, coalesce(o.day - o.previous_day, 0),
+       coalesce(o.day - o.previous_in_scope, 0), o.customer_id IS NULL, o.previous_day IS NULL AND o.orders = 1,
        CASE WHEN o.previous_day IS NULL AND o.orders = 1 THEN coalesce(o.next_in_scope - o.day, 0) ELSE 0 END,
-       %(sign)s * count(*), %(sign)s * sum(o.orders), %(sign)s * sum(o.revenue), %(sign)s * sum(s.revenue)
-FROM ordered o JOIN {summary} s ON s.customer_key = o.customer_key
-GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9
+       %(sign)s * count(*), %(sign)s * sum(o.orders), %(sign)s * sum(o.revenue)
+FROM ordered o
+GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
 """
 
 _DAY_COUNTS_APPLY = """
 WITH changed AS (
-    INSERT INTO {day_count} AS c (channel, warehouse_id, day, gap, scope_gap, guest, lifetime_band, first_single,
-                                  next_gap, customers, orders, revenue, lifetime_revenue)
-    SELECT channel, warehouse_id, day, gap, scope_gap, guest, lifetime_band, first_single, next_gap, sum(customers),
-           sum(orders), sum(revenue), sum(lifetime_revenue)
-    FROM analytics_day_counts GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9
-    ON CONFLICT (channel, warehouse_id, day, gap, scope_gap, guest, lifetime_band, first_single, next_gap) DO UPDATE
+    INSERT INTO {day_count} AS c (channel, warehouse_id, day, gap, scope_gap, guest, first_single, next_gap,
+                                  customers, orders, revenue)
+    SELECT channel, warehouse_id, day, gap, scope_gap, guest, first_single, next_gap, sum(customers), sum(orders),
+           sum(revenue)
+    FROM analytics_day_counts GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
+    HAVING sum(customers) <> 0 OR sum(orders) <> 0 OR sum(revenue) <> 0
+    ON CONFLICT (channel, warehouse_id, day, gap, scope_gap, guest, first_single, next_gap) DO UPDATE
     SET customers = c.customers + excluded.customers, orders = c.orders + excluded.orders,
-        revenue = c.revenue + excluded.revenue, lifetime_revenue = c.lifetime_revenue + excluded.lifetime_revenue
+        revenue = c.revenue + excluded.revenue
     RETURNING c.id, c.customers)
 INSERT INTO analytics_empty_counts SELECT id FROM changed WHERE customers = 0
 """
@@ -455,7 +470,8 @@ def _recompute(cursor, *, placed_from: datetime | None = None, order_ids=(), eve
                         "JOIN analytics_affected a ON a.order_id = o.id"), tz)
     days = cursor.rowcount
     cursor.execute("ANALYZE analytics_days")
-    cursor.execute("CREATE TEMP TABLE analytics_customers (customer_key varchar(254) PRIMARY KEY) ON COMMIT DROP")
+    cursor.execute("CREATE TEMP TABLE analytics_customers (customer_key varchar(254) PRIMARY KEY, "
+                   "since date NOT NULL) ON COMMIT DROP")
 
     cursor.execute(_sql("DELETE FROM {fact} f USING analytics_affected a WHERE f.order_id = a.order_id"))
     cursor.execute(_sql(_ORDER_FACTS), tz)
@@ -473,13 +489,15 @@ def _recompute(cursor, *, placed_from: datetime | None = None, order_ids=(), eve
     # the customers touched: those with orders on the days, before and after (OrderFact is already rewritten); their
     # counted days are taken off before any of their rows change
     cursor.execute(_sql("INSERT INTO analytics_customers "
-                        "SELECT customer_key FROM {customer_day} WHERE day IN (SELECT day FROM analytics_days) "
-                        "UNION SELECT f.customer_key FROM {fact} f WHERE f.day IN (SELECT day FROM analytics_days) "
-                        "AND NOT f.cancelled AND f.channel <> '{replacement}'"))
+                        "SELECT customer_key, min(day) FROM ("
+                        "SELECT customer_key, day FROM {customer_day} WHERE day IN (SELECT day FROM analytics_days) "
+                        "UNION ALL SELECT f.customer_key, f.day FROM {fact} f "
+                        "WHERE f.day IN (SELECT day FROM analytics_days) "
+                        "AND NOT f.cancelled AND f.channel <> '{replacement}') d GROUP BY customer_key"))
     cursor.execute("ANALYZE analytics_customers")
     cursor.execute("CREATE TEMP TABLE analytics_day_counts (channel varchar(20), warehouse_id bigint, day date, "
-                   "gap int, scope_gap int, guest bool, lifetime_band int, first_single bool, next_gap int, "
-                   "customers int, orders int, revenue numeric, lifetime_revenue numeric) ON COMMIT DROP")
+                   "gap int, scope_gap int, guest bool, first_single bool, next_gap int, customers int, orders int, "
+                   "revenue numeric) ON COMMIT DROP")
     cursor.execute(_sql(_DAY_COUNTS_DELTA), {"sign": -1})
     cursor.execute(_sql("DELETE FROM {customer_day} WHERE day IN (SELECT day FROM analytics_days)"))
     cursor.execute(_sql(_CUSTOMER_DAYS))

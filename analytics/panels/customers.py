@@ -6,14 +6,16 @@ from __future__ import annotations
 from datetime import date
 
 from ..db import rows
-from ..facts import LTV_EDGES, CustomerDayCount, CustomerMonth, CustomerSummary
+from ..facts import CustomerActivity, CustomerDayCount, CustomerMonth, CustomerSummary
 from .base import Chart, Column, Context, Figure, Nothing, Panel, Table, money, ratio
-from .common import bucket_label, customer_rows, days_where
+from .common import bucket_label, customer_rows, days_where, unfiltered
 
 COHORT_MONTHS = 12
+LTV_EDGES = [50, 100, 250, 500, 1000, 2500]
 RFM_DAYS = 365
 LIST_LIMIT = 200
 CS, CM = CustomerSummary._meta.db_table, CustomerMonth._meta.db_table
+CA = CustomerActivity._meta.db_table
 
 # (key, label, what it means): the first rule that matches a customer names their segment.
 SEGMENTS = [
@@ -115,11 +117,23 @@ FROM {CM} WHERE cohort BETWEEN %(cohort_start)s AND %(cohort_end)s AND month <= 
 GROUP BY 1, 2
 """
 
-# Each customer's first row in the period (in the scope) carries their lifetime value band and revenue.
+# The period's customers without filters: those whose first order day is not after it and whose last is not before
+# it, but for those who skipped it (their first order day after it has its previous one before it): CustomerSummary
+# read once, no customer's rows grouped. With a warehouse or a channel, their distinct customers in the period.
 def _ltv_sql(f) -> str:
+    if unfiltered(f):
+        return f"""
+SELECT width_bucket(s.revenue, %(edges)s::numeric[]) AS band, count(*) AS customers, sum(s.revenue) AS revenue
+FROM {CS} s
+WHERE s.first_day <= %(end)s AND s.last_day >= %(start)s
+  AND (s.last_day <= %(end)s OR NOT EXISTS (SELECT 1 FROM {CA} a WHERE a.customer_key = s.customer_key
+                                            AND a.day > %(end)s AND a.previous_day < %(start)s))
+GROUP BY 1 ORDER BY 1
+"""
     return f"""
-SELECT a.lifetime_band AS band, sum(a.customers)::bigint AS customers, sum(a.lifetime_revenue) AS revenue
-FROM {CDC} a WHERE {_scoped(f, "a", previous=False)} AND (a.scope_gap = 0 OR a.day - a.scope_gap < %(start)s)
+SELECT width_bucket(s.revenue, %(edges)s::numeric[]) AS band, count(*) AS customers, sum(s.revenue) AS revenue
+FROM (SELECT DISTINCT a.customer_key FROM {customer_rows(f, previous=False)} a) a
+JOIN {CS} s ON s.customer_key = a.customer_key
 GROUP BY 1 ORDER BY 1
 """
 
@@ -199,7 +213,7 @@ def _months_back(first: date, months: int) -> date:
 def customers_panel(ctx: Context) -> Panel:
     f, links = ctx.filters, ctx.links
     cohort_end = f.period.end.replace(day=1)
-    params = f.params(cohort_start=_months_back(cohort_end, COHORT_MONTHS - 1), cohort_end=cohort_end,
+    params = f.params(edges=LTV_EDGES, cohort_start=_months_back(cohort_end, COHORT_MONTHS - 1), cohort_end=cohort_end,
                       scope_channel=f.channel, scope_warehouse=f.warehouse_id or 0)
     found = _period(f, params)
     periods = {r["current"]: r for r in found if r["kind"] == "period"}
