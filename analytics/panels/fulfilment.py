@@ -142,7 +142,9 @@ def fulfilment_panel(ctx: Context) -> Panel:
         f"Parcels count on the day the carrier took them, under the warehouse they left from. In time: handed to "
         f"the carrier within {promise} h of the order (WAYBILL_ANALYTICS_SHIP_WITHIN_HOURS); on time: delivered by "
         "the date the parcel promised.",
-        "Orders waiting are counted now, whatever the period."])
+        "Orders waiting are counted now, whatever the period.",
+        "The p50 and p90 hours come from hourly counts of the parcels (with the fewest and most hours in each "
+        "hour): exact when an hour holds at most two distinct times, less than an hour off otherwise."])
     panel.figures = [
         Figure("Parcels sent", v(cur, "parcels") or 0, prev and (v(prev, "parcels") or 0), "int",
                links.shipments(f)),
