@@ -222,6 +222,24 @@ class CustomerSummary(models.Model):
         return self.customer_key
 
 
+class CustomerSegment(models.Model):
+    """The RFM segments as of a day (analytics.segments), counted by the refresh that last changed CustomerSummary:
+    the customers panel reads them when they are of its day instead of scoring every customer again."""
+
+    as_of = models.DateField()
+    segment = models.CharField(max_length=20)
+    customers = models.IntegerField()
+    revenue = models.DecimalField(max_digits=18, decimal_places=2)
+    orders = models.FloatField(help_text="Orders per customer, on average.")
+    recency = models.FloatField(help_text="Days since their last order, on average.")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["as_of", "segment"], name="an_customersegment_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.segment} on {self.as_of}"
+
+
 class CustomerMonth(models.Model):
     """The months a customer ordered in, with the month of their first order: the cohort retention grid."""
 

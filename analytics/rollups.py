@@ -41,6 +41,7 @@ from .facts import (
     CustomerDay,
     CustomerDayCount,
     CustomerMonth,
+    CustomerSegment,
     CustomerSummary,
     OrderDay,
     OrderFact,
@@ -54,6 +55,7 @@ from .facts import (
     ShipmentFact,
     StaleOrder,
 )
+from .segments import SEGMENTS_SQL
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +63,8 @@ SETTLE = timedelta(minutes=15)  # a day is closed this long after it ended
 BATCH = 20_000  # stale orders recomputed per transaction
 LOCK_KEY = zlib.crc32(b"analytics.rollups")  # pg_try_advisory_xact_lock: one refresh or rebuild at a time
 ROLLUP_MODELS = [OrderFact, OrderDay, SalesDay, ProductDay, ProductMonth, CustomerDay, CustomerActivity,
-                 CustomerSummary, CustomerMonth, CustomerDayCount, ShipmentFact, ParcelDay, ParcelSpan, ReturnFact]
+                 CustomerSummary, CustomerMonth, CustomerDayCount, CustomerSegment, ShipmentFact, ParcelDay, ParcelSpan,
+                 ReturnFact]
 REPLACEMENT = Order.Channel.REPLACEMENT.value  # after-sales work, not a sale: out of the customer and product rollups
 CLAIMING = tuple(ReturnRequest.CLAIMING)
 
@@ -136,6 +139,7 @@ def rollups_refresh(*, now: datetime | None = None, batch: int = BATCH) -> Rollu
         with connection.cursor() as cursor:
             orders, days = _recompute(cursor, placed_from=day_start(state.closed_through + timedelta(days=1)),
                                       order_ids=stale)
+            _keep_segments(cursor, local_day(now))
         StaleOrder.objects.filter(pk__in=[pk for pk, _ in marks]).delete()
         state.closed_through = max(state.closed_through, local_day(now - SETTLE) - timedelta(days=1))
         state.refreshed_at = now
@@ -182,6 +186,7 @@ def _rebuild(state: RollupState, *, now: datetime, started: float) -> RollupRun:
         for model in ROLLUP_MODELS:
             cursor.execute(f"DELETE FROM {model._meta.db_table}")
         orders, days = _recompute(cursor, everything=True)
+        _keep_segments(cursor, local_day(now))
     StaleOrder.objects.filter(pk__in=marks).delete()
     state.time_zone = settings.TIME_ZONE
     state.closed_through = local_day(now - SETTLE) - timedelta(days=1)
@@ -347,14 +352,19 @@ _DAY_COUNTS_DELTA = """
 INSERT INTO analytics_day_counts (channel, warehouse_id, day, gap, scope_gap, guest, first_single, next_gap,
                                   customers, orders, revenue)
 WITH scoped AS (
-    SELECT sc.channel, sw.warehouse_id, cd.customer_key, cd.day, t.since, max(cd.customer_id) AS customer_id,
+    SELECT sc.channel, sw.warehouse_id, cd.customer_key, cd.day, cd.since, max(cd.customer_id) AS customer_id,
            sum(cd.orders) AS orders, sum(cd.revenue) AS revenue, min(cd.previous_day) AS previous_day
-    FROM {customer_day} cd JOIN analytics_customers t ON t.customer_key = cd.customer_key
+    FROM (SELECT cd.*, t.since FROM analytics_customers t  -- OFFSET 0: each customer's days by the index, never
+          CROSS JOIN LATERAL (SELECT * FROM {customer_day} x  -- a scan of the table (the planner cannot know
+                              WHERE x.customer_key = t.customer_key AND x.day >= t.since OFFSET 0) cd  -- how few)
+          UNION ALL
+          SELECT cd.*, t.since FROM analytics_customers t
+          JOIN {customer_day} cd ON cd.customer_key = t.customer_key AND cd.day = t.first_day
+          WHERE t.first_day < t.since) cd
     CROSS JOIN LATERAL (VALUES (''), (cd.channel)) sc (channel)
     CROSS JOIN LATERAL (SELECT 0::bigint UNION ALL
                         SELECT w::bigint FROM unnest(string_to_array(trim(BOTH ',' FROM cd.warehouses), ',')) w
                        ) sw (warehouse_id)
-    WHERE cd.day >= t.since OR cd.previous_day IS NULL
     GROUP BY 1, 2, 3, 4, 5),
 windowed AS (
     SELECT s.*, lag(s.day) OVER w AS previous_in_window, lead(s.day) OVER w AS next_in_window
@@ -364,6 +374,7 @@ ordered AS (
     SELECT o.*,
            CASE WHEN o.day < o.since THEN NULL
                 WHEN o.previous_in_window IS NOT NULL THEN o.previous_in_window
+                WHEN o.channel = '' AND o.warehouse_id = 0 THEN o.previous_day  -- every order day is in this scope
                 ELSE (SELECT max(x.day) FROM {customer_day} x
                       WHERE x.customer_key = o.customer_key AND x.day < o.since {in_scope}) END AS previous_in_scope,
            CASE WHEN o.previous_day IS NOT NULL OR o.orders <> 1 THEN NULL
@@ -471,7 +482,7 @@ def _recompute(cursor, *, placed_from: datetime | None = None, order_ids=(), eve
     days = cursor.rowcount
     cursor.execute("ANALYZE analytics_days")
     cursor.execute("CREATE TEMP TABLE analytics_customers (customer_key varchar(254) PRIMARY KEY, "
-                   "since date NOT NULL) ON COMMIT DROP")
+                   "since date NOT NULL, first_day date) ON COMMIT DROP")
 
     cursor.execute(_sql("DELETE FROM {fact} f USING analytics_affected a WHERE f.order_id = a.order_id"))
     cursor.execute(_sql(_ORDER_FACTS), tz)
@@ -494,6 +505,9 @@ def _recompute(cursor, *, placed_from: datetime | None = None, order_ids=(), eve
                         "UNION ALL SELECT f.customer_key, f.day FROM {fact} f "
                         "WHERE f.day IN (SELECT day FROM analytics_days) "
                         "AND NOT f.cancelled AND f.channel <> '{replacement}') d GROUP BY customer_key"))
+    # their first order day: before `since` it is the same before and after
+    cursor.execute(_sql("UPDATE analytics_customers t SET first_day = "
+                        "(SELECT min(cd.day) FROM {customer_day} cd WHERE cd.customer_key = t.customer_key)"))
     cursor.execute("ANALYZE analytics_customers")
     cursor.execute("CREATE TEMP TABLE analytics_day_counts (channel varchar(20), warehouse_id bigint, day date, "
                    "gap int, scope_gap int, guest bool, first_single bool, next_gap int, customers int, orders int, "
@@ -538,6 +552,15 @@ def _recompute(cursor, *, placed_from: datetime | None = None, order_ids=(), eve
                  "analytics_day_counts", "analytics_empty_counts", "analytics_parcel_days", "analytics_parcel_spans"):
         cursor.execute(f"DROP TABLE {name}")  # a second recompute in the same transaction makes them again
     return orders, days
+
+
+def _keep_segments(cursor, today: date) -> None:
+    """The RFM segments as of today, for the customers panel (CustomerSummary changes only here)."""
+    table = CustomerSegment._meta.db_table
+    cursor.execute(f"DELETE FROM {table}")
+    cursor.execute(f"INSERT INTO {table} (as_of, segment, customers, revenue, orders, recency) "
+                   f"SELECT %(today)s, segment, customers, revenue, orders, recency FROM ({SEGMENTS_SQL}) s",
+                   {"today": today})
 
 
 def rollups_catch_up(*, budget_seconds: float = 90.0, batch: int = BATCH) -> dict:

@@ -8,10 +8,11 @@ import pytest
 from django.db import connection
 
 from analytics.db import rows
+from analytics.facts import CustomerSegment
 from analytics.filters import FilterForm
 from analytics.panels.common import customer_rows
 from analytics.panels.customers import _period as customers_period
-from analytics.rollups import rollups_rebuild
+from analytics.rollups import rollups_rebuild, rollups_refresh
 from orders.services import order_set_payment_status
 from shipping.services import shipment_create_all, shipment_transition
 from tests.analytics.conftest import at, travel
@@ -305,3 +306,18 @@ def test_parcel_percentiles_from_the_hour_histograms_are_percentile_cont(db, ber
     assert [w[1] for w in weeks] == [2, 2, 1]
     steps = table(weekly, "steps")
     assert [(step, row["parcels"], row["ship_p50"]) for step, row in steps.items() if row["parcels"]] == weeks
+
+
+def test_rfm_segments_kept_by_the_refresh_of_the_day_are_the_ones_counted(shop, analyst):
+    # given the segments counted now (no refresh ran on 5 April)
+    rollups_rebuild()
+    counted = table(panel("customers", analyst), "rfm")
+    assert not CustomerSegment.objects.filter(as_of=TODAY).exists()
+    # when a refresh runs on 5 April
+    with travel(at(4, 5, 9)):
+        rollups_refresh()
+    # then it kept that day's segments, the panel reads them, and they are the same figures
+    assert CustomerSegment.objects.filter(as_of=TODAY).count() == 2  # big spenders, promising
+    assert table(panel("customers", analyst), "rfm") == counted
+    CustomerSegment.objects.filter(segment="promising").update(customers=99)
+    assert table(panel("customers", analyst), "rfm")["Promising"]["customers"] == 99
