@@ -172,6 +172,38 @@ class CustomerActivity(models.Model):
         return f"{self.customer_key} on {self.day}"
 
 
+class CustomerDayCount(models.Model):
+    """Customer-days counted per scope (all sales channels or one, every warehouse or one), day, days since the
+    customer's previous order day (any channel) and since their previous one in the scope, whether they are a guest
+    and, for a first order day with a single order in the scope, the days until their next one in it. A period's
+    customers are its rows whose previous day in the scope lies before the period, new ones those with no previous
+    order day, one-order newcomers those whose next day in the scope lies after it: the customers panel's counts
+    and gaps (with a warehouse or a channel chosen too) are summed from these rows, never grouped per customer (the
+    last year without filters is ~65 k rows at a million orders). Kept by difference: a touched customer's rows from
+    their first changed day on (and their first order day) are taken off and counted again (analytics.rollups)."""
+
+    channel = models.CharField(max_length=20, help_text="The scope's channel; empty: every sales channel.")
+    warehouse_id = models.BigIntegerField(help_text="The scope's warehouse; 0: every warehouse.")
+    day = models.DateField()
+    gap = models.IntegerField(help_text="Days since the customer's previous order day; 0 on their first.")
+    scope_gap = models.IntegerField(help_text="Days since their previous order day in the scope; 0 on the first.")
+    guest = models.BooleanField(help_text="The day's orders were guest orders (no account).")
+    first_single = models.BooleanField(help_text="The customer's first order day, with one order in the scope.")
+    next_gap = models.IntegerField(help_text="On a first order day with one order: days until the customer's next "
+                                             "order day in the scope, 0 if none yet; otherwise 0.")
+    customers = models.IntegerField(help_text="Customer-days counted here.")
+    orders = models.IntegerField()
+    revenue = models.DecimalField(max_digits=16, decimal_places=2)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(
+            fields=["channel", "warehouse_id", "day", "gap", "scope_gap", "guest", "first_single", "next_gap"],
+            name="an_customerdaycount_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.day} after {self.gap} days"
+
+
 class CustomerSummary(models.Model):
     """A customer's whole history (orders not cancelled, every channel): RFM and lifetime value read this."""
 
@@ -188,6 +220,24 @@ class CustomerSummary(models.Model):
 
     def __str__(self) -> str:
         return self.customer_key
+
+
+class CustomerSegment(models.Model):
+    """The RFM segments as of a day (analytics.segments), counted by the refresh that last changed CustomerSummary:
+    the customers panel reads them when they are of its day instead of scoring every customer again."""
+
+    as_of = models.DateField()
+    segment = models.CharField(max_length=20)
+    customers = models.IntegerField()
+    revenue = models.DecimalField(max_digits=18, decimal_places=2)
+    orders = models.FloatField(help_text="Orders per customer, on average.")
+    recency = models.FloatField(help_text="Days since their last order, on average.")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["as_of", "segment"], name="an_customersegment_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.segment} on {self.as_of}"
 
 
 class CustomerMonth(models.Model):
@@ -229,6 +279,66 @@ class ShipmentFact(models.Model):
 
     def __str__(self) -> str:
         return f"shipment {self.shipment_id}"
+
+
+class ParcelDay(models.Model):
+    """ShipmentFact as hour histograms: parcels per day handed to the carrier, warehouse, carrier, channel, measure
+    (placed → carrier, carrier → door) and whole hour (bucket h holds the hours in (h - 1, h], so "within the
+    promised 48 h" is exact), with the least and greatest hours in the bucket. Percentiles read from these are
+    exact when a bucket holds at most two distinct values (or evenly spread ones) and within the hour otherwise.
+    The counts of promises kept and exceptions are on the placed → carrier rows (one per parcel)."""
+
+    class Measure(models.TextChoices):
+        SHIPPED = "shipped", "placed → carrier"
+        DELIVERED = "delivered", "carrier → door"
+
+    day = models.DateField()
+    warehouse_id = models.BigIntegerField()
+    carrier_id = models.BigIntegerField(null=True)
+    channel = models.CharField(max_length=20)
+    measure = models.CharField(max_length=10, choices=Measure.choices)
+    hours = models.IntegerField(help_text="The bucket: hours in (hours - 1, hours].")
+    parcels = models.IntegerField()
+    least = models.FloatField(help_text="The fewest hours in the bucket.")
+    greatest = models.FloatField(help_text="The most hours in the bucket.")
+    with_promise = models.IntegerField(help_text="Delivered parcels that had a promised date.")
+    delivered_in_time = models.IntegerField()
+    exceptions = models.IntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["day"], name="an_parcelday_day")]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.measure} {self.hours} h"
+
+
+class ParcelSpan(models.Model):
+    """ParcelDay summed over whole weeks (from Monday) and whole calendar months: a year's percentiles are read
+    from 12 months (or 52 weeks) of these and the days at its ends."""
+
+    class Grain(models.TextChoices):
+        WEEK = "week"
+        MONTH = "month"
+
+    grain = models.CharField(max_length=5, choices=Grain.choices)
+    start = models.DateField(help_text="Its first day (a Monday, or the first of a month).")
+    warehouse_id = models.BigIntegerField()
+    carrier_id = models.BigIntegerField(null=True)
+    channel = models.CharField(max_length=20)
+    measure = models.CharField(max_length=10, choices=ParcelDay.Measure.choices)
+    hours = models.IntegerField()
+    parcels = models.IntegerField()
+    least = models.FloatField()
+    greatest = models.FloatField()
+    with_promise = models.IntegerField()
+    delivered_in_time = models.IntegerField()
+    exceptions = models.IntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["grain", "start"], name="an_parcelspan_start")]
+
+    def __str__(self) -> str:
+        return f"{self.grain} of {self.start} {self.measure} {self.hours} h"
 
 
 class ReturnFact(models.Model):

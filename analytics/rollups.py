@@ -39,10 +39,14 @@ from shipping.models import Shipment, ShipmentEvent
 from .facts import (
     CustomerActivity,
     CustomerDay,
+    CustomerDayCount,
     CustomerMonth,
+    CustomerSegment,
     CustomerSummary,
     OrderDay,
     OrderFact,
+    ParcelDay,
+    ParcelSpan,
     ProductDay,
     ProductMonth,
     ReturnFact,
@@ -51,6 +55,7 @@ from .facts import (
     ShipmentFact,
     StaleOrder,
 )
+from .segments import SEGMENTS_SQL
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +63,8 @@ SETTLE = timedelta(minutes=15)  # a day is closed this long after it ended
 BATCH = 20_000  # stale orders recomputed per transaction
 LOCK_KEY = zlib.crc32(b"analytics.rollups")  # pg_try_advisory_xact_lock: one refresh or rebuild at a time
 ROLLUP_MODELS = [OrderFact, OrderDay, SalesDay, ProductDay, ProductMonth, CustomerDay, CustomerActivity,
-                 CustomerSummary, CustomerMonth, ShipmentFact, ReturnFact]
+                 CustomerSummary, CustomerMonth, CustomerDayCount, CustomerSegment, ShipmentFact, ParcelDay, ParcelSpan,
+                 ReturnFact]
 REPLACEMENT = Order.Channel.REPLACEMENT.value  # after-sales work, not a sale: out of the customer and product rollups
 CLAIMING = tuple(ReturnRequest.CLAIMING)
 
@@ -133,6 +139,7 @@ def rollups_refresh(*, now: datetime | None = None, batch: int = BATCH) -> Rollu
         with connection.cursor() as cursor:
             orders, days = _recompute(cursor, placed_from=day_start(state.closed_through + timedelta(days=1)),
                                       order_ids=stale)
+            _keep_segments(cursor, local_day(now))
         StaleOrder.objects.filter(pk__in=[pk for pk, _ in marks]).delete()
         state.closed_through = max(state.closed_through, local_day(now - SETTLE) - timedelta(days=1))
         state.refreshed_at = now
@@ -179,6 +186,7 @@ def _rebuild(state: RollupState, *, now: datetime, started: float) -> RollupRun:
         for model in ROLLUP_MODELS:
             cursor.execute(f"DELETE FROM {model._meta.db_table}")
         orders, days = _recompute(cursor, everything=True)
+        _keep_segments(cursor, local_day(now))
     StaleOrder.objects.filter(pk__in=marks).delete()
     state.time_zone = settings.TIME_ZONE
     state.closed_through = local_day(now - SETTLE) - timedelta(days=1)
@@ -201,6 +209,10 @@ T = {
     "activity": CustomerActivity._meta.db_table, "replacement": REPLACEMENT,
     "return_fact": ReturnFact._meta.db_table,
     "customer_month": CustomerMonth._meta.db_table, "shipment_fact": ShipmentFact._meta.db_table,
+    "day_count": CustomerDayCount._meta.db_table, "parcel_day": ParcelDay._meta.db_table,
+    "parcel_span": ParcelSpan._meta.db_table,
+    "in_scope": "AND (o.channel = '' OR x.channel = o.channel) "
+                "AND (o.warehouse_id = 0 OR x.warehouses LIKE '%%,' || o.warehouse_id || ',%%')",
 }
 
 _ORDER_FACTS = """
@@ -272,14 +284,10 @@ GROUP BY l.day, l.product_id, l.warehouses, l.channel
 """
 
 _CUSTOMER_DAYS = """
-WITH made AS (
-    INSERT INTO {customer_day} (day, customer_key, channel, warehouses, customer_id, orders, revenue)
-    SELECT f.day, f.customer_key, f.channel, f.warehouses, max(f.customer_id), count(*), sum(f.goods - f.refunded)
-    FROM {fact} f WHERE f.day IN (SELECT day FROM analytics_days) AND NOT f.cancelled
-      AND f.channel <> '{replacement}'
-    GROUP BY f.day, f.customer_key, f.channel, f.warehouses
-    RETURNING customer_key)
-INSERT INTO analytics_customers SELECT DISTINCT customer_key FROM made ON CONFLICT DO NOTHING
+INSERT INTO {customer_day} (day, customer_key, channel, warehouses, customer_id, orders, revenue)
+SELECT f.day, f.customer_key, f.channel, f.warehouses, max(f.customer_id), count(*), sum(f.goods - f.refunded)
+FROM {fact} f WHERE f.day IN (SELECT day FROM analytics_days) AND NOT f.cancelled AND f.channel <> '{replacement}'
+GROUP BY f.day, f.customer_key, f.channel, f.warehouses
 """
 
 # Each touched customer's order days in order: the day before each one is its previous_day.
@@ -335,6 +343,68 @@ JOIN {summary} s ON s.customer_key = cd.customer_key
 GROUP BY cd.customer_key, date_trunc('month', cd.day), date_trunc('month', s.first_day)
 """
 
+# The touched customers' order days as CustomerDayCount counts them, in every scope they are in (every sales channel
+# and theirs, every warehouse and each of theirs), with the sign given: taken off (-1) before anything of theirs is
+# rewritten and added (+1) after; the sums are then added to the table and the rows left at zero deleted. Only what
+# can change is counted: a customer's days from their first changed one (`since`; the previous day in the scope of
+# the first of them looked up before it), and their first order day (the days until their next one may change).
+_DAY_COUNTS_DELTA = """
+INSERT INTO analytics_day_counts (channel, warehouse_id, day, gap, scope_gap, guest, first_single, next_gap,
+                                  customers, orders, revenue)
+WITH scoped AS (
+    SELECT sc.channel, sw.warehouse_id, cd.customer_key, cd.day, cd.since, max(cd.customer_id) AS customer_id,
+           sum(cd.orders) AS orders, sum(cd.revenue) AS revenue, min(cd.previous_day) AS previous_day
+    FROM (SELECT cd.*, t.since FROM analytics_customers t  -- OFFSET 0: each customer's days by the index, never
+          CROSS JOIN LATERAL (SELECT * FROM {customer_day} x  -- a scan of the table (the planner cannot know
+                              WHERE x.customer_key = t.customer_key AND x.day >= t.since OFFSET 0) cd  -- how few)
+          UNION ALL
+          SELECT cd.*, t.since FROM analytics_customers t
+          JOIN {customer_day} cd ON cd.customer_key = t.customer_key AND cd.day = t.first_day
+          WHERE t.first_day < t.since) cd
+    CROSS JOIN LATERAL (VALUES (''), (cd.channel)) sc (channel)
+    CROSS JOIN LATERAL (SELECT 0::bigint UNION ALL
+                        SELECT w::bigint FROM unnest(string_to_array(trim(BOTH ',' FROM cd.warehouses), ',')) w
+                       ) sw (warehouse_id)
+    GROUP BY 1, 2, 3, 4, 5),
+windowed AS (
+    SELECT s.*, lag(s.day) OVER w AS previous_in_window, lead(s.day) OVER w AS next_in_window
+    FROM scoped s WINDOW w AS (PARTITION BY s.channel, s.warehouse_id, s.customer_key, s.day >= s.since
+                               ORDER BY s.day)),
+ordered AS (
+    SELECT o.*,
+           CASE WHEN o.day < o.since THEN NULL
+                WHEN o.previous_in_window IS NOT NULL THEN o.previous_in_window
+                WHEN o.channel = '' AND o.warehouse_id = 0 THEN o.previous_day  -- every order day is in this scope
+                ELSE (SELECT max(x.day) FROM {customer_day} x
+                      WHERE x.customer_key = o.customer_key AND x.day < o.since {in_scope}) END AS previous_in_scope,
+           CASE WHEN o.previous_day IS NOT NULL OR o.orders <> 1 THEN NULL
+                WHEN o.day >= o.since THEN o.next_in_window
+                ELSE (SELECT min(x.day) FROM {customer_day} x
+                      WHERE x.customer_key = o.customer_key AND x.day > o.day {in_scope}) END AS next_in_scope
+    FROM windowed o)
+SELECT o.channel, o.warehouse_id, o.day, coalesce(o.day - o.previous_day, 0),
+       coalesce(o.day - o.previous_in_scope, 0), o.customer_id IS NULL, o.previous_day IS NULL AND o.orders = 1,
+       CASE WHEN o.previous_day IS NULL AND o.orders = 1 THEN coalesce(o.next_in_scope - o.day, 0) ELSE 0 END,
+       %(sign)s * count(*), %(sign)s * sum(o.orders), %(sign)s * sum(o.revenue)
+FROM ordered o
+GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
+"""
+
+_DAY_COUNTS_APPLY = """
+WITH changed AS (
+    INSERT INTO {day_count} AS c (channel, warehouse_id, day, gap, scope_gap, guest, first_single, next_gap,
+                                  customers, orders, revenue)
+    SELECT channel, warehouse_id, day, gap, scope_gap, guest, first_single, next_gap, sum(customers), sum(orders),
+           sum(revenue)
+    FROM analytics_day_counts GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
+    HAVING sum(customers) <> 0 OR sum(orders) <> 0 OR sum(revenue) <> 0
+    ON CONFLICT (channel, warehouse_id, day, gap, scope_gap, guest, first_single, next_gap) DO UPDATE
+    SET customers = c.customers + excluded.customers, orders = c.orders + excluded.orders,
+        revenue = c.revenue + excluded.revenue
+    RETURNING c.id, c.customers)
+INSERT INTO analytics_empty_counts SELECT id FROM changed WHERE customers = 0
+"""
+
 _SHIPMENT_FACTS = """
 INSERT INTO {shipment_fact} (shipment_id, order_id, order_day, day, warehouse_id, carrier_id, channel, status,
                              placed_to_shipped_hours, shipped_to_delivered_hours, delivered_by_promise, exception)
@@ -349,6 +419,33 @@ FROM {shipment} s JOIN analytics_affected a ON a.order_id = s.order_id JOIN {fac
 WHERE s.direction = 'outbound' AND s.status <> 'cancelled'
 """
 
+
+# Parcel hours of the given days as histograms (bucket h: hours in (h - 1, h]); promises and exceptions counted on
+# the placed → carrier rows, which hold each parcel once.
+_PARCEL_DAYS = """
+INSERT INTO {parcel_day} (day, warehouse_id, carrier_id, channel, measure, hours, parcels, least, greatest,
+                          with_promise, delivered_in_time, exceptions)
+SELECT x.day, x.warehouse_id, x.carrier_id, x.channel, m.measure, ceil(m.hours)::int, count(*), min(m.hours),
+       max(m.hours), count(x.delivered_by_promise) FILTER (WHERE m.measure = 'shipped'),
+       count(*) FILTER (WHERE m.measure = 'shipped' AND x.delivered_by_promise),
+       count(*) FILTER (WHERE m.measure = 'shipped' AND x.exception)
+FROM {shipment_fact} x
+CROSS JOIN LATERAL (VALUES ('shipped', x.placed_to_shipped_hours),
+                           ('delivered', x.shipped_to_delivered_hours)) m (measure, hours)
+WHERE x.day IN (SELECT day FROM analytics_parcel_days) AND m.hours IS NOT NULL
+GROUP BY x.day, x.warehouse_id, x.carrier_id, x.channel, m.measure, ceil(m.hours)::int
+"""
+
+_PARCEL_SPANS = """
+INSERT INTO {parcel_span} (grain, start, warehouse_id, carrier_id, channel, measure, hours, parcels, least, greatest,
+                           with_promise, delivered_in_time, exceptions)
+SELECT s.grain, s.start, x.warehouse_id, x.carrier_id, x.channel, x.measure, x.hours, sum(x.parcels), min(x.least),
+       max(x.greatest), sum(x.with_promise), sum(x.delivered_in_time), sum(x.exceptions)
+FROM analytics_parcel_spans s
+JOIN {parcel_day} x ON x.day >= s.start
+                   AND x.day < s.start + CASE s.grain WHEN 'week' THEN interval '7 days' ELSE interval '1 month' END
+GROUP BY s.grain, s.start, x.warehouse_id, x.carrier_id, x.channel, x.measure, x.hours
+"""
 
 _RETURN_FACTS = """
 INSERT INTO {return_fact} (return_line_id, return_request_id, order_id, day, product_id, reason, warehouse_id,
@@ -384,7 +481,8 @@ def _recompute(cursor, *, placed_from: datetime | None = None, order_ids=(), eve
                         "JOIN analytics_affected a ON a.order_id = o.id"), tz)
     days = cursor.rowcount
     cursor.execute("ANALYZE analytics_days")
-    cursor.execute("CREATE TEMP TABLE analytics_customers (customer_key varchar(254) PRIMARY KEY) ON COMMIT DROP")
+    cursor.execute("CREATE TEMP TABLE analytics_customers (customer_key varchar(254) PRIMARY KEY, "
+                   "since date NOT NULL, first_day date) ON COMMIT DROP")
 
     cursor.execute(_sql("DELETE FROM {fact} f USING analytics_affected a WHERE f.order_id = a.order_id"))
     cursor.execute(_sql(_ORDER_FACTS), tz)
@@ -399,11 +497,24 @@ def _recompute(cursor, *, placed_from: datetime | None = None, order_ids=(), eve
     cursor.execute(_sql("DELETE FROM {product_month} WHERE month IN (SELECT month FROM analytics_months)"))
     cursor.execute(_sql(_PRODUCT_MONTHS))
 
-    cursor.execute(_sql("WITH gone AS (DELETE FROM {customer_day} WHERE day IN (SELECT day FROM analytics_days) "
-                        "RETURNING customer_key) "
-                        "INSERT INTO analytics_customers SELECT DISTINCT customer_key FROM gone"))
-    cursor.execute(_sql(_CUSTOMER_DAYS))
+    # the customers touched: those with orders on the days, before and after (OrderFact is already rewritten); their
+    # counted days are taken off before any of their rows change
+    cursor.execute(_sql("INSERT INTO analytics_customers "
+                        "SELECT customer_key, min(day) FROM ("
+                        "SELECT customer_key, day FROM {customer_day} WHERE day IN (SELECT day FROM analytics_days) "
+                        "UNION ALL SELECT f.customer_key, f.day FROM {fact} f "
+                        "WHERE f.day IN (SELECT day FROM analytics_days) "
+                        "AND NOT f.cancelled AND f.channel <> '{replacement}') d GROUP BY customer_key"))
+    # their first order day: before `since` it is the same before and after
+    cursor.execute(_sql("UPDATE analytics_customers t SET first_day = "
+                        "(SELECT min(cd.day) FROM {customer_day} cd WHERE cd.customer_key = t.customer_key)"))
     cursor.execute("ANALYZE analytics_customers")
+    cursor.execute("CREATE TEMP TABLE analytics_day_counts (channel varchar(20), warehouse_id bigint, day date, "
+                   "gap int, scope_gap int, guest bool, first_single bool, next_gap int, customers int, orders int, "
+                   "revenue numeric) ON COMMIT DROP")
+    cursor.execute(_sql(_DAY_COUNTS_DELTA), {"sign": -1})
+    cursor.execute(_sql("DELETE FROM {customer_day} WHERE day IN (SELECT day FROM analytics_days)"))
+    cursor.execute(_sql(_CUSTOMER_DAYS))
     cursor.execute(_sql(_PREVIOUS_DAYS))
     for table in ("summary", "customer_month", "activity"):
         cursor.execute(_sql(f"DELETE FROM {{{table}}} x USING analytics_customers t "
@@ -411,14 +522,45 @@ def _recompute(cursor, *, placed_from: datetime | None = None, order_ids=(), eve
     cursor.execute(_sql(_SUMMARIES))
     cursor.execute(_sql(_CUSTOMER_MONTHS))
     cursor.execute(_sql(_ACTIVITY))
+    cursor.execute(_sql(_DAY_COUNTS_DELTA), {"sign": 1})
+    cursor.execute("CREATE TEMP TABLE analytics_empty_counts (id bigint) ON COMMIT DROP")
+    cursor.execute(_sql(_DAY_COUNTS_APPLY))
+    cursor.execute(_sql("DELETE FROM {day_count} c USING analytics_empty_counts e WHERE c.id = e.id"))
 
-    cursor.execute(_sql("DELETE FROM {shipment_fact} s USING analytics_affected a WHERE s.order_id = a.order_id"))
+    # the parcels' days before and after: a parcel may have been handed over on another day since
+    cursor.execute("CREATE TEMP TABLE analytics_parcel_days (day date PRIMARY KEY) ON COMMIT DROP")
+    cursor.execute(_sql("WITH gone AS (DELETE FROM {shipment_fact} s USING analytics_affected a "
+                        "WHERE s.order_id = a.order_id RETURNING s.day) "
+                        "INSERT INTO analytics_parcel_days SELECT DISTINCT day FROM gone WHERE day IS NOT NULL"))
     cursor.execute(_sql(_SHIPMENT_FACTS), tz)
+    cursor.execute(_sql("INSERT INTO analytics_parcel_days SELECT DISTINCT s.day FROM {shipment_fact} s "
+                        "JOIN analytics_affected a ON a.order_id = s.order_id WHERE s.day IS NOT NULL "
+                        "EXCEPT SELECT day FROM analytics_parcel_days"))
+    cursor.execute("ANALYZE analytics_parcel_days")
+    cursor.execute(_sql("DELETE FROM {parcel_day} WHERE day IN (SELECT day FROM analytics_parcel_days)"))
+    cursor.execute(_sql(_PARCEL_DAYS))
+    cursor.execute("CREATE TEMP TABLE analytics_parcel_spans ON COMMIT DROP AS "
+                   "SELECT DISTINCT 'week'::varchar AS grain, date_trunc('week', day)::date AS start "
+                   "FROM analytics_parcel_days "
+                   "UNION SELECT DISTINCT 'month', date_trunc('month', day)::date FROM analytics_parcel_days")
+    cursor.execute(_sql("DELETE FROM {parcel_span} x USING analytics_parcel_spans s "
+                        "WHERE x.grain = s.grain AND x.start = s.start"))
+    cursor.execute(_sql(_PARCEL_SPANS))
     cursor.execute(_sql("DELETE FROM {return_fact} r USING analytics_affected a WHERE r.order_id = a.order_id"))
     cursor.execute(_sql(_RETURN_FACTS), {**tz, "claiming": [str(status) for status in CLAIMING]})
-    for name in ("analytics_affected", "analytics_days", "analytics_months", "analytics_customers"):
+    for name in ("analytics_affected", "analytics_days", "analytics_months", "analytics_customers",
+                 "analytics_day_counts", "analytics_empty_counts", "analytics_parcel_days", "analytics_parcel_spans"):
         cursor.execute(f"DROP TABLE {name}")  # a second recompute in the same transaction makes them again
     return orders, days
+
+
+def _keep_segments(cursor, today: date) -> None:
+    """The RFM segments as of today, for the customers panel (CustomerSummary changes only here)."""
+    table = CustomerSegment._meta.db_table
+    cursor.execute(f"DELETE FROM {table}")
+    cursor.execute(f"INSERT INTO {table} (as_of, segment, customers, revenue, orders, recency) "
+                   f"SELECT %(today)s, segment, customers, revenue, orders, recency FROM ({SEGMENTS_SQL}) s",
+                   {"today": today})
 
 
 def rollups_catch_up(*, budget_seconds: float = 90.0, batch: int = BATCH) -> dict:

@@ -195,7 +195,7 @@ def _scenarios() -> dict[str, Scenario]:
     def analytics_dashboard(c: Context) -> dict:
         from . import analytics
 
-        return analytics.run(samples=c.profile.samples)
+        return analytics.run(samples=c.profile.samples, smoke=c.profile.name == "smoke")
 
     def track(c: Context) -> dict:
         return tracking.tracking_page(concurrency=c.profile.http_clients, duration=c.profile.duration,

@@ -34,7 +34,8 @@ def _variants() -> list[str]:
     return ["", f"warehouse={second[0] if second else ''}", "channel=phone", "compare=year"]
 
 
-def run(*, samples: int) -> dict:
+def run(*, samples: int, smoke: bool = False) -> dict:
+    """`smoke`: each page once per filter and range (the smoke test only shows that the machinery works)."""
     from orders.models import Order
 
     from .scenarios import _time_page
@@ -51,9 +52,9 @@ def run(*, samples: int) -> dict:
     for key, path in PAGES.items():
         paths = [f"{path}?{variants[i % len(variants)]}" for i in range(samples)]
         out[key] = _time_page(client, paths)
-        out[key]["by_variant_p50_ms"] = _by_variant(client, path, variants)
+        out[key]["by_variant_p50_ms"] = _by_variant(client, path, variants, repeats=1 if smoke else 3)
         for variant in LONG:
-            out[key][variant] = _time_page(client, [f"{path}?{variant}"] * max(5, samples // 6))
+            out[key][variant] = _time_page(client, [f"{path}?{variant}"] * (samples if smoke else max(5, samples // 6)))
     return out
 
 
@@ -70,11 +71,11 @@ def _refresh() -> dict:
     return {"runs": runs, "median_s": sorted(r["seconds"] for r in runs)[1]}
 
 
-def _by_variant(client: Client, path: str, variants: list[str]) -> dict:
+def _by_variant(client: Client, path: str, variants: list[str], *, repeats: int) -> dict:
     out = {}
     for variant in variants:
         timings = []
-        for _ in range(3):
+        for _ in range(repeats):
             started = time.perf_counter()
             client.get(f"{path}?{variant}")
             timings.append((time.perf_counter() - started) * 1000)

@@ -11,7 +11,7 @@ from psycopg import sql
 
 from .runtime import BENCH_DB, PG_SERVER, PYTHON, ROOT, TEMPLATE_DB, env_for
 
-SEED_VERSION = "8"  # bump when bench/seed.py changes what it writes: the template is then rebuilt
+SEED_VERSION = "9"  # bump when bench/seed.py changes what it writes: the template is then rebuilt
 SEED_TAG = f"{SEED_VERSION}/{os.environ.get('BENCH_ORDERS', '1000000')}"
 
 

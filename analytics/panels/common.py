@@ -72,6 +72,21 @@ def _whole_months(start: date, end: date) -> tuple[list[date], list[date]]:
     return months, days
 
 
+def whole_spans(start: date, end: date, grain: str) -> tuple[list[date], list[date]]:
+    """The weeks (from Monday) or calendar months lying wholly in [start, end], and the days of it outside them."""
+    if grain == "month":
+        return _whole_months(start, end)
+    spans, days, day = [], [], start
+    while day <= end:
+        if grain == "week" and day.weekday() == 0 and day + timedelta(days=6) <= end:
+            spans.append(day)
+            day += timedelta(days=7)
+        else:
+            days.append(day)
+            day += timedelta(days=1)
+    return spans, days
+
+
 def product_rows(f: Filters, *, previous: bool = True) -> tuple[str, dict]:
     """A subquery of (day, product_id, units, cancelled_units, revenue, cancelled_revenue, refunded) over the period
     (and the one before): without filters, whole months from ProductMonth and the other days from ProductDay;

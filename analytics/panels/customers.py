@@ -6,27 +6,17 @@ from __future__ import annotations
 from datetime import date
 
 from ..db import rows
-from ..facts import CustomerActivity, CustomerMonth, CustomerSummary
+from ..facts import CustomerActivity, CustomerDayCount, CustomerMonth, CustomerSegment, CustomerSummary
+from ..segments import RFM, RFM_DAYS, SEGMENTS, SEGMENTS_SQL
 from .base import Chart, Column, Context, Figure, Nothing, Panel, Table, money, ratio
 from .common import bucket_label, customer_rows, days_where, unfiltered
 
 COHORT_MONTHS = 12
 LTV_EDGES = [50, 100, 250, 500, 1000, 2500]
-RFM_DAYS = 365
 LIST_LIMIT = 200
 CS, CM = CustomerSummary._meta.db_table, CustomerMonth._meta.db_table
+CA = CustomerActivity._meta.db_table
 
-# (key, label, what it means): the first rule that matches a customer names their segment.
-SEGMENTS = [
-    ("champions", "Champions", "bought recently, often, and spent the most (R ≥ 4, F ≥ 4, M ≥ 4)"),
-    ("loyal", "Loyal", "four orders or more (F ≥ 4)"),
-    ("big_spenders", "Big spenders", "few orders but among the top fifth by value (M = 5)"),
-    ("new", "New", "a first order in the last 60 days (R ≥ 4, F = 1)"),
-    ("promising", "Promising", "two or three orders, the last within 60 days (R ≥ 4)"),
-    ("need_attention", "Need attention", "last order 2 to 3 months ago (R = 3)"),
-    ("at_risk", "At risk", "ordered more than once, but not for over 3 months (R ≤ 2, F ≥ 2)"),
-    ("hibernating", "Hibernating", "one order, more than 3 months ago (R ≤ 2, F = 1)"),
-]
 SEGMENT_LABELS = {key: label for key, label, _ in SEGMENTS}
 
 # One row per customer and day of the chosen rows, with their previous order day.
@@ -34,46 +24,67 @@ def _active(f) -> str:
     return f"SELECT d.*, d.day >= %(start)s AS current FROM {customer_rows(f)} d"
 
 
-# Without filters, a customer's rows carry their previous and next order day: a period's customers, new ones and
-# repeat buyers are counted row by row (their first row in the period or step), without grouping by customer.
-def _fast_counts_sql(f) -> str:
+# CustomerDayCount counts the customers' order days in the chosen scope by the days since their previous one: a
+# period's customers are its rows whose previous day in the scope lies before the period, new ones those with no
+# previous order day at all, one-order newcomers those whose next day in the scope lies after it, so nothing is
+# grouped per customer, with or without a warehouse or a channel chosen.
+CDC = CustomerDayCount._meta.db_table
+
+
+def _scoped(f, alias: str, *, previous: bool = True) -> str:
+    return (f"{alias}.channel = %(scope_channel)s AND {alias}.warehouse_id = %(scope_warehouse)s "
+            f"AND {days_where(f, alias, previous=previous)}")
+
+
+def _counts_sql(f) -> str:
     return f"""
 SELECT 'step' AS kind, bucket, current, GROUPING(bucket) = 1 AS total,
-       count(*) FILTER (WHERE first_in_step) AS step_customers, count(*) FILTER (WHERE first_in_period) AS customers,
-       count(*) FILTER (WHERE previous_day IS NULL) AS new, sum(orders)::bigint AS orders,
-       count(*) FILTER (WHERE only_order) AS single,
-       count(*) FILTER (WHERE first_in_period AND customer_id IS NULL) AS guests,
-       coalesce(sum(orders) FILTER (WHERE customer_id IS NULL), 0)::bigint AS guest_orders, sum(revenue) AS revenue,
-       coalesce(sum(revenue) FILTER (WHERE customer_id IS NULL), 0) AS guest_revenue
-FROM (SELECT a.day, a.customer_id, a.orders, a.revenue, a.previous_day, a.day >= %(start)s AS current,
+       coalesce(sum(customers) FILTER (WHERE first_in_step), 0)::bigint AS step_customers,
+       coalesce(sum(customers) FILTER (WHERE first_in_period), 0)::bigint AS customers,
+       coalesce(sum(customers) FILTER (WHERE gap = 0), 0)::bigint AS new, sum(orders)::bigint AS orders,
+       coalesce(sum(customers) FILTER (WHERE only_order), 0)::bigint AS single,
+       coalesce(sum(customers) FILTER (WHERE first_in_period AND guest), 0)::bigint AS guests,
+       coalesce(sum(orders) FILTER (WHERE guest), 0)::bigint AS guest_orders, sum(revenue) AS revenue,
+       coalesce(sum(revenue) FILTER (WHERE guest), 0) AS guest_revenue
+FROM (SELECT a.gap, a.guest, a.customers, a.orders, a.revenue, a.day >= %(start)s AS current,
              date_trunc(%(grain)s, a.day)::date AS bucket,
-             a.previous_day IS NULL OR a.previous_day < CASE WHEN a.day >= %(start)s THEN %(start)s::date
-                                                            ELSE %(pstart)s::date END AS first_in_period,
-             a.previous_day IS NULL OR a.previous_day < greatest(date_trunc(%(grain)s, a.day)::date,
-                                                                 %(start)s::date) AS first_in_step,
-             a.previous_day IS NULL AND a.orders = 1
-                 AND (a.next_day IS NULL OR a.next_day > CASE WHEN a.day >= %(start)s THEN %(end)s::date
-                                                              ELSE %(pend)s::date END) AS only_order
-      FROM {CustomerActivity._meta.db_table} a WHERE {days_where(f, "a")}) x
+             a.scope_gap = 0 OR a.day - a.scope_gap < CASE WHEN a.day >= %(start)s THEN %(start)s::date
+                                                          ELSE %(pstart)s::date END AS first_in_period,
+             a.scope_gap = 0 OR a.day - a.scope_gap < greatest(date_trunc(%(grain)s, a.day)::date, %(start)s::date)
+                 AS first_in_step,
+             a.first_single AND (a.next_gap = 0 OR a.day + a.next_gap > CASE WHEN a.day >= %(start)s
+                                                                            THEN %(end)s::date
+                                                                            ELSE %(pend)s::date END) AS only_order
+      FROM {CDC} a WHERE {_scoped(f, "a")}) x
 GROUP BY GROUPING SETS ((current, bucket), (current))
 """
 
 
-def _fast_gaps_sql(f) -> str:
+# percentile_cont over the gaps, each counted as often as it occurs: the values at ranks floor and ceil of
+# p × (n - 1) (from 0), interpolated as PostgreSQL does.
+def _gaps_sql(f) -> str:
     return f"""
-SELECT a.day >= %(start)s AS current, count(*) AS gaps,
-       percentile_cont(0.5) WITHIN GROUP (ORDER BY a.day - a.previous_day) AS gap_p50,
-       percentile_cont(0.9) WITHIN GROUP (ORDER BY a.day - a.previous_day) AS gap_p90
-FROM {CustomerActivity._meta.db_table} a WHERE {days_where(f, "a")} AND a.previous_day IS NOT NULL
-GROUP BY 1
+WITH g AS (SELECT a.day >= %(start)s AS current, a.gap, sum(a.customers) AS n
+           FROM {CDC} a WHERE {_scoped(f, "a")} AND a.gap > 0 GROUP BY 1, 2),
+r AS (SELECT current, gap::float8 AS gap, sum(n) OVER w - n AS below, sum(n) OVER w AS upto,
+             sum(n) OVER (PARTITION BY current) AS total
+      FROM g WINDOW w AS (PARTITION BY current ORDER BY gap)),
+p AS (SELECT t.current, t.total, q.q, q.q * (t.total - 1)::float8 AS pos
+      FROM (SELECT DISTINCT current, total FROM r) t CROSS JOIN (VALUES (0.5::float8), (0.9::float8)) q (q)),
+v AS (SELECT p.current, p.total, p.q, lo.gap + (hi.gap - lo.gap) * (p.pos - floor(p.pos)) AS value
+      FROM p JOIN r lo ON lo.current = p.current AND floor(p.pos) >= lo.below AND floor(p.pos) < lo.upto
+      JOIN r hi ON hi.current = p.current AND ceil(p.pos) >= hi.below AND ceil(p.pos) < hi.upto)
+SELECT current, total AS gaps, max(value) FILTER (WHERE q = 0.5) AS gap_p50,
+       max(value) FILTER (WHERE q = 0.9) AS gap_p90
+FROM v GROUP BY current, total
 """
 
 
-def _fast_period(f, params) -> list[dict]:
-    """The same rows as the grouped query gives (kind step/period), from the two row-by-row queries."""
-    gaps = {r["current"]: r for r in rows(_fast_gaps_sql(f), params)}
+def _period(f, params) -> list[dict]:
+    """The figures per step (kind "step", the period's steps) and per period (kind "period", current or not)."""
+    gaps = {r["current"]: r for r in rows(_gaps_sql(f), params)}
     out = []
-    for r in rows(_fast_counts_sql(f), params):
+    for r in rows(_counts_sql(f), params):
         if not r["total"]:
             if r["current"]:
                 out.append({"kind": "step", "bucket": r["bucket"], "current": True, "customers": r["step_customers"],
@@ -88,34 +99,6 @@ def _fast_period(f, params) -> list[dict]:
     return out
 
 
-def _period_sql(f) -> str:
-    return f"""
-WITH d AS ({_active(f)}),
-steps AS (SELECT date_trunc(%(grain)s, day)::date AS bucket, customer_key, bool_or(previous_day IS NULL) AS new,
-                 sum(orders) AS orders
-          FROM d WHERE current GROUP BY 1, 2),
-people AS (SELECT current, customer_key, bool_or(previous_day IS NULL) AS new,
-                  bool_or(previous_day IS NOT NULL) OR sum(orders) >= 2 AS repeat,
-                  max(customer_id) IS NULL AS guest, sum(orders) AS orders, sum(revenue) AS revenue
-           FROM d GROUP BY 1, 2),
-gaps AS (SELECT current, count(*) AS gaps,
-                percentile_cont(0.5) WITHIN GROUP (ORDER BY day - previous_day) AS gap_p50,
-                percentile_cont(0.9) WITHIN GROUP (ORDER BY day - previous_day) AS gap_p90
-         FROM d WHERE previous_day IS NOT NULL GROUP BY current)
-SELECT 'step' AS kind, bucket, true AS current, count(*) AS customers, count(*) FILTER (WHERE new) AS new,
-       sum(orders)::bigint AS orders, NULL::bigint AS repeat, NULL::bigint AS guests, NULL::bigint AS guest_orders,
-       NULL::numeric AS revenue, NULL::numeric AS guest_revenue, NULL::bigint AS gaps,
-       NULL::float AS gap_p50, NULL::float AS gap_p90
-FROM steps GROUP BY bucket
-UNION ALL
-SELECT 'period', NULL, p.current, count(*), count(*) FILTER (WHERE p.new), sum(p.orders)::bigint,
-       count(*) FILTER (WHERE p.repeat), count(*) FILTER (WHERE p.guest),
-       coalesce(sum(p.orders) FILTER (WHERE p.guest), 0)::bigint, sum(p.revenue),
-       coalesce(sum(p.revenue) FILTER (WHERE p.guest), 0), max(g.gaps), max(g.gap_p50), max(g.gap_p90)
-FROM people p LEFT JOIN gaps g ON g.current = p.current GROUP BY p.current
-"""
-
-
 COHORT_SQL = f"""
 SELECT cohort, ((date_part('year', month) - date_part('year', cohort)) * 12
                 + date_part('month', month) - date_part('month', cohort))::int AS age, count(*) AS customers
@@ -123,46 +106,38 @@ FROM {CM} WHERE cohort BETWEEN %(cohort_start)s AND %(cohort_end)s AND month <= 
 GROUP BY 1, 2
 """
 
+# The period's customers without filters: those whose first order day is not after it and whose last is not before
+# it, but for those who skipped it (their first order day after it has its previous one before it): CustomerSummary
+# read once, no customer's rows grouped. With a warehouse or a channel, their distinct customers in the period.
 def _ltv_sql(f) -> str:
-    customers = (f"SELECT a.customer_key FROM {CustomerActivity._meta.db_table} a "  # each one's first row in it
-                 "WHERE a.day BETWEEN %(start)s AND %(end)s AND (a.previous_day IS NULL OR a.previous_day < %(start)s)"
-                 if unfiltered(f) else f"SELECT DISTINCT a.customer_key FROM {customer_rows(f, previous=False)} a")
+    if unfiltered(f):
+        return f"""
+SELECT width_bucket(s.revenue, %(edges)s::numeric[]) AS band, count(*) AS customers, sum(s.revenue) AS revenue
+FROM {CS} s
+WHERE s.first_day <= %(end)s AND s.last_day >= %(start)s
+  AND (s.last_day <= %(end)s OR NOT EXISTS (SELECT 1 FROM {CA} a WHERE a.customer_key = s.customer_key
+                                            AND a.day > %(end)s AND a.previous_day < %(start)s))
+GROUP BY 1 ORDER BY 1
+"""
     return f"""
 SELECT width_bucket(s.revenue, %(edges)s::numeric[]) AS band, count(*) AS customers, sum(s.revenue) AS revenue
-FROM ({customers}) a
+FROM (SELECT DISTINCT a.customer_key FROM {customer_rows(f, previous=False)} a) a
 JOIN {CS} s ON s.customer_key = a.customer_key
 GROUP BY 1 ORDER BY 1
 """
 
 
-RFM = f"""
-WITH c AS (SELECT s.*, %(today)s - s.last_day AS recency FROM {CS} s
-           WHERE s.last_day > %(today)s - {RFM_DAYS} AND s.last_day <= %(today)s),
-scored AS (SELECT c.*,
-                  CASE WHEN recency <= 30 THEN 5 WHEN recency <= 60 THEN 4 WHEN recency <= 90 THEN 3
-                       WHEN recency <= 180 THEN 2 ELSE 1 END AS r,
-                  CASE WHEN orders >= 6 THEN 5 WHEN orders >= 4 THEN 4 WHEN orders = 3 THEN 3 WHEN orders = 2 THEN 2
-                       ELSE 1 END AS f,
-                  ceil(cume_dist() OVER (ORDER BY revenue) * 5)::int AS m
-           FROM c),
-segmented AS (SELECT scored.*,
-                     CASE WHEN r >= 4 AND f >= 4 AND m >= 4 THEN 'champions'
-                          WHEN f >= 4 THEN 'loyal'
-                          WHEN m = 5 THEN 'big_spenders'
-                          WHEN r >= 4 AND f = 1 THEN 'new'
-                          WHEN r >= 4 THEN 'promising'
-                          WHEN r = 3 THEN 'need_attention'
-                          WHEN f >= 2 THEN 'at_risk'
-                          ELSE 'hibernating' END AS segment
-              FROM scored)
+# The segments as of today: the ones the last refresh kept, if it ran today (CustomerSummary changes only then, so
+# they are the same figures), else counted now.
+RFM_SQL = f"""
+WITH kept AS (SELECT segment, customers, revenue, orders, recency FROM {CustomerSegment._meta.db_table}
+              WHERE as_of = %(today)s)
+SELECT * FROM kept
+UNION ALL
+SELECT * FROM ({SEGMENTS_SQL}) counted WHERE NOT EXISTS (SELECT 1 FROM kept)
 """
 
-RFM_SQL = RFM + """
-SELECT segment, count(*) AS customers, sum(revenue) AS revenue, avg(orders) AS orders, avg(recency) AS recency
-FROM segmented GROUP BY segment
-"""
-
-SEGMENT_LIST_SQL = RFM + """
+SEGMENT_LIST_SQL = RFM.format(columns="s.*") + """
 SELECT customer_key, customer_id, first_day, last_day, orders, revenue, r, f, m, count(*) OVER () AS found
 FROM segmented WHERE segment = %(segment)s
 ORDER BY revenue DESC, customer_key LIMIT %(limit)s
@@ -203,9 +178,9 @@ def _months_back(first: date, months: int) -> date:
 def customers_panel(ctx: Context) -> Panel:
     f, links = ctx.filters, ctx.links
     cohort_end = f.period.end.replace(day=1)
-    params = f.params(edges=LTV_EDGES, cohort_start=_months_back(cohort_end, COHORT_MONTHS - 1),
-                      cohort_end=cohort_end)
-    found = _fast_period(f, params) if unfiltered(f) else rows(_period_sql(f), params)
+    params = f.params(edges=LTV_EDGES, cohort_start=_months_back(cohort_end, COHORT_MONTHS - 1), cohort_end=cohort_end,
+                      scope_channel=f.channel, scope_warehouse=f.warehouse_id or 0)
+    found = _period(f, params)
     periods = {r["current"]: r for r in found if r["kind"] == "period"}
     steps = {r["bucket"]: r for r in found if r["kind"] == "step"}
     now, then = periods.get(True) or {}, (periods.get(False) or Nothing()) if f.previous else None

@@ -5,7 +5,7 @@ left from."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 from django.conf import settings
 from django.utils import timezone
@@ -15,50 +15,104 @@ from orders.models import Allocation, Order
 from shipping.models import Carrier
 
 from ..db import rows
-from ..facts import ShipmentFact
+from ..facts import ParcelDay, ParcelSpan
 from .base import Chart, Column, Context, Figure, Nothing, Panel, Table, hours, ratio
-from .common import bucket_label
+from .common import bucket_label, whole_spans
 
-SF = ShipmentFact._meta.db_table
 WAITING = [Order.Status.PLACED, Order.Status.CONFIRMED, Order.Status.PROCESSING, Order.Status.PACKED,
            Order.Status.PARTIALLY_SHIPPED, Order.Status.ON_HOLD, Order.Status.RETURNED]
 AGES = [(0, 24, "under 24 h"), (24, 48, "24–48 h"), (48, 72, "2–3 days"), (72, 168, "3–7 days"),
         (168, None, "over a week")]
 
-_MEASURES = """count(*) AS parcels,
-             percentile_cont(0.5) WITHIN GROUP (ORDER BY x.placed_to_shipped_hours) AS ship_p50,
-             percentile_cont(0.9) WITHIN GROUP (ORDER BY x.placed_to_shipped_hours) AS ship_p90,
-             percentile_cont(0.5) WITHIN GROUP (ORDER BY x.shipped_to_delivered_hours) AS deliver_p50,
-             percentile_cont(0.9) WITHIN GROUP (ORDER BY x.shipped_to_delivered_hours) AS deliver_p90,
-             count(*) FILTER (WHERE x.placed_to_shipped_hours <= %(promise)s) AS shipped_in_time,
-             count(x.delivered_by_promise) AS with_promise,
-             count(*) FILTER (WHERE x.delivered_by_promise) AS delivered_in_time,
-             count(*) FILTER (WHERE x.exception) AS exceptions"""
+PD, PS = ParcelDay._meta.db_table, ParcelSpan._meta.db_table
+_COLUMNS = "x.warehouse_id, x.carrier_id, x.measure, x.hours, x.parcels, x.least, x.greatest, x.with_promise, " \
+           "x.delivered_in_time, x.exceptions"
 _SCOPE = "x.channel = ANY(%(channels)s) AND (%(warehouse)s::bigint IS NULL OR x.warehouse_id = %(warehouse)s)"
 
-# Per warehouse and carrier (and in all) for the period; in all only for the period before.
-PARCELS_SQL = f"""
-SELECT g.*, w.code AS warehouse_code, w.name AS warehouse_name, c.name AS carrier_name
-FROM (SELECT x.warehouse_id, x.carrier_id, true AS current, GROUPING(x.warehouse_id, x.carrier_id) = 3 AS total,
-             {_MEASURES}
-      FROM {SF} x WHERE x.day BETWEEN %(start)s AND %(end)s AND {_SCOPE}
-      GROUP BY GROUPING SETS ((x.warehouse_id, x.carrier_id), ())
-      UNION ALL
-      SELECT NULL, NULL, false, true, {_MEASURES}
-      FROM {SF} x WHERE x.day BETWEEN %(pstart)s AND %(pend)s AND {_SCOPE}) g
-LEFT JOIN {Warehouse._meta.db_table} w ON w.id = g.warehouse_id
-LEFT JOIN {Carrier._meta.db_table} c ON c.id = g.carrier_id
-ORDER BY g.total DESC, w.priority, w.code, c.name NULLS LAST
+
+def _parcel_rows(name: str, start: date, end: date, grain: str, params: dict) -> str:
+    """A subquery of the histogram rows of [start, end] in scope, with the step each is in (`bucket`): whole weeks
+    or months from ParcelSpan, the other days from ParcelDay. Adds its day lists to `params` under `name`."""
+    spans, days = whole_spans(start, end, grain)
+    params[f"{name}_spans"], params[f"{name}_days"] = spans, days
+    out = [f"SELECT date_trunc(%(grain)s, x.day)::date AS bucket, {_COLUMNS} FROM {PD} x "
+           f"WHERE x.day = ANY(%({name}_days)s) AND {_SCOPE}"]
+    if spans:
+        out.append(f"SELECT x.start, {_COLUMNS} FROM {PS} x "
+                   f"WHERE x.grain = '{grain}' AND x.start = ANY(%({name}_spans)s) AND {_SCOPE}")
+    return "(" + " UNION ALL ".join(out) + ")"
+
+
+def _percentiles(keys: str) -> str:
+    """CTEs `r` → `pct`: from histogram rows `h` (keys..., measure, hours, n, lo, hi), each group's p50 and p90 as
+    percentile_cont gives them (ranks floor and ceil of p × (n - 1), interpolated), a bucket's values taken as
+    evenly spread between its least and greatest."""
+    return f"""
+r AS (SELECT h.*, sum(n) OVER w - n AS below, sum(n) OVER (PARTITION BY {keys}, measure) AS total
+      FROM h WINDOW w AS (PARTITION BY {keys}, measure ORDER BY hours)),
+p AS (SELECT t.*, q.q, q.q * (t.total - 1)::float8 AS pos
+      FROM (SELECT DISTINCT {keys}, measure, total FROM r) t CROSS JOIN (VALUES (0.5::float8), (0.9::float8)) q (q)),
+ranked AS (SELECT p.*, k.side, k.rank
+           FROM p CROSS JOIN LATERAL (VALUES (0, floor(p.pos)), (1, ceil(p.pos))) k (side, rank)),
+valued AS (SELECT {", ".join(f"x.{k.strip()}" for k in keys.split(","))}, x.measure, x.q, x.pos, x.side,
+                  r.lo + (r.hi - r.lo) * coalesce((x.rank - r.below) / nullif(r.n - 1, 0)::float8, 0) AS value
+           FROM ranked x JOIN r ON {" AND ".join(f"r.{k.strip()} = x.{k.strip()}" for k in keys.split(","))}
+                             AND r.measure = x.measure AND x.rank >= r.below AND x.rank < r.below + r.n),
+v AS (SELECT {keys}, measure, q, max(value) FILTER (WHERE side = 0)
+                                 + (max(value) FILTER (WHERE side = 1) - max(value) FILTER (WHERE side = 0))
+                                   * (max(pos) - floor(max(pos))) AS value
+      FROM valued GROUP BY {keys}, measure, q),
+pct AS (SELECT {keys}, max(value) FILTER (WHERE measure = 'shipped' AND q = 0.5) AS ship_p50,
+               max(value) FILTER (WHERE measure = 'shipped' AND q = 0.9) AS ship_p90,
+               max(value) FILTER (WHERE measure = 'delivered' AND q = 0.5) AS deliver_p50,
+               max(value) FILTER (WHERE measure = 'delivered' AND q = 0.9) AS deliver_p90
+        FROM v GROUP BY {keys})"""
+
+
+_HISTOGRAM = """sum(x.parcels) AS n, min(x.least) AS lo, max(x.greatest) AS hi, sum(x.with_promise) AS wp,
+                sum(x.delivered_in_time) AS dit, sum(x.exceptions) AS ex"""
+_COUNTS = """sum(n)::bigint AS parcels,
+             coalesce(sum(n) FILTER (WHERE hours <= %(promise)s), 0)::bigint AS shipped_in_time,
+             sum(wp)::bigint AS with_promise, sum(dit)::bigint AS delivered_in_time, sum(ex)::bigint AS exceptions"""
+
+
+def _parcels_sql(f, params: dict) -> str:
+    """Per warehouse and carrier (w, c; c = 0: no carrier) and in all (w = c = -1) for the period; in all only for
+    the period before."""
+    current = _parcel_rows("cur", f.period.start, f.period.end, "month", params)
+    previous = (_parcel_rows("prev", f.previous.start, f.previous.end, "month", params) if f.previous
+                else f"(SELECT * FROM {current} x WHERE false)")
+    return f"""
+WITH h0 AS (SELECT true AS current, x.warehouse_id AS w, coalesce(x.carrier_id, 0) AS c, x.measure, x.hours,
+                   {_HISTOGRAM}
+            FROM {current} x GROUP BY 2, 3, 4, 5),
+h AS (SELECT * FROM h0
+      UNION ALL SELECT true, -1, -1, measure, hours, sum(n), min(lo), max(hi), sum(wp), sum(dit), sum(ex)
+      FROM h0 GROUP BY measure, hours
+      UNION ALL SELECT false, -1, -1, x.measure, x.hours, {_HISTOGRAM} FROM {previous} x GROUP BY x.measure, x.hours),
+{_percentiles("current, w, c")},
+counts AS (SELECT current, w, c, {_COUNTS} FROM h WHERE measure = 'shipped' GROUP BY current, w, c)
+SELECT k.current, k.w = -1 AS total, nullif(k.w, -1) AS warehouse_id, CASE WHEN k.c > 0 THEN k.c END AS carrier_id,
+       k.parcels, k.shipped_in_time, k.with_promise, k.delivered_in_time, k.exceptions, pct.ship_p50, pct.ship_p90,
+       pct.deliver_p50, pct.deliver_p90, wh.code AS warehouse_code, wh.name AS warehouse_name, ca.name AS carrier_name
+FROM counts k LEFT JOIN pct ON pct.current = k.current AND pct.w = k.w AND pct.c = k.c
+LEFT JOIN {Warehouse._meta.db_table} wh ON wh.id = k.w
+LEFT JOIN {Carrier._meta.db_table} ca ON ca.id = k.c
+ORDER BY k.w = -1 DESC, wh.priority, wh.code, ca.name NULLS LAST
 """
 
-STEPS_SQL = f"""
-SELECT date_trunc(%(grain)s, x.day)::date AS bucket, count(*) AS parcels,
-       percentile_cont(0.5) WITHIN GROUP (ORDER BY x.placed_to_shipped_hours) AS ship_p50,
-       percentile_cont(0.9) WITHIN GROUP (ORDER BY x.placed_to_shipped_hours) AS ship_p90,
-       count(*) FILTER (WHERE x.placed_to_shipped_hours <= %(promise)s) AS shipped_in_time
-FROM {SF} x WHERE x.day BETWEEN %(start)s AND %(end)s AND {_SCOPE}
-GROUP BY 1
+
+def _steps_sql(f, params: dict) -> str:
+    source = _parcel_rows("step", f.period.start, f.period.end, f.grain, params)
+    return f"""
+WITH h AS (SELECT x.bucket, x.measure, x.hours, {_HISTOGRAM} FROM {source} x WHERE x.measure = 'shipped'
+           GROUP BY 1, 2, 3),
+{_percentiles("bucket")},
+counts AS (SELECT bucket, {_COUNTS} FROM h GROUP BY bucket)
+SELECT k.bucket, k.parcels, k.shipped_in_time, pct.ship_p50, pct.ship_p90
+FROM counts k LEFT JOIN pct ON pct.bucket = k.bucket
 """
+
 
 _AGE_CASE = " ".join(f"WHEN o.placed_at > %(now)s - interval '{high} hours' THEN {i}"
                      for i, (_, high, _) in enumerate(AGES) if high)
@@ -77,7 +131,7 @@ def fulfilment_panel(ctx: Context) -> Panel:
     promise = settings.WAYBILL_ANALYTICS_SHIP_WITHIN_HOURS
     now = timezone.now()
     params = f.params(promise=promise, waiting=[str(s) for s in WAITING], now=now)
-    parcels = rows(PARCELS_SQL, params)
+    parcels = rows(_parcels_sql(f, params), params)
     totals = {r["current"]: r for r in parcels if r["total"]}
     cur, prev = totals.get(True) or {}, (totals.get(False) or Nothing()) if f.previous else None
 
@@ -88,7 +142,9 @@ def fulfilment_panel(ctx: Context) -> Panel:
         f"Parcels count on the day the carrier took them, under the warehouse they left from. In time: handed to "
         f"the carrier within {promise} h of the order (WAYBILL_ANALYTICS_SHIP_WITHIN_HOURS); on time: delivered by "
         "the date the parcel promised.",
-        "Orders waiting are counted now, whatever the period."])
+        "Orders waiting are counted now, whatever the period.",
+        "The p50 and p90 hours come from hourly counts of the parcels (with the fewest and most hours in each "
+        "hour): exact when an hour holds at most two distinct times, less than an hour off otherwise."])
     panel.figures = [
         Figure("Parcels sent", v(cur, "parcels") or 0, prev and (v(prev, "parcels") or 0), "int",
                links.shipments(f)),
@@ -136,7 +192,7 @@ def fulfilment_panel(ctx: Context) -> Panel:
                               table="routes", unit="h"))
     panel.tables.append(by_route)
 
-    steps = {r["bucket"]: r for r in rows(STEPS_SQL, params)}
+    steps = {r["bucket"]: r for r in rows(_steps_sql(f, params), params)}
     per_step = Table("steps", f"Parcels per {f.grain}", [
         Column("step", "Period"), Column("parcels", "Parcels", "int"),
         Column("ship_p50", "Placed → carrier p50", "hours"), Column("ship_p90", "p90", "hours"),

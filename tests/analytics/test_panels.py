@@ -1,12 +1,25 @@
 """Every figure of every panel against the hand-built shop of tests/analytics/conftest.py, whose answers are worked
 out there (March 2026 against the 31 days before it, in Berlin time)."""
 
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.db import connection
 
-from analytics.rollups import rollups_rebuild
-from tests.analytics.helpers import figure, panel, table
+from analytics.db import rows
+from analytics.facts import CustomerSegment
+from analytics.filters import FilterForm
+from analytics.panels.common import customer_rows
+from analytics.panels.customers import _period as customers_period
+from analytics.rollups import rollups_rebuild, rollups_refresh
+from orders.services import order_set_payment_status
+from shipping.services import shipment_create_all, shipment_transition
+from tests.analytics.conftest import at, travel
+from tests.analytics.helpers import TODAY, figure, panel, table
+from tests.factories import ProductFactory, WarehouseFactory, place_order
+from tests.returns.conftest import carrier_event
+from tests.shipping.conftest import pack
 
 pytestmark = pytest.mark.django_db
 
@@ -199,14 +212,112 @@ def test_customers_of_a_warehouse(built, analyst):
     assert figure(madrid, "Days between orders (median)").value == 19.5  # bob 10 → 20 Mar, ada 2 → 31 Mar (29)
 
 
-def test_the_row_by_row_count_of_customers_agrees_with_grouping_them(built, analyst, monkeypatch):
-    # given the figures without filters, counted from each row's previous and next order day
-    fast = panel("customers", analyst, start="2026-02-15", end="2026-04-10")
-    # when the same figures are counted by grouping the rows per customer (as with a filter)
-    monkeypatch.setattr("analytics.panels.customers.unfiltered", lambda f: False)
-    grouped = panel("customers", analyst, start="2026-02-15", end="2026-04-10")
-    # then they agree, step by step
-    assert [(f.label, f.value, f.previous) for f in fast.figures] == [
-        (f.label, f.value, f.previous) for f in grouped.figures]
-    assert fast.table("steps").rows == grouped.table("steps").rows
-    assert fast.table("ltv").rows == grouped.table("ltv").rows
+# The customers' figures by their definition: every customer's rows of the period grouped per customer (what the
+# panel computed before CustomerDayCount; the panel must still agree with it).
+def _grouped_sql(f) -> str:
+    return f"""
+WITH d AS (SELECT d.*, d.day >= %(start)s AS current FROM {customer_rows(f)} d),
+steps AS (SELECT date_trunc(%(grain)s, day)::date AS bucket, customer_key, bool_or(previous_day IS NULL) AS new,
+                 sum(orders) AS orders
+          FROM d WHERE current GROUP BY 1, 2),
+people AS (SELECT current, customer_key, bool_or(previous_day IS NULL) AS new,
+                  bool_or(previous_day IS NOT NULL) OR sum(orders) >= 2 AS repeat,
+                  max(customer_id) IS NULL AS guest, sum(orders) AS orders, sum(revenue) AS revenue
+           FROM d GROUP BY 1, 2),
+gaps AS (SELECT current, count(*) AS gaps,
+                percentile_cont(0.5) WITHIN GROUP (ORDER BY day - previous_day) AS gap_p50,
+                percentile_cont(0.9) WITHIN GROUP (ORDER BY day - previous_day) AS gap_p90
+         FROM d WHERE previous_day IS NOT NULL GROUP BY current)
+SELECT 'step' AS kind, bucket, true AS current, count(*) AS customers, count(*) FILTER (WHERE new) AS new,
+       sum(orders)::bigint AS orders, NULL::bigint AS repeat, NULL::bigint AS guests, NULL::bigint AS guest_orders,
+       NULL::numeric AS revenue, NULL::numeric AS guest_revenue, NULL::bigint AS gaps,
+       NULL::float AS gap_p50, NULL::float AS gap_p90
+FROM steps GROUP BY bucket
+UNION ALL
+SELECT 'period', NULL, p.current, count(*), count(*) FILTER (WHERE p.new), sum(p.orders)::bigint,
+       count(*) FILTER (WHERE p.repeat), count(*) FILTER (WHERE p.guest),
+       coalesce(sum(p.orders) FILTER (WHERE p.guest), 0)::bigint, sum(p.revenue),
+       coalesce(sum(p.revenue) FILTER (WHERE p.guest), 0), max(g.gaps), max(g.gap_p50), max(g.gap_p90)
+FROM people p LEFT JOIN gaps g ON g.current = p.current GROUP BY p.current
+"""
+
+
+@pytest.mark.parametrize("scope", [{}, {"warehouse": "MAD"}, {"warehouse": "BER"}, {"channel": "phone"},
+                                   {"channel": "storefront", "warehouse": "BER"}, {"grain": "week"},
+                                   {"compare": "year"}])
+def test_the_counted_customer_days_agree_with_grouping_them_per_customer(built, analyst, scope):
+    # given a period around March, in a scope
+    form = FilterForm({"range": "custom", "start": "2026-02-15", "end": "2026-04-10", **scope}, today=TODAY)
+    assert form.is_valid()
+    f = form.filters()
+    params = f.params(scope_channel=f.channel, scope_warehouse=f.warehouse_id or 0)
+    # when the figures are summed from CustomerDayCount, and computed by grouping the rows per customer
+    counted = customers_period(f, params)
+    grouped = rows(_grouped_sql(f), params)
+    # then they agree, step by step and per period
+    def key(r):
+        return (r["kind"], r["bucket"], r["current"])
+    assert sorted(key(r) for r in counted) == sorted(key(r) for r in grouped)
+    by_key = {key(r): r for r in grouped}
+    for row in counted:
+        expected = by_key[key(row)]
+        assert row == {k: expected[k] for k in row}, key(row)
+    assert any(r["customers"] for r in counted)
+
+
+def test_parcel_percentiles_from_the_hour_histograms_are_percentile_cont(db, berlin, analyst):
+    # given five parcels handed to the carrier 3, 10.5, 10.9, 30 and 48 hours after their orders (10.5 and 10.9 in
+    # the same hour), in March: a whole month (ParcelSpan) and, by week, whole weeks and days at the ends
+    with travel(at(1, 5)):
+        WarehouseFactory(code="BER")
+        product = ProductFactory(sku="P-1", price=Decimal("10.00"), stock={"BER": 20})
+    for i, hours in enumerate([3.0, 10.5, 10.9, 30.0, 48.0]):
+        placed = at(3, 2 + 4 * i, 8)
+        with travel(placed):
+            order = place_order(email=f"p{i}@example.com", lines=[(product, 1)])
+            order_set_payment_status(order=order.number, payment_status="paid")
+            (parcel,) = shipment_create_all(order=pack(order).number, carrier="local")
+            for name in ("pick", "pack", "create_label"):
+                shipment_transition(shipment=parcel.pk, name=name)
+            parcel.refresh_from_db()
+        with travel(placed + timedelta(hours=hours)):
+            carrier_event(parcel, "PICKED_UP")
+    rollups_rebuild()
+    # when
+    fulfilment = panel("fulfilment", analyst)
+    weekly = panel("fulfilment", analyst, grain="week")
+    # then the figures are PostgreSQL's percentile_cont over the parcels themselves
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY placed_to_shipped_hours), "
+                       "percentile_cont(0.9) WITHIN GROUP (ORDER BY placed_to_shipped_hours) "
+                       "FROM analytics_shipmentfact")
+        p50, p90 = cursor.fetchone()
+    assert (p50, round(p90, 1)) == (10.9, 40.8)
+    median = figure(fulfilment, "Placed → carrier (median)")
+    assert (median.value, median.note) == (10.9, "p90 40.8 h")
+    assert figure(fulfilment, "Sent within 48 h").value == 1.0  # 48.0 h is within 48 h
+    assert figure(fulfilment, "Parcels sent").value == 5
+    # and per week: 3 and 10.5 h in the week of 2 March, 10.9 and 30 h in the next, 48 h in the one after
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT date_trunc('week', day)::date, count(*), "
+                       "percentile_cont(0.5) WITHIN GROUP (ORDER BY placed_to_shipped_hours) "
+                       "FROM analytics_shipmentfact GROUP BY 1 ORDER BY 1")
+        weeks = [(f"Week of {week:%d %b}", parcels, round(p50, 1)) for week, parcels, p50 in cursor.fetchall()]
+    assert [w[1] for w in weeks] == [2, 2, 1]
+    steps = table(weekly, "steps")
+    assert [(step, row["parcels"], row["ship_p50"]) for step, row in steps.items() if row["parcels"]] == weeks
+
+
+def test_rfm_segments_kept_by_the_refresh_of_the_day_are_the_ones_counted(shop, analyst):
+    # given the segments counted now (no refresh ran on 5 April)
+    rollups_rebuild()
+    counted = table(panel("customers", analyst), "rfm")
+    assert not CustomerSegment.objects.filter(as_of=TODAY).exists()
+    # when a refresh runs on 5 April
+    with travel(at(4, 5, 9)):
+        rollups_refresh()
+    # then it kept that day's segments, the panel reads them, and they are the same figures
+    assert CustomerSegment.objects.filter(as_of=TODAY).count() == 2  # big spenders, promising
+    assert table(panel("customers", analyst), "rfm") == counted
+    CustomerSegment.objects.filter(segment="promising").update(customers=99)
+    assert table(panel("customers", analyst), "rfm")["Promising"]["customers"] == 99

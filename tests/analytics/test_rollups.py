@@ -11,13 +11,16 @@ from django.test.utils import CaptureQueriesContext
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from analytics.facts import OrderDay, OrderFact, RollupState, StaleOrder
+from analytics.facts import OrderDay, OrderFact, ParcelDay, ParcelSpan, RollupState, StaleOrder
 from analytics.rollups import LOCK_KEY, ROLLUP_MODELS, rollups_catch_up, rollups_rebuild, rollups_refresh
 from orders.models import Order
 from orders.services import order_set_payment_status, order_transition
 from returns.services import refund_issue, return_approve, return_create, return_resolve
+from shipping.services import shipment_create_all, shipment_transition
 from tests.analytics.conftest import at, travel
 from tests.factories import CustomerFactory, ProductFactory, WarehouseFactory, place_order
+from tests.returns.conftest import carrier_event
+from tests.shipping.conftest import pack
 
 pytestmark = pytest.mark.django_db
 
@@ -32,8 +35,10 @@ def snapshot() -> dict:
 
 
 def assert_equal_to_a_rebuild() -> None:
+    """A rebuild at the moment of the last refresh (the RFM segments kept are as of its day) gives the same rows."""
     incremental = snapshot()
-    rollups_rebuild()
+    with travel(RollupState.objects.get().refreshed_at):
+        rollups_rebuild()
     assert snapshot() == incremental
 
 
@@ -77,6 +82,39 @@ def test_a_change_to_an_order_of_a_closed_day_is_marked_in_its_transaction(catal
     assert not StaleOrder.objects.exists()
     assert OrderFact.objects.get(order_id=order.pk).cancelled
     assert OrderDay.objects.get(day=at(5, 4).date()).cancelled_orders == 1
+    assert_equal_to_a_rebuild()
+
+
+def test_a_parcel_of_an_old_order_is_counted_on_the_day_it_left(catalogue):
+    # given an order of 4 May, counted and closed
+    products, people = catalogue
+    with travel(at(5, 4, 9)):
+        order = place_order(customer=people[0], lines=[(products[0], 1)])
+        order_set_payment_status(order=order.number, payment_status="paid")
+    with travel(at(5, 6)):
+        rollups_refresh()
+        assert not ParcelDay.objects.exists()
+    # when its parcel leaves on 6 May, 51 h after the order, and arrives on 8 May, 54 h later, with a refresh each time
+    with travel(at(5, 6, 12)):
+        (parcel,) = shipment_create_all(order=pack(order).number, carrier="local")
+        for name in ("pick", "pack", "create_label"):
+            shipment_transition(shipment=parcel.pk, name=name)
+        parcel.refresh_from_db()
+        carrier_event(parcel, "PICKED_UP")
+        assert StaleOrder.objects.filter(order_id=order.pk).exists()
+        rollups_refresh()
+    shipped = ParcelDay.objects.get(measure="shipped")
+    assert (shipped.day, shipped.hours, shipped.least, shipped.parcels) == (at(5, 6).date(), 51, 51.0, 1)
+    assert ParcelSpan.objects.filter(measure="shipped", grain="week").get().start == at(5, 4).date()
+    assert not ParcelDay.objects.filter(measure="delivered").exists()
+    assert_equal_to_a_rebuild()
+    with travel(at(5, 8, 18)):
+        carrier_event(parcel, "DELIVERED")
+        rollups_refresh()
+    # then both its hours count on the day it left, as a rebuild has them
+    delivered = ParcelDay.objects.get(measure="delivered")
+    assert (delivered.day, delivered.hours, delivered.greatest) == (at(5, 6).date(), 54, 54.0)
+    assert ParcelDay.objects.get(measure="shipped").with_promise == 1
     assert_equal_to_a_rebuild()
 
 
@@ -156,9 +194,11 @@ PLACE = st.tuples(st.just("place"), st.integers(0, 3),
 CANCEL = st.tuples(st.just("cancel"), st.integers(0, 20))
 REFUND = st.tuples(st.just("refund"), st.integers(0, 20), st.integers(1, 100))
 RETURN = st.tuples(st.just("return"), st.integers(0, 20))
+SHIP = st.tuples(st.just("ship"), st.integers(0, 20))  # handed to the carrier now; delivered now if it was already
 LATER = st.tuples(st.just("later"), st.integers(1, 60))
 REFRESH = st.tuples(st.just("refresh"))
-STEPS = st.lists(st.one_of(PLACE, PLACE, CANCEL, REFUND, RETURN, LATER, LATER, REFRESH), min_size=4, max_size=14)
+STEPS = st.lists(st.one_of(PLACE, PLACE, CANCEL, REFUND, RETURN, SHIP, LATER, LATER, REFRESH), min_size=4,
+                 max_size=14)
 
 
 def _play(step, *, orders, products, people) -> None:
@@ -179,6 +219,16 @@ def _play(step, *, orders, products, people) -> None:
         amount = (order.total - order.refunded_total) * step[2] / 100
         if amount >= Decimal("0.01"):
             refund_issue(order=order.number, items_amount=amount.quantize(Decimal("0.01")), reason="goodwill")
+    elif kind == "ship" and order.status == Order.Status.PLACED:
+        order_set_payment_status(order=order.number, payment_status="paid")
+        for parcel in shipment_create_all(order=pack(order).number, carrier="local"):
+            for name in ("pick", "pack", "create_label"):
+                shipment_transition(shipment=parcel.pk, name=name)
+            parcel.refresh_from_db()
+            carrier_event(parcel, "PICKED_UP")
+    elif kind == "ship" and order.status == Order.Status.SHIPPED:
+        for parcel in order.shipments.order_by("pk"):
+            carrier_event(parcel, "DELIVERED")
     elif kind == "return" and order.status in (Order.Status.PLACED, Order.Status.DELIVERED):
         if order.status == Order.Status.PLACED:
             order_set_payment_status(order=order.number, payment_status="paid")
