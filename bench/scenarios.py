@@ -108,12 +108,17 @@ def pgbench(*, clients, duration: float, repeats: int, detail_seconds: int = 3) 
     results_dir.mkdir(exist_ok=True)
     path = results_dir / "order_place.pgbench.sql"
     path.write_text(script)
-    out = {"script": str(path.relative_to(ROOT)), "statements": statements, "by_clients": {}}
+    # The protocol the application uses: prepared statements when its connections prepare them (config.settings.
+    # base, DATABASE_PREPARED_STATEMENTS), else psycopg's client-side binding, which pgbench's simple protocol is.
+    options = connection.settings_dict.get("OPTIONS", {})
+    mode = "prepared" if options.get("server_side_binding") and options.get("prepare_threshold") is not None \
+        else "simple"
+    out = {"script": str(path.relative_to(ROOT)), "statements": statements, "protocol": mode, "by_clients": {}}
     for n in clients:
         runs, failed = [], 0
         for _ in range(repeats):
             proc = subprocess.run(
-                ["pgbench", "-n", "-M", "simple", "-c", str(n), "-j", str(min(n, 2)), "-T", str(int(duration)),
+                ["pgbench", "-n", "-M", mode, "-c", str(n), "-j", str(min(n, 2)), "-T", str(int(duration)),
                  "-f", str(path), f"{PG_SERVER}/{BENCH_DB}"],
                 capture_output=True, text=True,
             )
@@ -130,7 +135,7 @@ def pgbench(*, clients, duration: float, repeats: int, detail_seconds: int = 3) 
         out["by_clients"][str(n)] = figures
     # Where one transaction's time goes: per-statement latency with one client (COMMIT is the fsync).
     proc = subprocess.run(
-        ["pgbench", "-n", "-M", "simple", "-c", "1", "-T", str(detail_seconds), "-r", "-f", str(path),
+        ["pgbench", "-n", "-M", mode, "-c", "1", "-T", str(detail_seconds), "-r", "-f", str(path),
          f"{PG_SERVER}/{BENCH_DB}"],
         capture_output=True, text=True,
     )

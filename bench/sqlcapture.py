@@ -11,8 +11,9 @@ one). Values that identify the order being placed become pgbench expressions:
   becomes a lookup of that order's line;
 - the order number, idempotency key, claim token, fingerprint and UUIDs become fresh random values;
 
-Everything else (timestamps, prices, quantities, names) stays as captured. The script runs with
-`-M simple`, the protocol Django uses with psycopg (client-side binding).
+Everything else (timestamps, prices, quantities, names) stays as captured. The script runs with the protocol the
+application's connections use: `-M prepared` with prepared statements (DATABASE_PREPARED_STATEMENTS, the default),
+`-M simple` with psycopg's client-side binding.
 """
 
 from __future__ import annotations
@@ -128,8 +129,17 @@ def pgbench_script() -> tuple[str, int, list[str]]:
         sql, params, many = next(pending)
         if many:
             raise RuntimeError("executemany in order placement: not supported by the script builder")
-        out.append(_render(sql, params or (), subst, embedded, raw) + ";")
+        out.append(_typed(_render(sql, params or (), subst, embedded, raw)) + ";")
     return "\n".join(out) + "\n", len(statements), [q["sql"] for q in captured]
+
+
+VARIABLE = re.compile(r":(p\d|rk|client_id)\b")
+
+
+def _typed(sql: str) -> str:
+    """Each pgbench variable as a bigint: with `-M prepared` a variable is a parameter, whose type PostgreSQL must
+    know (in arithmetic or ARRAY[...] it cannot guess it); with `-M simple` the cast changes nothing."""
+    return VARIABLE.sub(r"(:\1)::bigint", sql)
 
 
 HEX = re.compile(r"^[0-9a-f]{32}$|^[0-9a-f]{64}$")

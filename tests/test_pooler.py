@@ -51,7 +51,13 @@ def test_behind_a_transaction_pooler_nothing_outlives_a_transaction():
     assert database["DISABLE_SERVER_SIDE_CURSORS"] is True  # .iterator() reads a client-side result
     assert database["CONN_HEALTH_CHECKS"] is True
     assert database["OPTIONS"] == {"connect_timeout": 3}  # no prepare_threshold: Django's None (never prepare)
-    assert database_for_pooler(postgres_database(), "") == postgres_database()  # no pooler: unchanged
+    # no pooler: prepared statements (server-side binding, prepared from the 5th run of a statement), and through a
+    # pooler again they are taken back
+    direct = database_for_pooler(postgres_database(connect_timeout=3), "")
+    assert direct["OPTIONS"] == {"connect_timeout": 3, "server_side_binding": True, "prepare_threshold": 5}
+    assert database_for_pooler(direct, "pgbouncer-transaction")["OPTIONS"] == {"connect_timeout": 3}
+    assert database_for_pooler(postgres_database(server_side_binding=False), "")["OPTIONS"] == {
+        "server_side_binding": False, "prepare_threshold": 5}  # what the settings chose is kept
 
 
 @pytest.mark.parametrize("options", [{"server_side_binding": True}, {"prepare_threshold": 5},
@@ -91,8 +97,9 @@ SESSION_STATE = [  # inside a string literal, in capitals as the code base write
     (re.compile(r"""["']\s*(LISTEN|UNLISTEN)\b"""), "LISTEN: needs a session of its own"),
     (re.compile(r"""["'][^"'\n]*WITH\s+HOLD"""), "a holdable cursor outlives its transaction"),
     (re.compile(r"""["']\s*(PREPARE|DEALLOCATE)\s"""), "a prepared statement is per connection"),
-    (re.compile(r"""["'][^"'\n]*CREATE\s+(TEMP|TEMPORARY)\s+TABLE(?![^"'\n]*ON\s+COMMIT\s+DROP)"""),
-     "a temporary table lives in the session (unless ON COMMIT DROP)"),
+    # ON COMMIT DROP anywhere before the statement's string ends (a quote and the call's closing parenthesis)
+    (re.compile(r"""["'][^"'\n]*CREATE\s+(TEMP|TEMPORARY)\s+TABLE(?!(?:(?!["']\s*\)).)*?ON\s+COMMIT\s+DROP)""",
+                re.DOTALL), "a temporary table lives in the session (unless ON COMMIT DROP)"),
 ]
 APPS = ["config", "orders", "inventory", "shipping", "returns", "support", "notifications", "portal", "analytics"]
 
@@ -115,11 +122,13 @@ def test_the_application_keeps_no_state_in_a_database_session():
 def test_the_guard_above_recognises_session_state():
     samples = ['cursor.execute("SELECT pg_advisory_lock(42)")', "cursor.execute('SET statement_timeout = 0')",
                'cursor.execute("LISTEN orders")', 'cursor.execute("DECLARE c CURSOR WITH HOLD FOR SELECT 1")',
-               'cursor.execute("CREATE TEMP TABLE t (id int)")']
+               'cursor.execute("CREATE TEMP TABLE t (id int)")',
+               'cursor.execute("CREATE TEMP TABLE t (id int, "\n    "day date)")\ncursor.execute("SELECT 1 ON COMMIT DROP")']
     assert all(any(p.search(sample) for p, _ in SESSION_STATE) for sample in samples)
     allowed = ['cursor.execute("SELECT pg_advisory_xact_lock(42)")', "cursor.execute('SET LOCAL lock_timeout = 1')",
                'f"UPDATE {table} SET on_hand = on_hand + 1"',
-               'cursor.execute("CREATE TEMP TABLE t (id bigint PRIMARY KEY) ON COMMIT DROP")']
+               'cursor.execute("CREATE TEMP TABLE t (id bigint PRIMARY KEY) ON COMMIT DROP")',
+               'cursor.execute("CREATE TEMP TABLE t (id bigint PRIMARY KEY, "\n    "day date) ON COMMIT DROP")']
     assert not any(p.search(sample) for sample in allowed for p, _ in SESSION_STATE)
 
 

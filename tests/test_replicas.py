@@ -279,13 +279,14 @@ def test_each_replica_url_becomes_an_alias_with_the_primarys_options():
         "for alias, db in settings.DATABASES.items()}}))",
         DATABASE_REPLICA_URL="postgres://waybill@r1.example.com:5432/waybill, postgres://waybill@r2.example.com/waybill",
         DATABASE_CONNECT_TIMEOUT="4")
-    # then each is an alias of its own with the primary's connect timeout and connection age, mirroring the
-    # primary under the test runner, and the router is installed
+    # then each is an alias of its own with the primary's options (connect timeout, prepared statements) and
+    # connection age, mirroring the primary under the test runner, and the router is installed
+    options = {"connect_timeout": 4, "server_side_binding": True, "prepare_threshold": 5}
     assert json.loads(said) == {
         "routers": ["config.replicas.ReplicaRouter"],
-        "databases": {"default": ["db.example.com", 5432, {"connect_timeout": 4}, 60, False, None],
-                      "replica1": ["r1.example.com", 5432, {"connect_timeout": 4}, 60, False, "default"],
-                      "replica2": ["r2.example.com", "", {"connect_timeout": 4}, 60, False, "default"]}}
+        "databases": {"default": ["db.example.com", 5432, options, 60, False, None],
+                      "replica1": ["r1.example.com", 5432, options, 60, False, "default"],
+                      "replica2": ["r2.example.com", "", options, 60, False, "default"]}}
 
 
 def test_without_a_replica_nothing_routes_and_nothing_is_added():

@@ -111,21 +111,38 @@ if DATABASES["default"]["ENGINE"].endswith("postgresql"):
 # DATABASE_POOLER=pgbouncer-transaction when DATABASE_URL names PgBouncer in transaction mode. Each transaction (and
 # each statement outside one) may then run on another server connection, so nothing may outlive a transaction on
 # the server: no server-side cursors (a WITH HOLD cursor would be looked for on the wrong connection), no prepared
-# statements (psycopg's are per connection; Django keeps prepare_threshold=None, and this refuses another value),
+# statements (psycopg's are per connection: those a direct connection gets, below, are taken back, and any other
+# prepare_threshold is refused),
 # no server-side binding, no SET ROLE (assume_role), and not Django's own pool in front of PgBouncer's.
 DATABASE_POOLERS = ("", "pgbouncer-transaction")
+# Prepared statements, on a direct connection to PostgreSQL (no pooler): with server-side binding, psycopg prepares a
+# statement on its connection once the connection has run it DATABASE_PREPARE_THRESHOLD times, and PostgreSQL parses
+# and plans it no more (planning was ~45 % of the database's time per order: docs/performance.md). It pays with
+# persistent connections (CONN_MAX_AGE; production's is 60 s). DATABASE_PREPARED_STATEMENTS=false turns it off.
+DATABASE_PREPARED_STATEMENTS = env.bool("DATABASE_PREPARED_STATEMENTS", default=True)
+DATABASE_PREPARE_THRESHOLD = env.int("DATABASE_PREPARE_THRESHOLD", default=5)
+_PREPARED_OPTIONS = {"server_side_binding": True, "prepare_threshold": DATABASE_PREPARE_THRESHOLD}
 
 
 def database_for_pooler(database: dict, pooler: str) -> dict:
-    """`database` (a DATABASES entry) made safe for `pooler`; refuses options that keep state in a session."""
+    """`database` (a DATABASES entry) made ready for `pooler`. Without one (a direct connection to PostgreSQL),
+    prepared statements on (above); with one, what that added is taken back and options that keep state in a server
+    session are refused."""
     if pooler not in DATABASE_POOLERS:
         raise ImproperlyConfigured(f"DATABASE_POOLER must be one of {', '.join(p for p in DATABASE_POOLERS if p)} "
                                    f"or empty, not {pooler!r}")
+    postgresql = database["ENGINE"].endswith("postgresql")
     if not pooler:
+        if postgresql and DATABASE_PREPARED_STATEMENTS:  # new dicts: a copy of `database` may share the old ones
+            options = database.get("OPTIONS", {})
+            added = {name: value for name, value in _PREPARED_OPTIONS.items() if name not in options}
+            database["OPTIONS"] = {**options, **added}
+            database["PREPARED_OPTIONS_ADDED"] = [*database.get("PREPARED_OPTIONS_ADDED", ()), *added]
         return database
-    if not database["ENGINE"].endswith("postgresql"):
+    if not postgresql:
         raise ImproperlyConfigured(f"DATABASE_POOLER={pooler} needs PostgreSQL")
-    options = database.setdefault("OPTIONS", {})
+    ours = database.pop("PREPARED_OPTIONS_ADDED", ())  # what this function added for a direct connection
+    options = database["OPTIONS"] = {k: v for k, v in database.get("OPTIONS", {}).items() if k not in ours}
     refused = {
         "server_side_binding": options.get("server_side_binding") is True,
         "prepare_threshold": options.get("prepare_threshold") is not None,

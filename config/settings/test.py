@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 
 from .base import *  # noqa: F403
-from .base import BASE_DIR, CELERY_BROKER_TRANSPORT_OPTIONS, add_replicas, env
+from .base import BASE_DIR, CELERY_BROKER_TRANSPORT_OPTIONS, add_replicas, database_for_pooler, env
 
 CHECKOUT_ID = hashlib.sha1(str(BASE_DIR.resolve()).encode()).hexdigest()[:8]
 
@@ -35,6 +35,7 @@ else:
     DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": BASE_DIR / "test.sqlite3"}}
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"]["CONN_MAX_AGE"] = 0
+DATABASES["default"] = database_for_pooler(DATABASES["default"], "")  # prepared statements, as in production
 if DATABASES["default"]["ENGINE"].endswith("postgresql"):
     DATABASES["default"]["TEST"] = {"NAME": env("WAYBILL_TEST_DATABASE", default=f"test_waybill_{CHECKOUT_ID}")}
 DATABASE_ROUTERS = add_replicas(DATABASES)  # DATABASE_REPLICA_URL: aliases that mirror the test database
