@@ -123,7 +123,8 @@ def test_the_guard_above_recognises_session_state():
     samples = ['cursor.execute("SELECT pg_advisory_lock(42)")', "cursor.execute('SET statement_timeout = 0')",
                'cursor.execute("LISTEN orders")', 'cursor.execute("DECLARE c CURSOR WITH HOLD FOR SELECT 1")',
                'cursor.execute("CREATE TEMP TABLE t (id int)")',
-               'cursor.execute("CREATE TEMP TABLE t (id int, "\n    "day date)")\ncursor.execute("SELECT 1 ON COMMIT DROP")']
+               'cursor.execute("CREATE TEMP TABLE t (id int, "\n    "day date)")\n'
+               'cursor.execute("SELECT 1 ON COMMIT DROP")']
     assert all(any(p.search(sample) for p, _ in SESSION_STATE) for sample in samples)
     allowed = ['cursor.execute("SELECT pg_advisory_xact_lock(42)")', "cursor.execute('SET LOCAL lock_timeout = 1')",
                'f"UPDATE {table} SET on_hand = on_hand + 1"',
