@@ -224,20 +224,31 @@ def publish_pools_reset() -> None:
             pool.force_close_all()
 
 
-def outbox_publish(*, outbox_ids: list[int], queue: str | None = None) -> int:
-    """The fast path, run after commit: hand outbox rows to the workers, on `queue` (notifications.queues.for_event
-    of their event). Never raises; returns how many went."""
+def outbox_publish(*, outbox_ids: list[int], queue: str | None = None, batch: int = 1) -> int:
+    """Hand outbox rows to the workers, on `queue` (notifications.queues.for_event of their event): one task per row
+    (the fast path after a commit, the sweep), or `batch` rows per task (the relay). Never raises; returns how many
+    went. Rows whose task the broker did not take are given back at once (the relay's next pass or the sweep takes
+    them) rather than after the redispatch delay."""
     from .tasks import outbox_process_task
 
-    for sent, outbox_id in enumerate(outbox_ids):
-        if not publish_task(outbox_process_task, args=[outbox_id], queue=queue):
-            unsent = outbox_ids[sent:]
-            try:  # give the rows back to the sweep now rather than after the redispatch delay
+    for start in range(0, len(outbox_ids), batch):
+        chunk = outbox_ids[start:start + batch]
+        if not publish_task(outbox_process_task, args=[chunk if batch > 1 else chunk[0]], queue=queue):
+            unsent = outbox_ids[start:]
+            try:
                 OutboxMessage.objects.filter(pk__in=unsent, processed_at__isnull=True).update(dispatched_at=None)
             except Exception:  # noqa: BLE001 - the sweep still takes them after the redispatch delay
                 logger.exception("could not return outbox rows %s to the sweep", unsent)
-            return sent
+            return start
     return len(outbox_ids)
+
+
+def _by_queue(rows) -> dict[str, list[int]]:
+    """(outbox id, event) pairs grouped by the queue that fans their events out, ids in order."""
+    grouped: dict[str, list[int]] = {}
+    for outbox_id, event in sorted(rows):
+        grouped.setdefault(queues.for_event(event), []).append(outbox_id)
+    return grouped
 
 
 _CLAIM_NEW_ROWS = """
@@ -257,29 +268,15 @@ def outbox_relay(*, limit: int | None = None, batch: int | None = None) -> Relay
     nobody handed over yet and hand them to the workers, `batch` rows per task on their event's queue.
 
     The claim is one statement (the partial index outbox_undispatched; SKIP LOCKED, so two relays never take the
-    same row). Rows whose task could not be published are given back at once; should the process die between
-    the claim and the publish, the sweep takes them after WAYBILL_OUTBOX_REDISPATCH_AFTER_SECONDS."""
-    from .tasks import outbox_process_task
-
+    same row). Rows whose task could not be published are given back at once (outbox_publish); should the process
+    die between the claim and the publish, the sweep takes them after WAYBILL_OUTBOX_REDISPATCH_AFTER_SECONDS."""
     limit = limit or settings.WAYBILL_OUTBOX_RELAY_LIMIT
     batch = batch or settings.WAYBILL_OUTBOX_RELAY_BATCH
     with connection.cursor() as cursor:
         cursor.execute(_CLAIM_NEW_ROWS.format(table=connection.ops.quote_name(OutboxMessage._meta.db_table)),
                        [timezone.now(), limit])
-        rows = sorted(cursor.fetchall())
-    by_queue: dict[str, list[int]] = {}
-    for outbox_id, event in rows:
-        by_queue.setdefault(queues.for_event(event), []).append(outbox_id)
-    sent, unsent = 0, []
-    for queue, ids in by_queue.items():
-        for start in range(0, len(ids), batch):
-            chunk = ids[start:start + batch]
-            if unsent or not publish_task(outbox_process_task, args=[chunk], queue=queue):
-                unsent += chunk
-            else:
-                sent += len(chunk)
-    if unsent:  # the broker is away: back to the relay's next pass (and the sweep's) now
-        OutboxMessage.objects.filter(pk__in=unsent, processed_at__isnull=True).update(dispatched_at=None)
+        rows = cursor.fetchall()
+    sent = sum(outbox_publish(outbox_ids=ids, queue=queue, batch=batch) for queue, ids in _by_queue(rows).items())
     return RelayPass(len(rows), sent)
 
 
@@ -468,7 +465,7 @@ def notification_send(*, notification_id: int) -> SendResult:
 def outbox_sweep(*, grace_seconds: float = 5.0, limit: int = 500) -> dict[str, int]:
     """Hand to the workers whatever the fast path left behind: outbox rows not yet fanned out, notifications
     and webhook deliveries whose task was lost. Rows another sweep holds are skipped (SKIP LOCKED)."""
-    from .tasks import notification_send_task, outbox_process_task
+    from .tasks import notification_send_task
     from .webhooks import webhook_deliver_task
 
     now = timezone.now()
@@ -484,11 +481,10 @@ def outbox_sweep(*, grace_seconds: float = 5.0, limit: int = 500) -> dict[str, i
         outbox_ids = [pk for pk, _ in rows]
         OutboxMessage.objects.filter(pk__in=outbox_ids).update(dispatched_at=now)
     counts = {"outbox": 0, "notifications": 0, "webhooks": 0, "uncertain": notification_mark_uncertain(now=now)}
-    for i, (outbox_id, event) in enumerate(rows):
-        if not publish_task(outbox_process_task, args=[outbox_id], queue=queues.for_event(event)):
-            OutboxMessage.objects.filter(pk__in=outbox_ids[i:]).update(dispatched_at=None)
-            return counts
-        counts["outbox"] += 1
+    for queue, ids in _by_queue(rows).items():
+        counts["outbox"] += outbox_publish(outbox_ids=ids, queue=queue)
+    if counts["outbox"] < len(rows):  # the broker is away: the rest waits for the next sweep
+        return counts
 
     lost = Q(status="pending", created_at__lte=cutoff) | Q(status="retrying", next_attempt_at__lte=cutoff)
     lost_email = lost | Q(status=Notification.Status.UNCERTAIN, next_attempt_at__lte=now)

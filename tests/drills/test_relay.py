@@ -183,3 +183,11 @@ def test_health_warns_when_no_relay_is_heard_of(relayed, postgres):
     assert asyncio.run(OutboxRelay().get_result()).error is None
     cache.set(RELAY_HEARTBEAT_KEY, 0)
     assert "last heard of" in str(asyncio.run(OutboxRelay().get_result()).error)
+
+
+@pytest.mark.parametrize("poll", ["0", "-1", "nan"])
+def test_the_relay_refuses_a_poll_interval_that_would_spin(poll):
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match="above zero"):
+        call_command("outbox_relay", "--poll", poll)

@@ -6,7 +6,7 @@ import signal
 import threading
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from notifications.relay import relay_until
 from notifications.services import outbox_relay
@@ -24,6 +24,8 @@ class Command(BaseCommand):
         parser.add_argument("--once", action="store_true", help="One pass, then exit.")
 
     def handle(self, *args, poll, once, **options):
+        if poll is not None and not poll > 0:  # 0 would query the database in a tight loop
+            raise CommandError("--poll is a number of seconds above zero, such as 0.1.")
         if once:
             done = outbox_relay()
             self.stdout.write(f"handed {done.sent} of {done.claimed} outbox row(s) to the workers")
