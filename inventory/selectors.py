@@ -95,17 +95,21 @@ class LevelRead:
         return self.on_hand - self.allocated
 
 
-def product_offers(*, skus: list[str], also=None) -> tuple[dict[str, Product], list[LevelRead], list[tuple]]:
+def product_offers(*, skus: list[str], also=None, generic_plans: bool = False
+                   ) -> tuple[dict[str, Product], list[LevelRead], list[tuple]]:
     """The products with these SKUs and their stock levels at active warehouses (LevelRead, each with its
     `warehouse`), read without locking: what an order is priced from and its warehouses first chosen by. One
     query on PostgreSQL.
 
     `also` (a config.cte.Rows, PostgreSQL only) is written in the same statement, before the read; its rows
-    written are returned third.
+    written are returned third. `generic_plans`: the statement also sets the rest of its transaction to run prepared
+    statements on their generic plans (config.db.GENERIC_PLANS), for a caller whose next statements are the same
+    every time (the order placement).
     """
     from django.db import connection
 
     from config import cte
+    from config.db import GENERIC_PLANS
 
     if not cte.supported():
         if also is not None:
@@ -117,17 +121,20 @@ def product_offers(*, skus: list[str], also=None) -> tuple[dict[str, Product], l
         return products, levels, []
     sql, p_names, l_names, w_names = _offers_sql()
     params: list = [list(skus)]
-    if also is not None:
-        sql = (f"WITH {also.cte()} SELECT {also.select()}, s.* FROM (SELECT 1) AS one "
-               f"LEFT JOIN ({sql}) AS s ON true")
-        params = [*also.params, *params]
+    first = ([also.select()] if also is not None else []) + ([GENERIC_PLANS] if generic_plans else [])
+    if first:  # the columns evaluated once, in a first row that is there even when no SKU is known
+        sql = (("" if also is None else f"WITH {also.cte()} ") + f"SELECT {', '.join(first)}, s.* "
+               f"FROM (SELECT 1) AS one LEFT JOIN ({sql}) AS s ON true")
+        params = [*(also.params if also is not None else ()), *params]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
     written = []
-    if also is not None:
-        width = len(also.returning)
-        written = also.written(rows[0][:width])
+    if first:
+        width = len(also.returning) if also is not None else 0
+        if also is not None:
+            written = also.written(rows[0][:width])
+        width += bool(generic_plans)
         rows = [row[width:] for row in rows if row[width] is not None]
     products: dict[str, Product] = {}
     levels: list[LevelRead] = []

@@ -283,7 +283,8 @@ def _place(*, customer, email, phone="", shipping_address, lines, currency=None,
     together = cte.supported()  # PostgreSQL: the rows of the order written by one statement
     if answer is not None and not together:
         answer.claim()
-    products, levels, claimed = product_offers(skus=[line.sku for line in requested],
+    # the statements after this one are the same for every order: planned once per connection (config.db)
+    products, levels, claimed = product_offers(skus=[line.sku for line in requested], generic_plans=together,
                                                also=answer.rows() if answer is not None and together else None)
     if answer is not None and together:
         answer.claimed(claimed)  # a key taken before: KeyTaken rolls this back, the caller answers as then

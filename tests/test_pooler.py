@@ -97,6 +97,8 @@ SESSION_STATE = [  # inside a string literal, in capitals as the code base write
     (re.compile(r"""["']\s*(LISTEN|UNLISTEN)\b"""), "LISTEN: needs a session of its own"),
     (re.compile(r"""["'][^"'\n]*WITH\s+HOLD"""), "a holdable cursor outlives its transaction"),
     (re.compile(r"""["']\s*(PREPARE|DEALLOCATE)\s"""), "a prepared statement is per connection"),
+    (re.compile(r"""set_config\([^)]*,\s*false\s*\)""", re.IGNORECASE),
+     "set_config(..., false) sets it for the session: pass true"),
     # ON COMMIT DROP anywhere before the statement's string ends (a quote and the call's closing parenthesis)
     (re.compile(r"""["'][^"'\n]*CREATE\s+(TEMP|TEMPORARY)\s+TABLE(?!(?:(?!["']\s*\)).)*?ON\s+COMMIT\s+DROP)""",
                 re.DOTALL), "a temporary table lives in the session (unless ON COMMIT DROP)"),
@@ -124,9 +126,11 @@ def test_the_guard_above_recognises_session_state():
                'cursor.execute("LISTEN orders")', 'cursor.execute("DECLARE c CURSOR WITH HOLD FOR SELECT 1")',
                'cursor.execute("CREATE TEMP TABLE t (id int)")',
                'cursor.execute("CREATE TEMP TABLE t (id int, "\n    "day date)")\n'
-               'cursor.execute("SELECT 1 ON COMMIT DROP")']
+               'cursor.execute("SELECT 1 ON COMMIT DROP")',
+               "cursor.execute(\"SELECT set_config('plan_cache_mode', 'force_generic_plan', false)\")"]
     assert all(any(p.search(sample) for p, _ in SESSION_STATE) for sample in samples)
     allowed = ['cursor.execute("SELECT pg_advisory_xact_lock(42)")', "cursor.execute('SET LOCAL lock_timeout = 1')",
+               "GENERIC_PLANS = \"set_config('plan_cache_mode', 'force_generic_plan', true)\"",
                'f"UPDATE {table} SET on_hand = on_hand + 1"',
                'cursor.execute("CREATE TEMP TABLE t (id bigint PRIMARY KEY) ON COMMIT DROP")',
                'cursor.execute("CREATE TEMP TABLE t (id bigint PRIMARY KEY, "\n    "day date) ON COMMIT DROP")']

@@ -1,0 +1,52 @@
+"""The order placement's first statement sets the rest of its transaction to generic plans (config.db.GENERIC_PLANS):
+its later statements, prepared on a connection, are planned once there instead of for every order's values."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection, transaction
+
+from inventory.selectors import product_offers
+from tests.factories import ProductFactory, place_order
+
+pytestmark = pytest.mark.django_db(transaction=True)  # each order its own transaction, as in production
+
+
+def plan_cache_mode() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('plan_cache_mode')")
+        return cursor.fetchone()[0]
+
+
+def test_the_setting_holds_for_the_transaction_that_asked_and_ends_with_it(postgres):
+    shirt = ProductFactory(stock=3)
+    with transaction.atomic():
+        products, levels, _ = product_offers(skus=[shirt.sku, "NO-SUCH-SKU"], generic_plans=True)
+        assert plan_cache_mode() == "force_generic_plan"
+    assert list(products) == [shirt.sku] and [lv.product_id for lv in levels] == [shirt.pk]  # read as without it
+    assert plan_cache_mode() == "auto"  # the next transaction plans as PostgreSQL chooses
+    with transaction.atomic():
+        product_offers(skus=["NO-SUCH-SKU"], generic_plans=True)  # a read that finds nothing sets it too
+        assert plan_cache_mode() == "force_generic_plan"
+    with transaction.atomic():
+        product_offers(skus=[shirt.sku])
+        assert plan_cache_mode() == "auto"
+
+
+def prepared(prefix: str) -> tuple[int, int]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT coalesce(sum(generic_plans), 0), coalesce(sum(custom_plans), 0) "
+                       "FROM pg_prepared_statements WHERE statement LIKE %s", [prefix + "%"])
+        return tuple(int(n) for n in cursor.fetchone())
+
+
+def test_the_stock_statement_of_an_order_runs_on_its_generic_plan(postgres, settings):
+    options = connection.settings_dict["OPTIONS"]
+    assert options.get("server_side_binding") and options.get("prepare_threshold") == 5  # as in production
+    products = [ProductFactory(stock=500) for _ in range(4)]
+    before = prepared("WITH want")
+    for i in range(12):  # 1 to 4 lines: the same statement whatever their number
+        place_order(lines=[(p, 1) for p in products[: 1 + i % 4]])
+    generic, custom = (a - b for a, b in zip(prepared("WITH want"), before, strict=True))
+    # prepared from its 5th run on this connection (or earlier in the suite); from then on never planned again
+    assert generic >= 12 - 5 and custom == 0
