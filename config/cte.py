@@ -33,6 +33,7 @@ from decimal import Decimal
 from django.db import DEFAULT_DB_ALIAS, connections, models
 from django.db.models import AutoField
 from django.db.models.signals import post_save, pre_save
+from django.utils import timezone
 from psycopg.types.json import Jsonb
 
 
@@ -100,6 +101,33 @@ _rows_json = json.JSONEncoder(default=_json_value, ensure_ascii=False, check_cir
                               separators=(",", ":")).encode
 
 
+def _value_rows(given, plain, values: Sequence[dict], conn) -> list[list]:
+    """Rows given as dicts, prepared as an INSERT prepares the values of an instance built from them."""
+    unknown = set().union(*values) - {f.attname for f in given}
+    if unknown:
+        raise ValueError(f"no column {', '.join(sorted(unknown))} to give a value to")
+    now = None
+    rows = []
+    for row_values in values:
+        row = []
+        for f, kind in zip(given, plain, strict=True):
+            if f.attname in row_values:
+                value = row_values[f.attname]
+                if kind is not None and type(value) is kind:
+                    row.append(value)
+                    continue
+            elif getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False):
+                now = now or timezone.now()
+                value = now if isinstance(f, models.DateTimeField) else datetime.date.today()  # as pre_save()
+            else:
+                value = f.get_default()
+            if hasattr(value, "resolve_expression"):
+                raise TypeError(f"insert_together() cannot write an expression ({f.name}={value!r})")
+            row.append(f.get_db_prep_save(value, connection=conn))
+        rows.append(row)
+    return rows
+
+
 def _link(obj, related) -> None:
     """Set each foreign key given as SQL from the (now saved) object it was assigned, as save() would."""
     for field in related:
@@ -115,19 +143,27 @@ def _link(obj, related) -> None:
 class Rows:
     """One INSERT of a data-modifying CTE named `name`."""
 
-    def __init__(self, name: str, model, objs: Sequence, *, sql_for: dict[str, str] | None = None,
-                 returning: Sequence[str] = ("id",), on_conflict: str = "", where: str = "",
-                 signals: bool = False):
-        if not objs:
+    def __init__(self, name: str, model, objs: Sequence = (), *, values: Sequence[dict] | None = None,
+                 sql_for: dict[str, str] | None = None, returning: Sequence[str] = ("id",), on_conflict: str = "",
+                 where: str = "", signals: bool = False):
+        """`objs`: model instances, which get their primary keys once written. Or `values`: rows as dicts of
+        attname to value (relations by id), for rows nothing reads back: no instance is built; a column left out
+        takes its field's default (now, for auto_now and auto_now_add)."""
+        if not objs and not values:
             raise ValueError("Rows() needs at least one row")
+        if objs and values:
+            raise ValueError("Rows() takes objects or values, not both")
         self.name, self.model, self.objs = name, model, list(objs)
-        self.returning, self.signals = tuple(returning), signals
+        self.returning, self.signals = tuple(returning), signals and not values
         given, self._related, self.sql, answer, plain = _shape(
             model, tuple(sorted((sql_for or {}).items())), self.returning, on_conflict, where)
         self._answer_sql = answer
         self._answer = answer.format(name=name)
         conn = connections[DEFAULT_DB_ALIAS]
         self._alias = conn.alias
+        if values:
+            self.params = [_rows_json(_value_rows(given, plain, values, conn))]
+            return
         if signals:
             for obj in self.objs:
                 pre_save.send(sender=model, instance=obj, raw=False, using=self._alias, update_fields=None)

@@ -441,10 +441,9 @@ def stock_take(*, plans: Sequence[AllocationPlan], actor=None, reference=None) -
         ref["reference_type_id"] = ref.pop("reference_type").pk
     now = timezone.now()
     actor_id = actor.pk if actor is not None else None
-    # the ledger's rows are only written, never read back: their relations by id (a related object assigned costs
-    # the model's checks for each)
-    movements = [StockMovement(kind=Kind.ALLOCATION, product_id=plan.product.pk, warehouse_id=plan.warehouse.pk,
-                               quantity=plan.quantity, allocated_delta=plan.quantity, actor_id=actor_id, **ref)
+    # the ledger's rows are only written, never read back: as values, no instance built
+    movements = [{"kind": Kind.ALLOCATION.value, "product_id": plan.product.pk, "warehouse_id": plan.warehouse.pk,
+                  "quantity": plan.quantity, "allocated_delta": plan.quantity, "actor_id": actor_id, **ref}
                  for plan in plans]
     qn = connection.ops.quote_name
     level_table, warehouse_table = qn(StockLevel._meta.db_table), qn(Warehouse._meta.db_table)
@@ -463,7 +462,7 @@ def stock_take(*, plans: Sequence[AllocationPlan], actor=None, reference=None) -
         "available AS MATERIALIZED (SELECT locked.product_id, sum(locked.free - coalesce(want.quantity, 0)) AS n "
         "FROM locked LEFT JOIN want ON want.id = locked.id GROUP BY locked.product_id)"
     )
-    moved = cte.Rows("moved", StockMovement, movements, where="(SELECT ok FROM ok)")
+    moved = cte.Rows("moved", StockMovement, values=movements, where="(SELECT ok FROM ok)")
     _, (ok, available_ids, available) = cte.insert_together(
         moved,
         prefix=(prefix, [ids, [plan.quantity for plan in plans], product_ids, len(plans), now]),
