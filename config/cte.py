@@ -218,7 +218,32 @@ class Rows:
         return rows
 
 
-_riders: contextvars.ContextVar[list[Rows] | None] = contextvars.ContextVar("waybill_cte_riders", default=None)
+class Changed:
+    """Another data-modifying CTE (an UPDATE, a DELETE) that may ride with `insert_soon()`: its SQL, which ends in
+    RETURNING `returning`, and its parameters. `written()` gives the rows it returned, as for Rows."""
+
+    def __init__(self, name: str, sql: str, params: Sequence, *, returning: Sequence[str] = ("id",)):
+        self.sql, self.params, self.returning = sql, list(params), tuple(returning)
+        self.rename(name)
+
+    def rename(self, name: str) -> None:
+        qn = connections[DEFAULT_DB_ALIAS].ops.quote_name
+        first = qn(self.returning[0])
+        self.name = name
+        self._answer = ", ".join(f"(SELECT array_agg({qn(c)} ORDER BY {first}) FROM {name})" for c in self.returning)
+
+    def cte(self) -> str:
+        return f"{self.name} AS ({self.sql})"
+
+    def select(self) -> str:
+        return self._answer
+
+    def written(self, values: Sequence[list | None]) -> list[tuple]:
+        return list(zip(*[v or [] for v in values], strict=True))
+
+
+_riders: contextvars.ContextVar[list[Rows | Changed] | None] = contextvars.ContextVar("waybill_cte_riders",
+                                                                                     default=None)
 
 
 @contextlib.contextmanager
@@ -244,7 +269,7 @@ def flush_riders() -> None:
         insert_together(*left)
 
 
-def insert_soon(rows: Rows) -> None:
+def insert_soon(rows: Rows | Changed) -> None:
     """Write `rows` with the next statement of a `riding()` block, or at once outside one. Their objects get their
     primary keys when the rows are written; the rows must not read the other CTEs of the statement they ride on."""
     pending = _riders.get()
@@ -255,7 +280,7 @@ def insert_soon(rows: Rows) -> None:
         pending.append(rows)
 
 
-def insert_together(*rows: Rows, prefix: tuple[str, Sequence] | None = None,
+def insert_together(*rows: Rows | Changed, prefix: tuple[str, Sequence] | None = None,
                     select: tuple[str, Sequence] | None = None) -> tuple[dict[str, list[tuple]], tuple]:
     """Run the INSERTs as one statement. Returns each one's rows written, by name, and the values of `select`.
 

@@ -89,9 +89,7 @@ def idempotent(request, run: Callable, *, reused_extra: Callable[[dict], dict] |
             claimed = cursor.fetchone()
         if claimed is None:
             return _earlier(request, key, digest, reused_extra)
-        response = run()
-        _keep(claimed[0], response)
-        return response
+        return _keep(claimed[0], run())
 
 
 def _earlier(request, key: str, digest: str, reused_extra) -> Response:
@@ -104,21 +102,61 @@ def _earlier(request, key: str, digest: str, reused_extra) -> Response:
     return replay(earlier)
 
 
-def _keep(pk: int, response: Response) -> None:
-    """Store the answer as sent (`content`, in its order) and as JSON (`body`, read by reused_extra): one UPDATE,
-    the text sent once and read as jsonb by PostgreSQL."""
-    content = JSONRenderer().render(response.data).decode() if response.data is not None else ""
+class KeptResponse(Response):
+    """A response whose JSON was rendered once, to be kept: sent as those bytes when the client is answered in
+    JSON (DRF's JSONRenderer, without an `indent`), instead of being rendered again."""
+
+    kept: bytes = b""
+
+    @property
+    def rendered_content(self):
+        renderer = getattr(self, "accepted_renderer", None)
+        if self.kept and type(renderer) is JSONRenderer and ";" not in (self.accepted_media_type or ""):
+            self.accepted_renderer = _Rendered(self.kept)
+            try:
+                return super().rendered_content
+            finally:
+                self.accepted_renderer = renderer
+        return super().rendered_content
+
+
+class _Rendered(JSONRenderer):
+    def __init__(self, content: bytes):
+        self.content = content
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return self.content
+
+
+def _kept(response: Response) -> tuple[KeptResponse, str]:
+    """The response to keep, with its JSON rendered once (as DRF's JSONRenderer renders it to a client)."""
+    content = JSONRenderer().render(response.data) if response.data is not None else b""
+    kept = KeptResponse(response.data, status=response.status_code)
+    for name, value in response.items():
+        kept[name] = value
+    kept.kept = content
+    return kept, content.decode()
+
+
+def _keep_sql(pk: int, status_code: int, content: str) -> tuple[str, list]:
+    """The UPDATE that stores an answer as sent (`content`, in its order) and as JSON (`body`, read by
+    reused_extra): the text sent once and read as jsonb by PostgreSQL."""
+    qn = connection.ops.quote_name
+    return (f"UPDATE {qn(IdempotentResponse._meta.db_table)} SET {qn('status_code')} = %s, {qn('content')} = a.c, "
+            f"{qn('body')} = CAST(coalesce(nullif(a.c, ''), '{{}}') AS jsonb) FROM (SELECT %s::text AS c) AS a "
+            f"WHERE {qn('id')} = %s RETURNING {qn('id')}", [status_code, content, pk])
+
+
+def _keep(pk: int, response: Response) -> KeptResponse:
+    """Store the answer in one UPDATE; returns the response to send."""
+    kept, content = _kept(response)
     if connection.vendor != "postgresql":
         IdempotentResponse.objects.filter(pk=pk).update(status_code=response.status_code, content=content,
                                                         body=json.loads(content) if content else {})
-        return
-    qn = connection.ops.quote_name
+        return kept
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {qn(IdempotentResponse._meta.db_table)} SET {qn('status_code')} = %s, {qn('content')} = %s, "
-            f"{qn('body')} = CAST(coalesce(nullif(%s, ''), '{{}}') AS jsonb) WHERE {qn('id')} = %s",
-            [response.status_code, content, content, pk],
-        )
+        cursor.execute(*_keep_sql(pk, response.status_code, content))
+    return kept
 
 
 class KeyTaken(Exception):
@@ -164,8 +202,16 @@ class KeptAnswer:
 
     def keep(self, result) -> None:
         """Answer with `respond(result)` (set by the caller), and keep that answer for a retry."""
-        self.response = self.respond(result)
-        _keep(self.pk, self.response)
+        self.response = _keep(self.pk, self.respond(result))
+
+    def keep_soon(self, result) -> None:
+        """As keep(), with the UPDATE riding on the next statement of a config.cte.riding() block (PostgreSQL).
+        Should `result` change before the transaction ends, keep() it again."""
+        from config import cte
+
+        self.response, content = _kept(self.respond(result))
+        sql, params = _keep_sql(self.pk, self.response.status_code, content)
+        cte.insert_soon(cte.Changed("kept", sql, params))
 
 
 REPLAYED_HEADER = "Idempotent-Replayed"

@@ -306,17 +306,19 @@ def _place(*, customer, email, phone="", shipping_address, lines, currency=None,
     # written once the stock is known.
     short_ok = {p.pk for p in products.values() if p.allow_backorder}
     if together and not short_ok:
-        _place_together(order, order_lines, requests, levels, actor=actor, idempotency=idempotency)
+        _place_together(order, order_lines, requests, levels, actor=actor, idempotency=idempotency, answer=answer)
     else:
         _place_step_by_step(order, order_lines, requests, short_ok, actor=actor, idempotency=idempotency)
-    if answer is not None:
-        answer.keep(order)  # the answer, kept for a retry with the same key, in this transaction
+        if answer is not None:
+            answer.keep(order)  # the answer, kept for a retry with the same key, in this transaction
     return order
 
 
-def _place_together(order: Order, order_lines: list[OrderLine], requests, levels, *, actor, idempotency) -> None:
+def _place_together(order: Order, order_lines: list[OrderLine], requests, levels, *, actor, idempotency,
+                    answer=None) -> None:
     """The order, its idempotency key, lines, first timeline entry and allocations in one statement; then the stock
-    they take in another (stock_take), so the stock rows stay locked for one statement and the commit.
+    they take in another (stock_take), so the stock rows stay locked for one statement and the commit. The outbox
+    row and the API's kept answer (`answer`) ride on that one.
 
     The warehouses are chosen from the stock levels as read (unlocked) with the products. Should another order
     have taken that stock since, stock_take reserves nothing and the stock is reserved as step by step: locked,
@@ -344,9 +346,11 @@ def _place_together(order: Order, order_lines: list[OrderLine], requests, levels
     written, _ = cte.insert_together(*rows)
     if idempotency is not None and not written["k"]:
         raise _Replay(_earlier_order(**idempotency))  # rolls back this request's order
-    _remember(order, lines=order_lines)
-    with cte.riding():  # what the receivers write (the outbox row) rides on the stock statement
+    _remember(order, lines=order_lines, events=[placed], allocations=allocations)
+    with cte.riding():  # what the receivers write (the outbox row) and the kept answer ride on the stock statement
         order_event_recorded.send(sender=Order, order=order, event=placed)
+        if answer is not None and plans:
+            answer.keep_soon(order)  # answered as the order stands once stock_take has reserved its plans
         taken = bool(plans) and stock_take(plans=plans, actor=actor, reference=order)
     if not taken:
         if allocations:
@@ -357,7 +361,9 @@ def _place_together(order: Order, order_lines: list[OrderLine], requests, levels
                        quantity=plan.quantity)
             for plan in plans
         ])
-    _remember(order, events=[placed], allocations=allocations)
+        _remember(order, allocations=allocations)
+    if answer is not None and not taken:
+        answer.keep(order)  # with the allocations chosen again (or, with no plans, the first time)
 
 
 def _place_step_by_step(order: Order, order_lines: list[OrderLine], requests, short_ok, *, actor,

@@ -81,3 +81,19 @@ def test_a_statement_whose_cte_is_named_like_a_rider_is_refused(postgres):
         clash = note(order)
         clash.rename("ride0_m")
         cte.insert_together(clash)
+
+
+def test_an_update_rides_like_rows_and_answers_what_it_changed(postgres):
+    order = place_order(lines=[(ProductFactory(stock=5), 1)])
+    table = connection.ops.quote_name(OrderEvent._meta.db_table)
+    event = order.events.get()
+    update = cte.Changed("u", f"UPDATE {table} SET text = %s WHERE id = %s RETURNING id", ["changed", event.pk])
+    with transaction.atomic(), CaptureQueriesContext(connection) as queries:
+        with cte.riding():
+            cte.insert_soon(update)
+            written, _ = cte.insert_together(note(order))
+        statements = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("WITH")]
+    assert len(statements) == 1 and "UPDATE" in statements[0] and len(written["e"]) == 1
+    assert update.name.startswith("ride0_") and update.written([[event.pk]]) == [(event.pk,)]
+    event.refresh_from_db()
+    assert event.text == "changed"

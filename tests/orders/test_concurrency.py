@@ -261,6 +261,41 @@ def test_stock_taken_by_another_order_since_it_was_read_is_chosen_again_from_the
     _assert_ledger_matches_levels()
 
 
+def test_an_api_answer_kept_before_its_stock_was_chosen_again_is_kept_again_as_sent(postgres, monkeypatch,
+                                                                                    staff_user):
+    # given a product at two warehouses, the first with just enough for one order, and a staff client with a key
+    from inventory import selectors
+    from orders import services
+
+    WarehouseFactory(code="W1", priority=1), WarehouseFactory(code="W2", priority=2)
+    product = ProductFactory(stock={"W1": 2, "W2": 5}, low_stock_threshold=0)
+    other = CustomerFactory()
+    read = selectors.product_offers
+
+    def read_then_someone_else_buys(**kwargs):
+        offers = read(**kwargs)  # the levels as read: W1 has 2, and the answer is first kept from that plan
+        if kwargs["skus"] == [product.sku] and not getattr(read_then_someone_else_buys, "done", False):
+            read_then_someone_else_buys.done = True
+            assert isinstance(run_together(1, lambda _i: _place(other, [(product, 2)]))[0], Order)
+        return offers
+
+    monkeypatch.setattr(services, "product_offers", read_then_someone_else_buys)
+    client = APIClient()
+    client.force_authenticate(staff_user)
+    payload = order_payload((product, 2), email="guest@example.com")
+
+    # when the order is placed from levels that went stale, and the request is retried
+    first = client.post("/api/orders/", payload, format="json", headers={"Idempotency-Key": "stale"})
+    again = client.post("/api/orders/", payload, format="json", headers={"Idempotency-Key": "stale"})
+
+    # then the answer names the warehouse the stock came from in the end, and the retry gets that answer
+    assert first.status_code == 201, first.content
+    assert [(a["warehouse"], a["quantity"]) for a in first.json()["allocations"]] == [("W2", 2)]
+    assert again["Idempotent-Replayed"] == "true" and again.content == first.content
+    kept = IdempotentResponse.objects.get(key="stale")
+    assert kept.content.encode() == first.content and kept.body["allocations"] == first.json()["allocations"]
+
+
 def test_concurrent_service_calls_with_one_idempotency_key_place_one_order(postgres):
     from orders.services import order_place
 

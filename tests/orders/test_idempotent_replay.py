@@ -47,3 +47,35 @@ def test_a_ticket_reply_replayed_is_the_same_answer(customer):
     assert again.content == first.content and list(again.json()) == list(first.json())
     assert again["Idempotent-Replayed"] == "true"
     assert ticket.messages.count() == 2
+
+
+def test_a_new_order_is_rendered_once_and_sent_as_it_was_kept(client_customer, monkeypatch):
+    from rest_framework.renderers import JSONRenderer
+
+    from orders.models import IdempotentResponse
+
+    renders = []
+    render = JSONRenderer.render
+
+    def counted(self, data, *args, **kwargs):
+        if isinstance(data, dict) and "number" in data:  # the answer (the test client renders the request too)
+            renders.append(type(self).__name__)
+        return render(self, data, *args, **kwargs)
+
+    monkeypatch.setattr(JSONRenderer, "render", counted)
+    payload = order_payload((ProductFactory(stock=5), 1))
+    response = client_customer.post("/api/orders/", payload, format="json", headers={"Idempotency-Key": "once"})
+    assert response.status_code == 201 and renders == ["JSONRenderer"]  # kept, then sent as those bytes
+    assert response["Content-Type"] == "application/json"
+    assert IdempotentResponse.objects.get(key="once").content.encode() == response.content
+
+
+def test_a_client_that_asks_for_indented_json_gets_it_and_the_kept_answer_stays_compact(client_customer):
+    from orders.models import IdempotentResponse
+
+    payload = order_payload((ProductFactory(stock=5), 1))
+    response = client_customer.post("/api/orders/", payload, format="json", headers={"Idempotency-Key": "indent"},
+                                    HTTP_ACCEPT="application/json; indent=2")
+    assert response.status_code == 201 and response.content.startswith(b'{\n  "')
+    kept = IdempotentResponse.objects.get(key="indent").content
+    assert not kept.startswith("{\n") and response.json() == __import__("json").loads(kept)
