@@ -40,13 +40,28 @@ def prepared(prefix: str) -> tuple[int, int]:
         return tuple(int(n) for n in cursor.fetchone())
 
 
-def test_the_stock_statement_of_an_order_runs_on_its_generic_plan(postgres, settings):
+def test_the_statements_of_an_order_run_on_their_generic_plans(postgres, settings):
     options = connection.settings_dict["OPTIONS"]
     assert options.get("server_side_binding") and options.get("prepare_threshold") == 5  # as in production
     products = [ProductFactory(stock=500) for _ in range(4)]
-    before = prepared("WITH want")
-    for i in range(12):  # 1 to 4 lines: the same statement whatever their number
+    before = {s: prepared(s) for s in ("WITH want", "SELECT set_config")}
+    for i in range(20):  # 1 to 4 lines: the same statements whatever their number
         place_order(lines=[(p, 1) for p in products[: 1 + i % 4]])
-    generic, custom = (a - b for a, b in zip(prepared("WITH want"), before, strict=True))
-    # prepared from its 5th run on this connection (or earlier in the suite); from then on never planned again
-    assert generic >= 12 - 5 and custom == 0
+    (stock_generic, stock_custom), (read_generic, read_custom) = (
+        (a - b for a, b in zip(prepared(s), before[s], strict=True)) for s in before)
+    # the stock statement: prepared from its 5th run on this connection (or earlier in the suite), from then on
+    # never planned again
+    assert stock_generic >= 20 - 5 and stock_custom == 0
+    # the products read (before the setting): PostgreSQL plans it for its values 5 times, then keeps the generic plan
+    assert read_generic >= 20 - 5 - 5 and read_custom <= 5
+
+
+def test_the_products_read_answers_each_sku_once_in_product_then_level_order(postgres):
+    from tests.factories import WarehouseFactory
+
+    WarehouseFactory(code="A", priority=2), WarehouseFactory(code="B", priority=1)
+    mug, shirt = ProductFactory(stock={"A": 1, "B": 2}), ProductFactory(stock={"B": 3})
+    products, levels, _ = product_offers(skus=[shirt.sku, mug.sku, shirt.sku, "NOPE"])
+    assert sorted(products) == sorted([mug.sku, shirt.sku])
+    assert [(lv.product_id, lv.pk) for lv in levels] == sorted((lv.product_id, lv.pk) for lv in levels)
+    assert len(levels) == 3 and {lv.warehouse.code for lv in levels if lv.product_id == mug.pk} == {"A", "B"}
