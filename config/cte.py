@@ -168,26 +168,31 @@ class Rows:
             for obj in self.objs:
                 pre_save.send(sender=model, instance=obj, raw=False, using=self._alias, update_fields=None)
         pk = model._meta.pk
+        if pk.has_default():
+            for obj in self.objs:
+                if obj.pk is None:
+                    obj.pk = pk.get_pk_value_on_save(obj)
+        relations = [f for f in given if f.is_relation]
         for obj in self.objs:
-            if pk.has_default() and obj.pk is None:
-                obj.pk = pk.get_pk_value_on_save(obj)
-            for field in given:  # an object assigned to a foreign key must be saved (what save() checks)
-                if field.is_relation and field.is_cached(obj):
+            for field in relations:  # an object assigned to a foreign key must be saved (what save() checks)
+                if field.is_cached(obj):
                     target = field.get_cached_value(obj)
                     if target is not None and target.pk is None:
                         raise ValueError(f"insert_together() prohibited to prevent data loss due to unsaved related "
                                          f"object '{field.name}'.")
+        spec = [(f, f.attname, kind) for f, kind in zip(given, plain, strict=True)]
         rows = []
         for obj in self.objs:
-            row = []
-            for f, kind in zip(given, plain, strict=True):
-                value = obj.__dict__.get(f.attname)
-                if kind is None or type(value) is not kind:  # as an INSERT prepares it (SQLInsertCompiler)
-                    value = f.pre_save(obj, add=True)
-                    if hasattr(value, "resolve_expression"):
-                        raise TypeError(f"insert_together() cannot write an expression ({f.name}={value!r})")
-                    value = f.get_db_prep_save(value, connection=conn)
-                row.append(value)
+            row, values_of = [], obj.__dict__
+            for f, attname, kind in spec:
+                value = values_of.get(attname)
+                if kind is not None and (type(value) is kind or value is None):  # a plain field's None is NULL
+                    row.append(value)
+                    continue
+                value = f.pre_save(obj, add=True)  # as an INSERT prepares it (SQLInsertCompiler)
+                if hasattr(value, "resolve_expression"):
+                    raise TypeError(f"insert_together() cannot write an expression ({f.name}={value!r})")
+                row.append(f.get_db_prep_save(value, connection=conn))
             rows.append(row)
         self.params = [_rows_json(rows)]
 
