@@ -137,7 +137,10 @@ def _link(obj, related) -> None:
                 if target.pk is None:
                     raise ValueError(f"insert_together() prohibited to prevent data loss due to unsaved related "
                                      f"object '{field.name}'.")
-                setattr(obj, field.name, target)
+                if field.one_to_one:
+                    setattr(obj, field.name, target)  # the descriptor also caches the reverse side
+                else:  # the key only: the descriptor's checks were made when the object was assigned
+                    obj.__dict__[field.attname] = getattr(target, field.target_field.attname)
 
 
 class Rows:

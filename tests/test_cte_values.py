@@ -41,3 +41,16 @@ def test_a_value_for_no_column_or_objects_and_values_together_are_refused(postgr
         cte.Rows("a", StockMovement, [StockMovement(quantity=1)], values=[{"quantity": 1}])
     with pytest.raises(ValueError, match="at least one row"):
         cte.Rows("a", StockMovement, values=[])
+
+
+def test_relations_given_as_sql_are_set_on_the_objects_once_written(postgres):
+    from orders.services import order_place
+    from tests.factories import ADDRESS
+
+    product = ProductFactory(stock=5)
+    order, _ = order_place(email="guest@example.com", shipping_address=dict(ADDRESS), keep_related=True,
+                           lines=[{"sku": product.sku, "quantity": 2}])
+    # the lines and allocations were built before the order had a key: written, they have the keys and objects
+    (line,), (allocation,) = order.lines.all(), order.allocations.all()
+    assert line.order_id == order.pk and line.order is order
+    assert (allocation.order_id, allocation.line_id) == (order.pk, line.pk) and allocation.line is line
