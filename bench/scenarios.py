@@ -113,6 +113,8 @@ def pgbench(*, clients, duration: float, repeats: int, detail_seconds: int = 3) 
     options = connection.settings_dict.get("OPTIONS", {})
     mode = "prepared" if options.get("server_side_binding") and options.get("prepare_threshold") is not None \
         else "simple"
+    # and its sessions' settings (the plan cache mode the settings give a direct connection)
+    env = {**os.environ, "PGOPTIONS": options["options"]} if options.get("options") else None
     out = {"script": str(path.relative_to(ROOT)), "statements": statements, "protocol": mode, "by_clients": {}}
     for n in clients:
         runs, failed = [], 0
@@ -120,7 +122,7 @@ def pgbench(*, clients, duration: float, repeats: int, detail_seconds: int = 3) 
             proc = subprocess.run(
                 ["pgbench", "-n", "-M", mode, "-c", str(n), "-j", str(min(n, 2)), "-T", str(int(duration)),
                  "-f", str(path), f"{PG_SERVER}/{BENCH_DB}"],
-                capture_output=True, text=True,
+                capture_output=True, text=True, env=env,
             )
             match = re.search(r"tps = ([\d.]+) \(without initial connection time\)", proc.stdout)
             lat = re.search(r"latency average = ([\d.]+) ms", proc.stdout)
@@ -137,7 +139,7 @@ def pgbench(*, clients, duration: float, repeats: int, detail_seconds: int = 3) 
     proc = subprocess.run(
         ["pgbench", "-n", "-M", mode, "-c", "1", "-T", str(detail_seconds), "-r", "-f", str(path),
          f"{PG_SERVER}/{BENCH_DB}"],
-        capture_output=True, text=True,
+        capture_output=True, text=True, env=env,
     )
     per_statement = []
     for line in proc.stdout.splitlines():

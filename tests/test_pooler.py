@@ -51,13 +51,15 @@ def test_behind_a_transaction_pooler_nothing_outlives_a_transaction():
     assert database["DISABLE_SERVER_SIDE_CURSORS"] is True  # .iterator() reads a client-side result
     assert database["CONN_HEALTH_CHECKS"] is True
     assert database["OPTIONS"] == {"connect_timeout": 3}  # no prepare_threshold: Django's None (never prepare)
-    # no pooler: prepared statements (server-side binding, prepared from the 5th run of a statement), and through a
-    # pooler again they are taken back
+    # no pooler: prepared statements (server-side binding, prepared from the 5th run of a statement, still planned
+    # for each run's values), and through a pooler again they are taken back
     direct = database_for_pooler(postgres_database(connect_timeout=3), "")
-    assert direct["OPTIONS"] == {"connect_timeout": 3, "server_side_binding": True, "prepare_threshold": 5}
+    assert direct["OPTIONS"] == {"connect_timeout": 3, "server_side_binding": True, "prepare_threshold": 5,
+                                 "options": "-c plan_cache_mode=force_custom_plan"}
     assert database_for_pooler(direct, "pgbouncer-transaction")["OPTIONS"] == {"connect_timeout": 3}
-    assert database_for_pooler(postgres_database(server_side_binding=False), "")["OPTIONS"] == {
-        "server_side_binding": False, "prepare_threshold": 5}  # what the settings chose is kept
+    assert database_for_pooler(postgres_database(server_side_binding=False, options="-c work_mem=8MB"), "")[
+        "OPTIONS"] == {"server_side_binding": False, "prepare_threshold": 5,
+                       "options": "-c work_mem=8MB"}  # what the settings chose is kept
 
 
 @pytest.mark.parametrize("options", [{"server_side_binding": True}, {"prepare_threshold": 5},
@@ -151,12 +153,17 @@ def pgbouncer(postgres):
 
 @contextlib.contextmanager
 def through(bouncer: PgBouncer, *, pooler: str = "pgbouncer-transaction"):
-    """Every connection Django opens, in any thread, goes through `bouncer` with the pooler's settings."""
+    """Every connection Django opens, in any thread, goes through `bouncer` with the pooler's settings (`pooler=""`:
+    Django's own defaults, without what the settings add for a direct connection)."""
     settings_dict = connection.settings_dict  # one dict, shared by the connections of every thread
     saved = dict(settings_dict)
     connections.close_all()
     settings_dict.update(HOST="127.0.0.1", PORT=str(bouncer.port))
-    database_for_pooler(settings_dict, pooler)
+    if pooler:
+        database_for_pooler(settings_dict, pooler)
+    else:
+        ours = settings_dict.get("PREPARED_OPTIONS_ADDED", ())
+        settings_dict["OPTIONS"] = {k: v for k, v in settings_dict["OPTIONS"].items() if k not in ours}
     try:
         yield
     finally:

@@ -281,7 +281,8 @@ def test_each_replica_url_becomes_an_alias_with_the_primarys_options():
         DATABASE_CONNECT_TIMEOUT="4")
     # then each is an alias of its own with the primary's options (connect timeout, prepared statements) and
     # connection age, mirroring the primary under the test runner, and the router is installed
-    options = {"connect_timeout": 4, "server_side_binding": True, "prepare_threshold": 5}
+    options = {"connect_timeout": 4, "server_side_binding": True, "prepare_threshold": 5,
+               "options": "-c plan_cache_mode=force_custom_plan"}
     assert json.loads(said) == {
         "routers": ["config.replicas.ReplicaRouter"],
         "databases": {"default": ["db.example.com", 5432, options, 60, False, None],

@@ -119,9 +119,14 @@ DATABASE_POOLERS = ("", "pgbouncer-transaction")
 # statement on its connection once the connection has run it DATABASE_PREPARE_THRESHOLD times, and PostgreSQL parses
 # and plans it no more (planning was ~45 % of the database's time per order: docs/performance.md). It pays with
 # persistent connections (CONN_MAX_AGE; production's is 60 s). DATABASE_PREPARED_STATEMENTS=false turns it off.
+# A prepared statement is still planned for each run's values (plan_cache_mode=force_custom_plan, for the session):
+# left to choose, PostgreSQL moved searches to generic plans that ignore what is searched for (the support desk's
+# search went from 15 to 700 ms at a million orders). The order placement asks for generic plans in its own
+# transaction (config.db.GENERIC_PLANS).
 DATABASE_PREPARED_STATEMENTS = env.bool("DATABASE_PREPARED_STATEMENTS", default=True)
 DATABASE_PREPARE_THRESHOLD = env.int("DATABASE_PREPARE_THRESHOLD", default=5)
-_PREPARED_OPTIONS = {"server_side_binding": True, "prepare_threshold": DATABASE_PREPARE_THRESHOLD}
+_PREPARED_OPTIONS = {"server_side_binding": True, "prepare_threshold": DATABASE_PREPARE_THRESHOLD,
+                     "options": "-c plan_cache_mode=force_custom_plan"}
 
 
 def database_for_pooler(database: dict, pooler: str) -> dict:
