@@ -41,6 +41,14 @@ def supported() -> bool:
     return connections[DEFAULT_DB_ALIAS].vendor == "postgresql"
 
 
+def _answer_sql(returning: tuple[str, ...]) -> str:
+    """What a statement answers for a CTE's rows ("{name}" left to fill in): each returned column as an array, in
+    the order of the first."""
+    qn = connections[DEFAULT_DB_ALIAS].ops.quote_name
+    first = qn(returning[0])
+    return ", ".join(f"(SELECT array_agg({qn(c)} ORDER BY {first}) FROM {{name}})" for c in returning)
+
+
 @functools.cache
 def _shape(model, sql_for: tuple[tuple[str, str], ...], returning: tuple[str, ...], on_conflict: str, where: str):
     """(fields given as values, relations given as SQL, the INSERT's text, what the statement answers for it)."""
@@ -64,8 +72,7 @@ def _shape(model, sql_for: tuple[tuple[str, str], ...], returning: tuple[str, ..
            f"FROM (SELECT {values} FROM json_array_elements(%s::json) AS r) AS v"
            + (f" WHERE {where}" if where else "") + (f" {on_conflict}" if on_conflict else "")
            + f" RETURNING {', '.join(qn(c) for c in returning)}")
-    first = qn(returning[0])
-    answer = ", ".join(f"(SELECT array_agg({qn(c)} ORDER BY {first}) FROM {{name}})" for c in returning)
+    answer = _answer_sql(returning)
     # Django's own plain fields (not subclasses) prepare a value of their own type (a str for a CharField, an int
     # for an IntegerField or a foreign key to an integer id, a bool for a BooleanField) as the value itself: it is
     # taken as it is. Any other value, and every other field, goes through pre_save() and get_db_prep_save().
@@ -121,11 +128,16 @@ def _value_rows(given, plain, values: Sequence[dict], conn) -> list[list]:
                 value = now if isinstance(f, models.DateTimeField) else datetime.date.today()  # as pre_save()
             else:
                 value = f.get_default()
-            if hasattr(value, "resolve_expression"):
-                raise TypeError(f"insert_together() cannot write an expression ({f.name}={value!r})")
-            row.append(f.get_db_prep_save(value, connection=conn))
+            row.append(_prepared(f, value, conn))
         rows.append(row)
     return rows
+
+
+def _prepared(field, value, conn):
+    """`value` as an INSERT sends it for `field` (SQLInsertCompiler.prepare_value, without expressions)."""
+    if hasattr(value, "resolve_expression"):
+        raise TypeError(f"insert_together() cannot write an expression ({field.name}={value!r})")
+    return field.get_db_prep_save(value, connection=conn)
 
 
 def _link(obj, related) -> None:
@@ -143,7 +155,33 @@ def _link(obj, related) -> None:
                     obj.__dict__[field.attname] = getattr(target, field.target_field.attname)
 
 
-class Rows:
+class _Modifying:
+    """A data-modifying CTE of a statement: `sql` (ending in RETURNING `returning`) and `params`, answered as
+    arrays of its returned columns."""
+
+    name: str
+    sql: str
+    params: list
+    returning: tuple[str, ...]
+    _answer_sql: str
+
+    def rename(self, name: str) -> None:
+        """Another name for this CTE (two riders of one statement may have been given the same one)."""
+        self.name, self._answer = name, self._answer_sql.format(name=name)
+
+    def cte(self) -> str:
+        return f"{self.name} AS ({self.sql})"
+
+    def select(self) -> str:
+        """What the statement answers for these rows: their returned columns as arrays, in insertion order."""
+        return self._answer
+
+    def written(self, values: Sequence[list | None]) -> list[tuple]:
+        """The returned rows, one tuple per row written."""
+        return list(zip(*[v or [] for v in values], strict=True))
+
+
+class Rows(_Modifying):
     """One INSERT of a data-modifying CTE named `name`."""
 
     def __init__(self, name: str, model, objs: Sequence = (), *, values: Sequence[dict] | None = None,
@@ -156,12 +194,11 @@ class Rows:
             raise ValueError("Rows() needs at least one row")
         if objs and values:
             raise ValueError("Rows() takes objects or values, not both")
-        self.name, self.model, self.objs = name, model, list(objs)
+        self.model, self.objs = model, list(objs)
         self.returning, self.signals = tuple(returning), signals and not values
-        given, self._related, self.sql, answer, plain = _shape(
+        given, self._related, self.sql, self._answer_sql, plain = _shape(
             model, tuple(sorted((sql_for or {}).items())), self.returning, on_conflict, where)
-        self._answer_sql = answer
-        self._answer = answer.format(name=name)
+        self.rename(name)
         conn = connections[DEFAULT_DB_ALIAS]
         self._alias = conn.alias
         if values:
@@ -192,28 +229,14 @@ class Rows:
                 if kind is not None and (type(value) is kind or value is None):  # a plain field's None is NULL
                     row.append(value)
                     continue
-                value = f.pre_save(obj, add=True)  # as an INSERT prepares it (SQLInsertCompiler)
-                if hasattr(value, "resolve_expression"):
-                    raise TypeError(f"insert_together() cannot write an expression ({f.name}={value!r})")
-                row.append(f.get_db_prep_save(value, connection=conn))
+                row.append(_prepared(f, f.pre_save(obj, add=True), conn))  # as an INSERT prepares it
             rows.append(row)
         self.params = [_rows_json(rows)]
-
-    def rename(self, name: str) -> None:
-        """Another name for this CTE (two riders of one statement may have been given the same one)."""
-        self.name, self._answer = name, self._answer_sql.format(name=name)
-
-    def cte(self) -> str:
-        return f"{self.name} AS ({self.sql})"
-
-    def select(self) -> str:
-        """What the statement answers for these rows: their returned columns as arrays, in insertion order."""
-        return self._answer
 
     def written(self, values: Sequence[list | None]) -> list[tuple]:
         """The returned rows (one tuple per row written); the objects get their primary keys when every row was
         written (ON CONFLICT DO NOTHING may write fewer)."""
-        rows = list(zip(*[v or [] for v in values], strict=True))
+        rows = super().written(values)
         if len(rows) == len(self.objs) and self.returning[0] == "id":
             for obj, row in zip(self.objs, rows, strict=True):
                 obj.pk = row[0]
@@ -226,28 +249,14 @@ class Rows:
         return rows
 
 
-class Changed:
+class Changed(_Modifying):
     """Another data-modifying CTE (an UPDATE, a DELETE) that may ride with `insert_soon()`: its SQL, which ends in
-    RETURNING `returning`, and its parameters. `written()` gives the rows it returned, as for Rows."""
+    RETURNING `returning`, and its parameters."""
 
     def __init__(self, name: str, sql: str, params: Sequence, *, returning: Sequence[str] = ("id",)):
         self.sql, self.params, self.returning = sql, list(params), tuple(returning)
+        self._answer_sql = _answer_sql(self.returning)
         self.rename(name)
-
-    def rename(self, name: str) -> None:
-        qn = connections[DEFAULT_DB_ALIAS].ops.quote_name
-        first = qn(self.returning[0])
-        self.name = name
-        self._answer = ", ".join(f"(SELECT array_agg({qn(c)} ORDER BY {first}) FROM {name})" for c in self.returning)
-
-    def cte(self) -> str:
-        return f"{self.name} AS ({self.sql})"
-
-    def select(self) -> str:
-        return self._answer
-
-    def written(self, values: Sequence[list | None]) -> list[tuple]:
-        return list(zip(*[v or [] for v in values], strict=True))
 
 
 _riders: contextvars.ContextVar[list[Rows | Changed] | None] = contextvars.ContextVar("waybill_cte_riders",

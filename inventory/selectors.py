@@ -77,9 +77,9 @@ def _offers_sql() -> tuple[str, list[str], list[str], list[str]]:
     w_cols, w_names = _columns("w", Warehouse)
     # The SKUs come as a JSON array, each looked up by its index, and each product's levels by theirs (LATERAL ...
     # OFFSET 0 keeps those lookups as they are written). PostgreSQL cannot see how many elements a JSON array has
-    # (it assumes 100, whatever the values): one plan is as good for every order, so the prepared statement keeps
-    # its generic plan instead of being planned again for each order's SKUs (planning was three quarters of its
-    # time). Ordered by product, then level (columns 1 and the first of the levels).
+    # (it assumes 100, whatever the values), so its plan is the same whether it is made for an order's SKUs or once
+    # for every order (a generic plan of a join on `sku = ANY(%s)` read every stock level). Ordered by product, then
+    # level (columns 1 and the first of the levels).
     sql = (f"SELECT p.*, lw.* FROM json_array_elements_text(%s::json) AS s(sku) "
            f"JOIN LATERAL (SELECT {p_cols} FROM {qn(Product._meta.db_table)} p WHERE p.{qn('sku')} = s.sku "
            f"OFFSET 0) AS p ON true "
@@ -141,11 +141,10 @@ def product_offers(*, skus: list[str], also=None, generic_plans: bool = False
         cursor.execute(sql, params)
         rows = cursor.fetchall()
     written = []
+    if also is not None:
+        written = also.written(rows[0][:len(also.returning)])
     if first:
-        width = len(also.returning) if also is not None else 0
-        if also is not None:
-            written = also.written(rows[0][:width])
-        width += bool(generic_plans)
+        width = (len(also.returning) if also is not None else 0) + bool(generic_plans)  # the first columns' values
         rows = [row[width:] for row in rows if row[width] is not None]
     products: dict[str, Product] = {}
     levels: list[LevelRead] = []

@@ -117,12 +117,13 @@ if DATABASES["default"]["ENGINE"].endswith("postgresql"):
 DATABASE_POOLERS = ("", "pgbouncer-transaction")
 # Prepared statements, on a direct connection to PostgreSQL (no pooler): with server-side binding, psycopg prepares a
 # statement on its connection once the connection has run it DATABASE_PREPARE_THRESHOLD times, and PostgreSQL parses
-# and plans it no more (planning was ~45 % of the database's time per order: docs/performance.md). It pays with
-# persistent connections (CONN_MAX_AGE; production's is 60 s). DATABASE_PREPARED_STATEMENTS=false turns it off.
+# it no more. It pays with persistent connections (CONN_MAX_AGE; production's is 60 s).
+# DATABASE_PREPARED_STATEMENTS=false turns it off.
 # A prepared statement is still planned for each run's values (plan_cache_mode=force_custom_plan, for the session):
 # left to choose, PostgreSQL moved searches to generic plans that ignore what is searched for (the support desk's
 # search went from 15 to 700 ms at a million orders). The order placement asks for generic plans in its own
-# transaction (config.db.GENERIC_PLANS).
+# transaction (config.db.GENERIC_PLANS): its planning was most of the database's time per order. An `options` of
+# the settings' own is kept as it is: add the plan cache mode to it.
 DATABASE_PREPARED_STATEMENTS = env.bool("DATABASE_PREPARED_STATEMENTS", default=True)
 DATABASE_PREPARE_THRESHOLD = env.int("DATABASE_PREPARE_THRESHOLD", default=5)
 _PREPARED_OPTIONS = {"server_side_binding": True, "prepare_threshold": DATABASE_PREPARE_THRESHOLD,
